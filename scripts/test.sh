@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, lints, unit, property and end-to-end tests
+# (LSP over stdio, CLI, wiremock providers, and a real local model).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n== %s\n' "$*" >&2; }
+
+command -v cargo >/dev/null || { echo "cargo is required" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (all targets, warnings are errors)"
+cargo clippy --locked --all-targets -- -D warnings
+
+log "cargo tests (unit, property, LSP end-to-end over stdio, CLI, providers, orchestrator, audit)"
+if command -v cargo-nextest >/dev/null; then
+  cargo nextest run --locked --no-fail-fast
+else
+  cargo test --locked --no-fail-fast
+fi
+
+log "end-to-end against a real local model (llama.cpp + SmolLM2)"
+bash scripts/e2e-local-model.sh

@@ -1,0 +1,225 @@
+//! Criterion benchmarks for the hot paths: edits, incremental reparse, context capture,
+//! request latency while a large file opens, and cold start. Numbers go to README's Performance section.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use infinity_matrix::context::ContextRequest;
+use infinity_matrix::documents::{DocumentStore, Position, PositionEncoding, Range, TextChange};
+use infinity_matrix::engine::{Engine, path_to_uri};
+use serde_json::{Value, json};
+
+/// A realistic Rust file of about `lines` lines: structs, impls, functions calling each other.
+fn rust_file(lines: usize, prefix: &str) -> String {
+    let mut out = String::from("use std::collections::HashMap;\nuse crate::util::helper;\n\n");
+    let mut i = 0;
+    while out.lines().count() < lines {
+        out.push_str(&format!(
+            "/// Item number {i}.\npub struct {prefix}Item{i} {{\n    id: u64,\n    name: String,\n}}\n\n\
+             impl {prefix}Item{i} {{\n    pub fn new(id: u64) -> Self {{\n        Self {{ id, name: format!(\"item-{{id}}\") }}\n    }}\n\n\
+             \x20   pub fn score(&self, weights: &HashMap<u64, f64>) -> f64 {{\n        let w = weights.get(&self.id).copied().unwrap_or(1.0);\n\
+             \x20       helper(self.id) as f64 * w + {prefix}compute_{i}(self.id)\n    }}\n}}\n\n\
+             pub fn {prefix}compute_{i}(x: u64) -> f64 {{\n    let mut acc = 0.0;\n    for k in 0..x {{\n        acc += (k as f64).sqrt();\n    }}\n    acc\n}}\n\n"
+        ));
+        i += 1;
+    }
+    out
+}
+
+fn edits(c: &mut Criterion) {
+    let text = rust_file(10_000, "");
+    let store = DocumentStore::new();
+    let uri = "file:///bench/big.rs";
+    store.open(uri, None, "rust", 1, &text);
+    let _ = store.snapshot(uri); // parse once
+    let mut version = 1;
+    let line = 5_000u32;
+    c.bench_function("edit/apply one char, 10k-line file", |b| {
+        b.iter(|| {
+            version += 1;
+            let pos = Position::new(line, 4);
+            let change = TextChange { range: Some(Range::new(pos, pos)), text: "x".into() };
+            store.change(uri, version, &[change], PositionEncoding::Utf16).ok();
+            version += 1;
+            let end = Position::new(line, 5);
+            let undo = TextChange { range: Some(Range::new(pos, end)), text: String::new() };
+            store.change(uri, version, &[undo], PositionEncoding::Utf16).ok();
+        })
+    });
+    // The incremental reparse that follows a keystroke (tree edited in step, then parsed).
+    let doc = store.get(uri).expect("open");
+    c.bench_function("edit/incremental reparse after one char, 10k-line file", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                version += 1;
+                let pos = Position::new(line, 4);
+                let change = TextChange { range: Some(Range::new(pos, pos)), text: "x".into() };
+                store.change(uri, version, &[change], PositionEncoding::Utf16).ok();
+                let mut d = doc.lock();
+                let start = Instant::now();
+                let tree = d.reparse();
+                total += start.elapsed();
+                drop(d);
+                assert!(tree.is_some());
+            }
+            total
+        })
+    });
+}
+
+fn context(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("util.rs"), "pub fn helper(x: u64) -> u64 {\n    x * 2\n}\n").expect("write");
+    for k in 0..20 {
+        std::fs::write(src.join(format!("mod{k}.rs")), rust_file(300, &format!("M{k}"))).expect("write");
+    }
+    let big = rust_file(5_000, "");
+    let path = src.join("main.rs");
+    std::fs::write(&path, &big).expect("write");
+    let engine = Engine::new();
+    engine.set_roots(vec![dir.path().to_path_buf()]);
+    engine.index_workspace(&|_| {});
+    let uri = path_to_uri(&path);
+    engine.open_document(&uri, Some(path.clone()), "rust", 1, &big);
+    let snap = engine.documents.snapshot(&uri).expect("snapshot");
+    // Inside `score` of an impl in the middle of the file: uses helper (another file) and compute_N.
+    let line = big.lines().enumerate().filter(|(_, l)| l.contains("helper(self.id)")).map(|(i, _)| i).nth(120).unwrap_or(0);
+    let req = ContextRequest {
+        position: Position::new(line as u32, 10),
+        range: None,
+        budget_tokens: 4096,
+        diagnostics: Vec::new(),
+        encoding: PositionEncoding::Utf16,
+    };
+    let sample = engine.context(&snap, &req).expect("context");
+    assert!(sample.items.iter().any(|i| i.uri.ends_with("util.rs")), "cross-file definition present");
+    c.bench_function("context/snapshot in 5k-line file, warm index", |b| b.iter(|| engine.context(&snap, &req)));
+}
+
+/// Minimal framing client for the process benchmarks.
+struct Proc {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    out: BufReader<std::process::ChildStdout>,
+}
+
+impl Proc {
+    fn spawn() -> Proc {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_infinity-matrix"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let stdin = child.stdin.take().expect("stdin");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        Proc { child, stdin, out }
+    }
+    fn send(&mut self, v: &Value) {
+        let body = serde_json::to_vec(v).expect("json");
+        let _ = write!(self.stdin, "Content-Length: {}\r\n\r\n", body.len());
+        let _ = self.stdin.write_all(&body);
+        let _ = self.stdin.flush();
+    }
+    fn recv_id(&mut self, id: i64) -> Value {
+        loop {
+            let mut len = 0usize;
+            loop {
+                let mut line = String::new();
+                if self.out.read_line(&mut line).unwrap_or(0) == 0 {
+                    panic!("server closed");
+                }
+                let t = line.trim();
+                if t.is_empty() {
+                    break;
+                }
+                if let Some(v) = t.strip_prefix("Content-Length: ") {
+                    len = v.parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; len];
+            self.out.read_exact(&mut body).expect("body");
+            let v: Value = serde_json::from_slice(&body).expect("json");
+            if v.get("id") == Some(&json!(id)) && v.get("method").is_none() {
+                return v;
+            }
+        }
+    }
+    fn initialize(&mut self, root: &Path) {
+        self.send(&json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"processId":null,"rootUri":path_to_uri(root),"capabilities":{}}}));
+        self.recv_id(0);
+        self.send(&json!({"jsonrpc":"2.0","method":"initialized","params":{}}));
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn process(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut group = c.benchmark_group("process");
+    group.sample_size(30);
+    group.bench_function("cold start: spawn to initialize result", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                let mut p = Proc::spawn();
+                p.send(&json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"processId":null,"rootUri":path_to_uri(dir.path()),"capabilities":{}}}));
+                p.recv_id(0);
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    let big = rust_file(6_000, ""); // about 200 KB
+    let mut p = Proc::spawn();
+    p.initialize(dir.path());
+    let mut id = 1;
+    let mut n = 0;
+    group.bench_function("request right after didOpen of a 200 KB file", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                n += 1;
+                let uri = format!("file:///bench/open{n}.rs");
+                p.send(&json!({"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":{"uri":uri,"languageId":"rust","version":1,"text":big}}}));
+                let start = Instant::now();
+                id += 1;
+                p.send(&json!({"jsonrpc":"2.0","id":id,"method":"workspace/symbol","params":{"query":"zzzz"}}));
+                p.recv_id(id);
+                total += start.elapsed();
+                p.send(&json!({"jsonrpc":"2.0","method":"textDocument/didClose","params":{"textDocument":{"uri":uri}}}));
+            }
+            total
+        })
+    });
+    group.bench_function("request with nothing else going on", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                id += 1;
+                p.send(&json!({"jsonrpc":"2.0","id":id,"method":"workspace/symbol","params":{"query":"zzzz"}}));
+                p.recv_id(id);
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, edits, context, process);
+criterion_main!(benches);

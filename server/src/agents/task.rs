@@ -1,0 +1,110 @@
+//! Task types: specs submitted to the orchestrator, states, events and summaries.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::config::{OutputMode, Trigger};
+use crate::context::{ContextSnapshot, DiagnosticInput};
+use crate::documents::Range;
+
+pub type TaskId = String;
+
+/// Lifecycle: queued → running → (awaiting_approval) → succeeded | failed | cancelled
+/// (one type for the orchestrator and the audit log).
+pub use crate::audit::TaskState;
+
+/// Everything a task needs, captured when it is submitted (so later edits don't change it).
+#[derive(Debug, Clone, Default)]
+pub struct TaskSpec {
+    pub agent: String,
+    /// The user's free-text prompt (executePrompt), if any.
+    pub prompt: String,
+    pub uri: Option<String>,
+    pub path: Option<PathBuf>,
+    /// Path relative to the workspace, for prompts.
+    pub display_path: String,
+    pub language: String,
+    pub document_version: Option<i32>,
+    /// The code the agent works on: the selection, else the enclosing symbol, else the cursor line.
+    pub target_text: String,
+    /// Where `target_text` is (client coordinates); edits replace this range.
+    pub target_range: Option<Range>,
+    /// Whether the target is an explicit selection (for the "edit outside the selection" rule).
+    pub target_is_selection: bool,
+    pub context: Option<ContextSnapshot>,
+    pub diagnostics: Vec<DiagnosticInput>,
+    /// Overrides the agent's priority when set.
+    pub priority: Option<i32>,
+    pub trigger: Option<Trigger>,
+}
+
+/// Public view of a task (agentStatus, tasks list, CLI).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskInfo {
+    pub id: TaskId,
+    pub agent: String,
+    pub state: TaskState,
+    pub output: OutputMode,
+    pub uri: Option<String>,
+    pub priority: i32,
+    pub created_at_ms: i64,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub attempts: u32,
+    pub retries: u32,
+    pub error: Option<String>,
+}
+
+/// A proposed edit, in client coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EditProposal {
+    pub uri: String,
+    pub range: Range,
+    pub new_text: String,
+    pub original_text: String,
+    /// Lines removed plus lines added.
+    pub lines_changed: usize,
+    /// The document version the edit was computed against (the client refuses it if the
+    /// document changed since).
+    pub version: Option<i32>,
+}
+
+/// A finding from a diagnostics-mode agent (0-based lines).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentDiagnostic {
+    pub line: u32,
+    pub end_line: u32,
+    /// 1 error, 2 warning, 3 information, 4 hint (LSP numbering).
+    pub severity: u8,
+    pub message: String,
+}
+
+/// Full record of a task (`infinityMatrix/task`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub info: TaskInfo,
+    pub text: String,
+    pub edit: Option<EditProposal>,
+    pub diagnostics: Vec<AgentDiagnostic>,
+    pub approval: Option<String>,
+}
+
+/// What the orchestrator tells the front end.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "type")]
+pub enum TaskEvent {
+    /// A state change.
+    State { task: TaskInfo },
+    /// Streamed text; `seq` starts at 1 per task and has no gaps.
+    Chunk { task_id: TaskId, seq: u64, text: String },
+    /// A provider attempt failed after streaming some text: discard the text received so far.
+    Reset { task_id: TaskId, seq: u64, reason: String },
+}

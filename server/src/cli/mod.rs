@@ -1,0 +1,296 @@
+//! The command-line front end: `lsp`, `context`, `symbols`, `run`, `doctor`, `audit` — thin adapters over the engine.
+
+mod agent_commands;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::{Parser, Subcommand};
+
+use crate::analysis::{self, Language};
+use crate::context::{ContextRequest, DEFAULT_BUDGET_TOKENS};
+use crate::documents::{Position, PositionEncoding, parse_str};
+use crate::engine::{Engine, path_to_uri};
+
+#[derive(Parser, Debug)]
+#[command(name = "infinity-matrix", version, about = "Infinity Matrix: code context capture and AI agent dispatch, as a language server and a CLI")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the Language Server Protocol on stdin/stdout.
+    Lsp,
+    /// Print the context snapshot a model would get for a position in a file.
+    Context {
+        /// FILE:LINE:COL (1-based line and column, the column counted in characters).
+        location: String,
+        /// Workspace root to index first (default: the git root above FILE, else its directory).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Token budget.
+        #[arg(long, default_value_t = DEFAULT_BUDGET_TOKENS)]
+        budget: usize,
+        /// Select from LOCATION to this LINE:COL (1-based) instead of a bare cursor.
+        #[arg(long, value_name = "LINE:COL")]
+        to: Option<String>,
+        /// Print JSON (the `infinityMatrix/context` result shape) instead of rendered text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run one agent task headless and stream its answer to stdout (an edit is printed as a diff).
+    Run {
+        /// Agent name (see `infinity-matrix agents`); default from configuration ("explain").
+        #[arg(long)]
+        agent: Option<String>,
+        /// Free-text instruction for the agent.
+        #[arg(long)]
+        prompt: Option<String>,
+        /// FILE or FILE:LINE:COL (1-based).
+        location: String,
+        /// Select from LOCATION to this LINE:COL (1-based).
+        #[arg(long, value_name = "LINE:COL")]
+        to: Option<String>,
+        /// Workspace root (default: the git root above FILE, else its directory).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Write an edit to the file (otherwise it is only printed as a diff).
+        #[arg(long)]
+        apply: bool,
+    },
+    /// List the agents in effect (built-ins merged with configuration).
+    Agents {
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    /// Check every configured provider: reachable, authorised, model present.
+    Doctor {
+        #[arg(long)]
+        root: Option<PathBuf>,
+    },
+    /// Show the audit log of a workspace.
+    Audit {
+        /// Workspace root whose log to read (default: the current directory's git root).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Only entries newer than this: a duration like 30m, 2h, 7d, or milliseconds since the epoch.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this task.
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        limit: usize,
+        /// Print JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the JSON Schema of the configuration file.
+    Schema,
+    /// Print the symbols of a file, or of every source file under a directory.
+    Symbols {
+        path: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// For a directory: print only totals (files, lines, symbols, time, lines/s).
+        #[arg(long)]
+        stats: bool,
+        /// For a directory: also write the list of indexed files to this path (one per line).
+        #[arg(long, value_name = "PATH")]
+        files_to: Option<PathBuf>,
+    },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Lsp => {
+            crate::telemetry::init("info");
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(crate::lsp::run_stdio(Arc::new(Engine::new())));
+            Ok(())
+        }
+        Command::Context { location, root, budget, to, json } => {
+            crate::telemetry::init("warn");
+            context_command(&location, root, budget, to.as_deref(), json)
+        }
+        Command::Run { agent, prompt, location, to, root, apply } => {
+            crate::telemetry::init("warn");
+            agent_commands::run(agent_commands::RunArgs { agent, prompt, location, to, root, apply })
+        }
+        Command::Agents { root } => {
+            crate::telemetry::init("warn");
+            agent_commands::agents(root)
+        }
+        Command::Doctor { root } => {
+            crate::telemetry::init("warn");
+            agent_commands::doctor(root)
+        }
+        Command::Audit { root, since, task, limit, json } => {
+            crate::telemetry::init("warn");
+            agent_commands::audit(root, since, task, limit, json)
+        }
+        Command::Schema => {
+            println!("{}", serde_json::to_string_pretty(&crate::config::json_schema())?);
+            Ok(())
+        }
+        Command::Symbols { path, json, stats, files_to } => {
+            crate::telemetry::init("warn");
+            symbols_command(&path, json, stats, files_to.as_deref())
+        }
+    }
+}
+
+/// Splits `FILE:LINE:COL` (the file itself may contain colons).
+pub(crate) fn parse_location(location: &str) -> Result<(PathBuf, u32, u32)> {
+    let mut parts = location.rsplitn(3, ':');
+    let col = parts.next().unwrap_or_default();
+    let line = parts.next().ok_or_else(|| anyhow!("expected FILE:LINE:COL, got {location:?}"))?;
+    let file = parts.next().ok_or_else(|| anyhow!("expected FILE:LINE:COL, got {location:?}"))?;
+    let (line, col) = parse_line_col(&format!("{line}:{col}"))?;
+    Ok((PathBuf::from(file), line, col))
+}
+
+pub(crate) fn parse_line_col(s: &str) -> Result<(u32, u32)> {
+    let (l, c) = s.split_once(':').ok_or_else(|| anyhow!("expected LINE:COL, got {s:?}"))?;
+    let line: u32 = l.parse().with_context(|| format!("line {l:?} is not a number"))?;
+    let col: u32 = c.parse().with_context(|| format!("column {c:?} is not a number"))?;
+    if line == 0 || col == 0 {
+        bail!("line and column are 1-based; got {line}:{col}");
+    }
+    Ok((line, col))
+}
+
+pub(crate) fn default_root(file: &Path) -> PathBuf {
+    let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let mut cur = Some(dir.as_path());
+    while let Some(d) = cur {
+        if d.join(".git").exists() {
+            return d.to_path_buf();
+        }
+        cur = d.parent();
+    }
+    dir
+}
+
+/// A 1-based (line, char column) to a UTF-8 client position in `text`.
+pub(crate) fn char_col_to_position(text: &str, line: u32, col: u32) -> Result<Position> {
+    let line0 = line - 1;
+    let line_text = text.split('\n').nth(line0 as usize).ok_or_else(|| {
+        anyhow!("line {line} is past the end of the file ({} lines)", text.split('\n').count())
+    })?;
+    let line_text = line_text.strip_suffix('\r').unwrap_or(line_text);
+    let byte_col: usize = line_text.chars().take((col - 1) as usize).map(char::len_utf8).sum();
+    Ok(Position::new(line0, byte_col as u32))
+}
+
+fn context_command(location: &str, root: Option<PathBuf>, budget: usize, to: Option<&str>, json: bool) -> Result<()> {
+    let (file, line, col) = parse_location(location)?;
+    let file = std::fs::canonicalize(&file).with_context(|| format!("cannot open {}", file.display()))?;
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    if crate::index::walk_is_binary(&bytes) {
+        bail!("{} is a binary file", file.display());
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let root = match root {
+        Some(r) => std::fs::canonicalize(&r).with_context(|| format!("cannot open root {}", r.display()))?,
+        None => default_root(&file),
+    };
+    let engine = Engine::new();
+    engine.set_encoding(PositionEncoding::Utf8);
+    engine.set_roots(vec![root]);
+    engine.index_workspace(&|_| {});
+    let uri = path_to_uri(&file);
+    engine.open_document(&uri, Some(file.clone()), "", 1, &text);
+    let position = char_col_to_position(&text, line, col)?;
+    let range = match to {
+        Some(to) => {
+            let (l2, c2) = parse_line_col(to)?;
+            Some(crate::documents::Range::new(position, char_col_to_position(&text, l2, c2)?))
+        }
+        None => None,
+    };
+    let snap = engine.documents.snapshot(&uri).ok_or_else(|| anyhow!("internal: document not open"))?;
+    let req = ContextRequest { position, range, budget_tokens: budget, diagnostics: Vec::new(), encoding: PositionEncoding::Utf8 };
+    let snapshot = engine.context(&snap, &req)?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &snapshot)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", snapshot.rendered)?;
+        writeln!(out, "-- {} items, {} of {} tokens", snapshot.items.len(), snapshot.total_tokens, snapshot.budget_tokens)?;
+    }
+    Ok(())
+}
+
+fn symbols_command(path: &Path, json: bool, stats: bool, files_to: Option<&Path>) -> Result<()> {
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut out = std::io::stdout().lock();
+    if meta.is_dir() {
+        let root = std::fs::canonicalize(path)?;
+        let started = std::time::Instant::now();
+        let files = crate::index::walk_workspace(std::slice::from_ref(&root), &crate::index::IndexConfig::default(), &|_| {});
+        let elapsed = started.elapsed();
+        let lines: usize = files.iter().map(|(_, s)| s.lines).sum();
+        let count: usize = files.iter().map(|(_, s)| s.symbols.len()).sum();
+        if let Some(list) = files_to {
+            let mut text = String::new();
+            for (file, _) in &files {
+                text.push_str(&file.to_string_lossy());
+                text.push('\n');
+            }
+            std::fs::write(list, text).with_context(|| format!("cannot write {}", list.display()))?;
+        }
+        if stats {
+            let secs = elapsed.as_secs_f64();
+            writeln!(
+                out,
+                "files {} lines {lines} symbols {count} seconds {secs:.3} lines_per_second {:.0}",
+                files.len(),
+                lines as f64 / secs.max(1e-9)
+            )?;
+            return Ok(());
+        }
+        for (file, symbols) in &files {
+            for s in &symbols.symbols {
+                if json {
+                    serde_json::to_writer(&mut out, &serde_json::json!({
+                        "path": file, "name": s.name, "kind": s.kind, "container": s.container,
+                        "line": s.selection_range.start.line + 1, "signature": s.signature,
+                    }))?;
+                    writeln!(out)?;
+                } else {
+                    let rel = file.strip_prefix(&root).unwrap_or(file);
+                    writeln!(out, "{}:{}\t{}\t{}", rel.display(), s.selection_range.start.line + 1, s.kind.as_str(), s.signature)?;
+                }
+            }
+        }
+        eprintln!("{} files, {lines} lines, {count} symbols", files.len());
+        return Ok(());
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if crate::index::walk_is_binary(&bytes) {
+        bail!("{} is a binary file", path.display());
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let language = Language::from_path(path);
+    let symbols = match parse_str(language, &text) {
+        Some(tree) => analysis::symbols(language, &tree, &text),
+        None => Vec::new(),
+    };
+    if json {
+        serde_json::to_writer_pretty(&mut out, &symbols)?;
+        writeln!(out)?;
+    } else {
+        for (depth, s) in analysis::outline(&symbols) {
+            writeln!(out, "{}{}:{} {} {}", "  ".repeat(depth), s.selection_range.start.line + 1, s.selection_range.start.col + 1, s.kind.as_str(), s.signature)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! Loading configuration: the user file, the workspace file (restricted unless trusted), and
+//! client settings, merged and validated with errors that name the file and the key.
+
+use std::path::{Path, PathBuf};
+
+use super::{Approval, Config};
+use crate::agents::template::unknown_variables;
+
+/// Where configuration comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigSources {
+    /// `$XDG_CONFIG_HOME/infinity-matrix/config.toml`.
+    pub user_file: Option<PathBuf>,
+    /// `<root>/.infinity-matrix.toml` (first workspace root).
+    pub workspace_file: Option<PathBuf>,
+    pub workspace_root: Option<PathBuf>,
+}
+
+impl ConfigSources {
+    pub fn for_root(root: Option<&Path>) -> ConfigSources {
+        ConfigSources {
+            user_file: Some(user_config_path()),
+            workspace_file: root.map(|r| r.join(".infinity-matrix.toml")),
+            workspace_root: root.map(Path::to_path_buf),
+        }
+    }
+
+    /// The files to watch for hot reload.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.user_file.iter().chain(self.workspace_file.iter()).cloned().collect()
+    }
+}
+
+/// `$XDG_CONFIG_HOME/infinity-matrix/config.toml` (or `~/.config/...`).
+pub fn user_config_path() -> PathBuf {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from(".config"));
+    base.join("infinity-matrix").join("config.toml")
+}
+
+/// `$XDG_DATA_HOME/infinity-matrix` (or `~/.local/share/...`): never inside a repository.
+pub fn data_dir() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from(".local/share"));
+    base.join("infinity-matrix")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{source_name}: {key}: {message}")]
+    Invalid { source_name: String, key: String, message: String },
+}
+
+/// The merged configuration plus what was ignored and why (shown to the user).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub warnings: Vec<String>,
+}
+
+fn parse_file(path: &Path) -> Result<Option<Config>, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ConfigError::Parse { file: path.display().to_string(), message: e.to_string() }),
+    };
+    toml::from_str::<Config>(&text)
+        .map(Some)
+        .map_err(|e| ConfigError::Parse { file: path.display().to_string(), message: e.to_string().trim().replace('\n', " ") })
+}
+
+/// Parses client settings (initializationOptions.config or the `infinityMatrix` section).
+pub fn parse_client_settings(value: &serde_json::Value) -> Result<Config, ConfigError> {
+    serde_json::from_value::<Config>(value.clone())
+        .map_err(|e| ConfigError::Parse { file: "client settings (infinityMatrix)".into(), message: e.to_string() })
+}
+
+/// Loads and merges: user file < workspace file (restricted) < client settings. Validates the result.
+pub fn load(sources: &ConfigSources, client: Option<&Config>) -> Result<LoadedConfig, ConfigError> {
+    let mut warnings = Vec::new();
+    let user = match &sources.user_file {
+        Some(p) => parse_file(p)?,
+        None => None,
+    };
+    let mut merged = user.clone().unwrap_or_default();
+    if let Some(client) = client {
+        merge_trusted(&mut merged, client.clone());
+    }
+    let trusted_roots: Vec<String> = merged.trusted_workspaces.clone();
+    if let Some(ws_path) = &sources.workspace_file {
+        if let Some(ws) = parse_file(ws_path)? {
+            let trusted = sources
+                .workspace_root
+                .as_ref()
+                .is_some_and(|r| trusted_roots.iter().any(|t| Path::new(t) == r.as_path()));
+            if trusted {
+                merge_trusted(&mut merged, ws);
+            } else {
+                merge_untrusted(&mut merged, ws, &ws_path.display().to_string(), &mut warnings);
+            }
+        }
+    }
+    validate(&merged)?;
+    Ok(LoadedConfig { config: merged, warnings })
+}
+
+/// Overlay `over` onto `base` (later sources win key by key; agents merge field by field).
+fn merge_trusted(base: &mut Config, over: Config) {
+    for (name, p) in over.providers {
+        base.providers.insert(name, p);
+    }
+    for (name, a) in over.agents {
+        let entry = base.agents.entry(name).or_default();
+        merge_agent_fields(entry, a);
+    }
+    base.defaults = over.defaults;
+    if over.audit != super::AuditConfig::default() {
+        base.audit = over.audit;
+    }
+    if over.metrics.listen.is_some() {
+        base.metrics = over.metrics;
+    }
+    if over.policy != super::PolicyConfig::default() {
+        base.policy = over.policy;
+    }
+    base.trusted_workspaces.extend(over.trusted_workspaces);
+    if over.log_level.is_some() {
+        base.log_level = over.log_level;
+    }
+}
+
+fn merge_agent_fields(base: &mut super::AgentConfig, over: super::AgentConfig) {
+    macro_rules! take {
+        ($($f:ident),*) => { $( if over.$f.is_some() { base.$f = over.$f; } )* };
+    }
+    take!(description, providers, model, system_prompt, prompt, output, approval, triggers, concurrency, priority, rate_per_minute, debounce_ms, context_budget_tokens);
+}
+
+/// A workspace file that is not trusted may add agents and prompts, but not set providers
+/// (URLs, keys), metrics, audit or trust, and may only tighten approvals.
+fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec<String>) {
+    if !ws.providers.is_empty() {
+        warnings.push(format!(
+            "{file}: [providers] ignored: a workspace file cannot set provider URLs or keys unless the user config lists this workspace in trusted_workspaces"
+        ));
+    }
+    if ws.metrics.listen.is_some() {
+        warnings.push(format!("{file}: [metrics] ignored in an untrusted workspace file"));
+    }
+    if ws.audit != super::AuditConfig::default() {
+        warnings.push(format!("{file}: [audit] ignored in an untrusted workspace file"));
+    }
+    if !ws.trusted_workspaces.is_empty() {
+        warnings.push(format!("{file}: trusted_workspaces ignored: only the user config can trust a workspace"));
+    }
+    let builtins = crate::agents::builtin_agents();
+    for (name, mut agent) in ws.agents {
+        let existing = base
+            .agents
+            .get(&name)
+            .and_then(|a| a.approval)
+            .or_else(|| builtins.get(name.as_str()).and_then(|b| b.approval))
+            .unwrap_or(Approval::Manual);
+        if let Some(requested) = agent.approval {
+            if requested < existing {
+                warnings.push(format!(
+                    "{file}: agents.{name}.approval = {requested:?} ignored: a workspace file can only tighten approvals (kept {existing:?})"
+                ));
+                agent.approval = Some(existing);
+            }
+        } else if !base.agents.contains_key(&name) && !builtins.contains_key(name.as_str()) {
+            agent.approval = Some(Approval::Manual);
+        }
+        let entry = base.agents.entry(name).or_default();
+        merge_agent_fields(entry, agent);
+    }
+    if !ws.defaults.providers.is_empty() || ws.defaults != super::DefaultsConfig::default() {
+        let providers = base.defaults.providers.clone();
+        base.defaults = ws.defaults;
+        if base.defaults.providers.is_empty() {
+            base.defaults.providers = providers;
+        }
+    }
+    // Policy: only stricter values.
+    base.policy.max_auto_lines = base.policy.max_auto_lines.min(ws.policy.max_auto_lines);
+}
+
+/// Checks cross references and values; the error names the key.
+pub fn validate(config: &Config) -> Result<(), ConfigError> {
+    let invalid = |key: String, message: String| ConfigError::Invalid { source_name: "configuration".into(), key, message };
+    let providers = crate::agents::orchestrator_providers(config);
+    for (name, p) in &config.providers {
+        if let Some(url) = &p.base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(format!("providers.{name}.base_url"), format!("{url:?} is not an http(s) URL")));
+            }
+        }
+        if p.model.trim().is_empty() {
+            return Err(invalid(format!("providers.{name}.model"), "must not be empty".into()));
+        }
+        if p.kind == crate::providers::ProviderKind::Vertex && p.project.is_none() {
+            return Err(invalid(format!("providers.{name}.project"), "is required for kind = \"vertex\"".into()));
+        }
+        if let Some(env) = &p.api_key_env {
+            if env.is_empty() || env.contains(char::is_whitespace) || env.len() > 128 {
+                return Err(invalid(
+                    format!("providers.{name}.api_key_env"),
+                    "must be the NAME of an environment variable (never the key itself)".into(),
+                ));
+            }
+        }
+    }
+    for (name, a) in &config.agents {
+        for p in a.providers.iter().flatten() {
+            if !providers.contains(p) {
+                return Err(invalid(format!("agents.{name}.providers"), format!("unknown provider {p:?}; known: {}", providers.join(", "))));
+            }
+        }
+        for (field, t) in [("prompt", &a.prompt), ("system_prompt", &a.system_prompt)] {
+            if let Some(t) = t {
+                let unknown = unknown_variables(t);
+                if !unknown.is_empty() {
+                    return Err(invalid(
+                        format!("agents.{name}.{field}"),
+                        format!("unknown template variables {unknown:?}; known: {}", crate::agents::template::VARIABLES.join(", ")),
+                    ));
+                }
+            }
+        }
+        if a.concurrency == Some(0) {
+            return Err(invalid(format!("agents.{name}.concurrency"), "must be at least 1".into()));
+        }
+    }
+    for p in &config.defaults.providers {
+        if !providers.contains(p) {
+            return Err(invalid("defaults.providers".into(), format!("unknown provider {p:?}; known: {}", providers.join(", "))));
+        }
+    }
+    let agents = crate::agents::resolve_agents(config);
+    if !agents.iter().any(|a| a.name == config.defaults.agent) {
+        return Err(invalid("defaults.agent".into(), format!("unknown agent {:?}", config.defaults.agent)));
+    }
+    if let Some(listen) = &config.metrics.listen {
+        let host = listen.rsplit_once(':').map(|(h, _)| h).unwrap_or(listen);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return Err(invalid("metrics.listen".into(), format!("{listen:?} is not a loopback address (use 127.0.0.1:PORT)")));
+        }
+    }
+    Ok(())
+}
+
+/// The JSON Schema of the configuration (committed as docs/config.schema.json).
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Config)).unwrap_or_default()
+}

@@ -1,0 +1,287 @@
+//! Configuration types (TOML, initializationOptions, workspace/configuration), with their JSON Schema.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::providers::ProviderKind;
+
+/// The whole configuration after merging user file, workspace file and client settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// LLM endpoints by name.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Agents by name (built-ins can be overridden by name).
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentConfig>,
+    #[serde(default)]
+    pub defaults: DefaultsConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    /// Workspace roots (absolute paths) whose `.infinity-matrix.toml` may set provider URLs
+    /// and keys and loosen approvals. Only read from the user config.
+    #[serde(default)]
+    pub trusted_workspaces: Vec<String>,
+    /// Log level filter (e.g. "info", "debug").
+    #[serde(default)]
+    pub log_level: Option<String>,
+}
+
+/// One LLM endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Wire protocol: ollama | openai | anthropic | gemini | vertex.
+    pub kind: ProviderKind,
+    /// Base URL, e.g. "http://127.0.0.1:8080/v1" for an OpenAI-compatible server.
+    /// Defaults per kind: ollama http://127.0.0.1:11434, openai https://api.openai.com/v1,
+    /// anthropic https://api.anthropic.com, gemini https://generativelanguage.googleapis.com.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    /// Model name.
+    pub model: String,
+    /// Name of the environment variable holding the API key (never the key itself).
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Total timeout of one call, in milliseconds (default 60000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Connect timeout in milliseconds (default 5000).
+    #[serde(default)]
+    pub connect_timeout_ms: Option<u64>,
+    /// Time allowed until the first streamed token, in milliseconds (default 30000).
+    #[serde(default)]
+    pub first_token_timeout_ms: Option<u64>,
+    /// Attempts per call including the first (default 3).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// Calls in flight at once on this provider (default 4).
+    #[serde(default)]
+    pub max_concurrency: Option<usize>,
+    /// Consecutive failures that open the circuit (default 5).
+    #[serde(default)]
+    pub circuit_failure_threshold: Option<u32>,
+    /// How long the circuit stays open before a half-open probe, in milliseconds (default 30000).
+    #[serde(default)]
+    pub circuit_cooldown_ms: Option<u64>,
+    /// Maximum tokens to generate.
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f32>,
+    /// Vertex AI: Google Cloud project.
+    #[serde(default)]
+    pub project: Option<String>,
+    /// Vertex AI: location (default us-central1).
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Vertex AI: command printing a bearer token (e.g. "gcloud auth print-access-token"),
+    /// used when `api_key_env` is not set.
+    #[serde(default)]
+    pub token_command: Option<String>,
+}
+
+/// Output mode of an agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputMode {
+    #[default]
+    Answer,
+    Edit,
+    Diagnostics,
+}
+
+/// Approval policy for an agent's edits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    /// Apply at once (rules may still tighten it).
+    Auto,
+    /// Notify, apply after a timeout unless rejected.
+    Alert,
+    /// Ask; apply only when accepted.
+    #[default]
+    Manual,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    Command,
+    CodeAction,
+    OnSave,
+    OnDiagnostics,
+}
+
+/// An agent definition (every field optional so a config can override part of a built-in).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Ordered failover chain of provider names.
+    #[serde(default)]
+    pub providers: Option<Vec<String>>,
+    /// Model override (else each provider's model).
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub system_prompt: Option<String>,
+    /// Template with {{selection}}, {{context}}, {{file}}, {{language}}, {{diagnostics}}, {{prompt}}.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub output: Option<OutputMode>,
+    #[serde(default)]
+    pub approval: Option<Approval>,
+    #[serde(default)]
+    pub triggers: Option<Vec<Trigger>>,
+    /// Tasks of this agent running at once (default 2).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Queue priority: higher runs first (default 0; background triggers use -10).
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// Background triggers: at most this many runs per minute (default 6).
+    #[serde(default)]
+    pub rate_per_minute: Option<u32>,
+    /// Background triggers: quiet time before running, in milliseconds (default 1500).
+    #[serde(default)]
+    pub debounce_ms: Option<u64>,
+    /// Context budget for this agent's prompts.
+    #[serde(default)]
+    pub context_budget_tokens: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsConfig {
+    /// Agent used by executePrompt when none is named.
+    #[serde(default = "default_agent")]
+    pub agent: String,
+    /// Chain for agents that name none (empty: the built-in local chain).
+    #[serde(default)]
+    pub providers: Vec<String>,
+    #[serde(default = "default_budget")]
+    pub context_budget_tokens: usize,
+    /// Tasks running at once across all agents.
+    #[serde(default = "default_global_concurrency")]
+    pub max_concurrent_tasks: usize,
+}
+
+fn default_agent() -> String {
+    "explain".into()
+}
+fn default_budget() -> usize {
+    4096
+}
+fn default_global_concurrency() -> usize {
+    8
+}
+
+impl Default for DefaultsConfig {
+    fn default() -> Self {
+        DefaultsConfig {
+            agent: default_agent(),
+            providers: Vec::new(),
+            context_budget_tokens: default_budget(),
+            max_concurrent_tasks: default_global_concurrency(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Keep full prompts and replies in the audit log (default false: hashes and summaries only).
+    #[serde(default)]
+    pub store_prompts: bool,
+    /// Delete audit entries older than this many days (default 90).
+    #[serde(default = "default_retention")]
+    pub retention_days: u32,
+}
+
+fn default_retention() -> u32 {
+    90
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { store_prompts: false, retention_days: default_retention() }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve Prometheus text at http://LISTEN/metrics; loopback addresses only.
+    #[serde(default)]
+    pub listen: Option<String>,
+}
+
+/// Rules that tighten approvals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// An edit changing more lines than this is never applied automatically (default 40).
+    #[serde(default = "default_max_auto_lines")]
+    pub max_auto_lines: usize,
+    /// Seconds an `alert` edit waits for a rejection before it is applied (default 10).
+    #[serde(default = "default_alert_timeout")]
+    pub alert_timeout_secs: u64,
+}
+
+fn default_max_auto_lines() -> usize {
+    40
+}
+fn default_alert_timeout() -> u64 {
+    10
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig { max_auto_lines: default_max_auto_lines(), alert_timeout_secs: default_alert_timeout() }
+    }
+}
+
+/// Port of the local llama.cpp server that `scripts/local-model.sh` starts.
+pub const LOCAL_MODEL_PORT: u16 = 8765;
+
+fn bare_provider(kind: ProviderKind, base_url: &str, model: &str) -> ProviderConfig {
+    ProviderConfig {
+        kind,
+        base_url: Some(base_url.to_string()),
+        model: model.to_string(),
+        api_key_env: None,
+        timeout_ms: None,
+        connect_timeout_ms: Some(2000),
+        first_token_timeout_ms: None,
+        max_attempts: None,
+        max_concurrency: None,
+        circuit_failure_threshold: None,
+        circuit_cooldown_ms: None,
+        max_tokens: Some(512),
+        temperature: None,
+        project: None,
+        location: None,
+        token_command: None,
+    }
+}
+
+/// The built-in `ollama` provider: a local Ollama on 127.0.0.1:11434.
+pub fn default_ollama_provider() -> ProviderConfig {
+    ProviderConfig { max_attempts: Some(1), ..bare_provider(ProviderKind::Ollama, "http://127.0.0.1:11434", "llama3.2") }
+}
+
+/// The built-in `local` provider: the llama.cpp server with SmolLM2 that the set-up script starts.
+pub fn default_local_provider() -> ProviderConfig {
+    let port = std::env::var("INFINITY_MATRIX_LOCAL_PORT").ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(LOCAL_MODEL_PORT);
+    bare_provider(ProviderKind::Openai, &format!("http://127.0.0.1:{port}/v1"), "smollm2")
+}

@@ -1,0 +1,407 @@
+//! Open documents: the exact mirror of the client's buffers (rope, version, language, syntax tree).
+//!
+//! Edits are applied synchronously, in the order they arrive, and each keeps the syntax tree
+//! in step with `Tree::edit` so the next parse is incremental. Parsing itself is lazy: it runs
+//! when a reader needs the tree (`DocumentStore::parsed`), never per keystroke.
+
+mod position;
+
+pub use position::{
+    PositionEncoding, PositionError, Position, Range, byte_to_point, byte_to_position, char_to_position,
+    column_in_line, line_count, point_to_position, position_to_char,
+};
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use ropey::Rope;
+use tree_sitter::{InputEdit, Tree};
+
+use crate::analysis::Language;
+
+/// One content change as the client sends it: a range replacement, or the whole text.
+#[derive(Debug, Clone)]
+pub struct TextChange {
+    pub range: Option<Range>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    #[error("document {0} is not open")]
+    NotOpen(String),
+    #[error("stale version {got} for {uri}: already at version {current}; change ignored")]
+    StaleVersion { uri: String, got: i32, current: i32 },
+    #[error("invalid range in change {index} for {uri}: {source}; the rest of the batch was skipped")]
+    BadRange { uri: String, index: usize, source: PositionError },
+}
+
+/// A place the user edited recently (for context: "what was I just doing").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentEdit {
+    pub uri: String,
+    pub line: u32,
+}
+
+const RECENT_EDITS: usize = 16;
+
+/// An open document.
+pub struct Document {
+    pub uri: String,
+    pub path: Option<PathBuf>,
+    pub language: Language,
+    pub version: i32,
+    rope: Rope,
+    /// The last tree, kept in step with every edit through `Tree::edit` (so possibly stale).
+    tree: Option<Tree>,
+    /// The version `tree` was parsed at; `None` when edits happened since.
+    tree_version: Option<i32>,
+    /// Text, tree and symbols computed at one version (reused until the next edit).
+    analysis: Option<Arc<Analysis>>,
+}
+
+/// A document's analysis at one version: what every reader needs, computed once per version.
+#[derive(Debug)]
+pub struct Analysis {
+    pub version: i32,
+    pub text: Arc<str>,
+    pub tree: Option<Tree>,
+    pub symbols: Vec<crate::analysis::Symbol>,
+}
+
+/// A consistent view of a document at one version, cheap to clone and to send to another thread.
+#[derive(Clone)]
+pub struct DocSnapshot {
+    pub uri: String,
+    pub path: Option<PathBuf>,
+    pub language: Language,
+    pub version: i32,
+    pub rope: Rope,
+    pub analysis: Arc<Analysis>,
+}
+
+/// A snapshot whose analysis may still need a parse; taken under the lock, resolved outside it.
+pub struct PendingSnapshot {
+    doc: Arc<Mutex<Document>>,
+    uri: String,
+    path: Option<PathBuf>,
+    job: ParseJob,
+    ready: Option<Arc<Analysis>>,
+}
+
+impl PendingSnapshot {
+    /// True when no parse is needed (resolving is then O(1)).
+    pub fn is_ready(&self) -> bool {
+        self.ready.is_some()
+    }
+
+    pub fn version(&self) -> i32 {
+        self.job.version
+    }
+
+    /// Parses (incrementally) if needed and returns the snapshot; stores the result in the
+    /// document when it is still at the same version.
+    pub fn resolve(self) -> DocSnapshot {
+        let analysis = match self.ready {
+            Some(a) => a,
+            None => {
+                let tree = self.job.run();
+                let text: Arc<str> = Arc::from(self.job.rope.to_string());
+                let symbols = match &tree {
+                    Some(t) => crate::analysis::symbols(self.job.language, t, &text),
+                    None => Vec::new(),
+                };
+                let analysis = Arc::new(Analysis { version: self.job.version, text, tree, symbols });
+                let mut doc = self.doc.lock();
+                if doc.version == analysis.version {
+                    if let Some(t) = &analysis.tree {
+                        doc.tree = Some(t.clone());
+                        doc.tree_version = Some(analysis.version);
+                    }
+                    doc.analysis = Some(analysis.clone());
+                }
+                analysis
+            }
+        };
+        DocSnapshot {
+            uri: self.uri,
+            path: self.path,
+            language: self.job.language,
+            version: self.job.version,
+            rope: self.job.rope,
+            analysis,
+        }
+    }
+}
+
+impl Document {
+    pub fn new(uri: String, path: Option<PathBuf>, language: Language, version: i32, text: &str) -> Document {
+        Document {
+            uri,
+            path,
+            language,
+            version,
+            rope: Rope::from_str(text),
+            tree: None,
+            tree_version: None,
+            analysis: None,
+        }
+    }
+
+    pub fn rope(&self) -> &Rope {
+        &self.rope
+    }
+
+    /// Takes what a reader needs at the current version; cheap (O(1) clones), so it runs
+    /// under the lock in the request's synchronous prefix, before any `.await`.
+    pub fn pending_snapshot(&self, doc: Arc<Mutex<Document>>) -> PendingSnapshot {
+        let ready = self.analysis.as_ref().filter(|a| a.version == self.version).cloned();
+        PendingSnapshot {
+            doc,
+            uri: self.uri.clone(),
+            path: self.path.clone(),
+            job: self.parse_job(),
+            ready,
+        }
+    }
+
+    /// Applies a batch of changes for `version`. Changes are applied in order; positions of
+    /// each change refer to the text after the previous one (LSP semantics).
+    pub fn apply_changes(
+        &mut self,
+        version: i32,
+        changes: &[TextChange],
+        encoding: PositionEncoding,
+    ) -> Result<Vec<u32>, EditError> {
+        if version <= self.version {
+            return Err(EditError::StaleVersion { uri: self.uri.clone(), got: version, current: self.version });
+        }
+        let mut touched_lines = Vec::with_capacity(changes.len());
+        if !changes.is_empty() {
+            self.tree_version = None;
+        }
+        for (index, change) in changes.iter().enumerate() {
+            match change.range {
+                None => {
+                    self.rope = Rope::from_str(&change.text);
+                    self.tree = None;
+                    touched_lines.push(0);
+                }
+                Some(range) => {
+                    let map = |source| EditError::BadRange { uri: self.uri.clone(), index, source };
+                    let a = position_to_char(&self.rope, range.start, encoding).map_err(map)?;
+                    let b = position_to_char(&self.rope, range.end, encoding).map_err(map)?;
+                    let (start, end) = if a <= b { (a, b) } else { (b, a) };
+                    self.replace_chars(start, end, &change.text);
+                    touched_lines.push(range.start.line.min(range.end.line));
+                }
+            }
+            // The version advances even if a later change in the batch is bad, because the
+            // earlier ones were applied: the mirror must say what it holds.
+            self.version = version;
+        }
+        self.version = version;
+        Ok(touched_lines)
+    }
+
+    /// Replaces chars `start..end` with `text`, and tells the tree about it.
+    fn replace_chars(&mut self, start: usize, end: usize, text: &str) {
+        let start_byte = self.rope.char_to_byte(start);
+        let old_end_byte = self.rope.char_to_byte(end);
+        let start_position = byte_to_point(&self.rope, start_byte);
+        let old_end_position = byte_to_point(&self.rope, old_end_byte);
+        if end > start {
+            self.rope.remove(start..end);
+        }
+        if !text.is_empty() {
+            self.rope.insert(start, text);
+        }
+        let new_end_byte = start_byte + text.len();
+        if let Some(tree) = self.tree.as_mut() {
+            let new_end_position = byte_to_point(&self.rope, new_end_byte);
+            tree.edit(&InputEdit {
+                start_byte,
+                old_end_byte,
+                new_end_byte,
+                start_position,
+                old_end_position,
+                new_end_position,
+            });
+        }
+    }
+
+    /// The tree, if it was parsed at the current version.
+    pub fn fresh_tree(&self) -> Option<&Tree> {
+        if self.tree_version == Some(self.version) { self.tree.as_ref() } else { None }
+    }
+
+    /// Parses (incrementally when an old tree exists) and stores the tree. Returns the tree.
+    pub fn reparse(&mut self) -> Option<Tree> {
+        if let Some(tree) = self.fresh_tree() {
+            return Some(tree.clone());
+        }
+        let tree = parse_rope(self.language, &self.rope, self.tree.as_ref())?;
+        self.tree = Some(tree.clone());
+        self.tree_version = Some(self.version);
+        Some(tree)
+    }
+
+    /// What a background parse needs: the text at this version and the edited old tree.
+    pub fn parse_job(&self) -> ParseJob {
+        ParseJob {
+            version: self.version,
+            language: self.language,
+            rope: self.rope.clone(),
+            old_tree: self.tree.clone(),
+        }
+    }
+
+    /// Installs the result of a background parse if nothing changed meanwhile.
+    pub fn install_tree(&mut self, version: i32, tree: Tree) -> bool {
+        if version == self.version && self.tree_version != Some(version) {
+            self.tree = Some(tree);
+            self.tree_version = Some(version);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A parse to run off the request path (rope clones are O(1)).
+pub struct ParseJob {
+    pub version: i32,
+    pub language: Language,
+    pub rope: Rope,
+    pub old_tree: Option<Tree>,
+}
+
+impl ParseJob {
+    pub fn run(&self) -> Option<Tree> {
+        parse_rope(self.language, &self.rope, self.old_tree.as_ref())
+    }
+}
+
+thread_local! {
+    static PARSERS: std::cell::RefCell<Vec<(Language, tree_sitter::Parser)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's parser for `language` (parsers are reused, one per thread and language).
+pub fn with_parser<R>(language: Language, f: impl FnOnce(&mut tree_sitter::Parser) -> R) -> Option<R> {
+    PARSERS.with(|cell| {
+        let mut parsers = cell.borrow_mut();
+        let idx = match parsers.iter().position(|(l, _)| *l == language) {
+            Some(i) => i,
+            None => {
+                let parser = language.new_parser()?;
+                parsers.push((language, parser));
+                parsers.len() - 1
+            }
+        };
+        let (_, parser) = parsers.get_mut(idx)?;
+        Some(f(parser))
+    })
+}
+
+/// Parses a rope chunk by chunk (no copy of the text), reusing `old_tree` when given.
+pub fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
+    with_parser(language, |parser| {
+        let len = rope.len_bytes();
+        let mut read = |byte: usize, _: tree_sitter::Point| -> &[u8] {
+            if byte >= len {
+                return &[];
+            }
+            let (chunk, chunk_start, _, _) = rope.chunk_at_byte(byte);
+            chunk.as_bytes().get(byte - chunk_start..).unwrap_or_default()
+        };
+        parser.parse_with_options(&mut read, old_tree, None)
+    })
+    .flatten()
+}
+
+/// Parses a string.
+pub fn parse_str(language: Language, text: &str) -> Option<Tree> {
+    with_parser(language, |parser| parser.parse(text, None)).flatten()
+}
+
+/// All open documents, keyed by URI. Each document has its own lock; none is held across `.await`.
+#[derive(Default)]
+pub struct DocumentStore {
+    docs: DashMap<String, Arc<Mutex<Document>>>,
+    recent: Mutex<VecDeque<RecentEdit>>,
+}
+
+impl DocumentStore {
+    pub fn new() -> DocumentStore {
+        DocumentStore::default()
+    }
+
+    pub fn open(&self, uri: &str, path: Option<PathBuf>, language_id: &str, version: i32, text: &str) -> Arc<Mutex<Document>> {
+        let language = Language::detect(language_id, path.as_deref().unwrap_or(Path::new(uri)));
+        let doc = Arc::new(Mutex::new(Document::new(uri.to_string(), path, language, version, text)));
+        self.docs.insert(uri.to_string(), doc.clone());
+        doc
+    }
+
+    pub fn close(&self, uri: &str) -> bool {
+        self.docs.remove(uri).is_some()
+    }
+
+    pub fn get(&self, uri: &str) -> Option<Arc<Mutex<Document>>> {
+        self.docs.get(uri).map(|d| d.value().clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.docs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.docs.is_empty()
+    }
+
+    pub fn uris(&self) -> Vec<String> {
+        self.docs.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// Applies changes to an open document and records the edit location.
+    pub fn change(
+        &self,
+        uri: &str,
+        version: i32,
+        changes: &[TextChange],
+        encoding: PositionEncoding,
+    ) -> Result<(), EditError> {
+        let doc = self.get(uri).ok_or_else(|| EditError::NotOpen(uri.to_string()))?;
+        let result = doc.lock().apply_changes(version, changes, encoding);
+        let lines = result?;
+        if let Some(&line) = lines.last() {
+            let mut recent = self.recent.lock();
+            recent.retain(|e| !(e.uri == uri && e.line.abs_diff(line) <= 3));
+            recent.push_front(RecentEdit { uri: uri.to_string(), line });
+            recent.truncate(RECENT_EDITS);
+        }
+        Ok(())
+    }
+
+    /// Most recent edit locations, newest first.
+    pub fn recent_edits(&self) -> Vec<RecentEdit> {
+        self.recent.lock().iter().cloned().collect()
+    }
+}
+
+impl DocumentStore {
+    /// See [`Document::pending_snapshot`].
+    pub fn pending_snapshot(&self, uri: &str) -> Option<PendingSnapshot> {
+        let doc = self.get(uri)?;
+        let guard = doc.lock();
+        Some(guard.pending_snapshot(doc.clone()))
+    }
+
+    /// A resolved snapshot (parses on this thread if needed).
+    pub fn snapshot(&self, uri: &str) -> Option<DocSnapshot> {
+        self.pending_snapshot(uri).map(PendingSnapshot::resolve)
+    }
+}

@@ -1,0 +1,313 @@
+//! The engine façade: one object owning documents, the index and context capture, used by every front end.
+//!
+//! Its API speaks plain Rust types (`documents::Position`, `analysis::Symbol`, ...). The LSP
+//! layer, the CLI and later the MCP server translate their protocols to these calls.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+
+use crate::analysis::{Language, Symbol, SymbolKind};
+use crate::context::{self, ContextError, ContextRequest, ContextSnapshot, SourceProvider};
+use crate::documents::{
+    DocSnapshot, DocumentStore, EditError, PendingSnapshot, Position, PositionEncoding, Range, TextChange,
+    point_to_position,
+};
+use crate::index::{IndexConfig, IndexProgress, WorkspaceIndex, index_file_text, walk_workspace};
+
+/// A symbol of an open document in client coordinates (for textDocument/documentSymbol).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentSymbolInfo {
+    pub name: String,
+    pub kind: SymbolKind,
+    pub detail: String,
+    pub range: Range,
+    pub selection_range: Range,
+    pub children: Vec<DocumentSymbolInfo>,
+}
+
+/// A workspace/symbol hit in client coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceSymbolInfo {
+    pub name: String,
+    pub kind: SymbolKind,
+    pub container: Option<String>,
+    pub path: PathBuf,
+    pub range: Range,
+}
+
+/// Errors the engine reports to front ends (each front end words them for its protocol).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("document {0} is not open")]
+    NotOpen(String),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error(transparent)]
+    Edit(#[from] EditError),
+}
+
+/// Small cache of files read from disk for definitions (keyed by path, checked by mtime and size).
+#[derive(Default)]
+struct FileCache {
+    entries: Mutex<std::collections::HashMap<PathBuf, (SystemTime, u64, Arc<str>)>>,
+}
+
+impl FileCache {
+    const MAX: usize = 256;
+
+    fn read(&self, path: &Path) -> Option<Arc<str>> {
+        let meta = std::fs::metadata(path).ok()?;
+        let mtime = meta.modified().ok()?;
+        if let Some((t, len, text)) = self.entries.lock().get(path) {
+            if *t == mtime && *len == meta.len() {
+                return Some(text.clone());
+            }
+        }
+        let bytes = std::fs::read(path).ok()?;
+        if crate::index::walk_is_binary(&bytes) {
+            return None;
+        }
+        let text: Arc<str> = Arc::from(String::from_utf8_lossy(&bytes).into_owned());
+        let mut entries = self.entries.lock();
+        if entries.len() >= Self::MAX {
+            entries.clear();
+        }
+        entries.insert(path.to_path_buf(), (mtime, meta.len(), text.clone()));
+        Some(text)
+    }
+}
+
+/// The engine. Thread-safe; share it in an `Arc`.
+pub struct Engine {
+    pub documents: DocumentStore,
+    pub index: WorkspaceIndex,
+    roots: RwLock<Vec<PathBuf>>,
+    encoding: RwLock<PositionEncoding>,
+    index_config: RwLock<IndexConfig>,
+    files: FileCache,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        Engine {
+            documents: DocumentStore::new(),
+            index: WorkspaceIndex::new(),
+            roots: RwLock::new(Vec::new()),
+            encoding: RwLock::new(PositionEncoding::Utf16),
+            index_config: RwLock::new(IndexConfig::default()),
+            files: FileCache::default(),
+        }
+    }
+
+    pub fn set_roots(&self, roots: Vec<PathBuf>) {
+        *self.roots.write() = roots;
+    }
+
+    pub fn roots(&self) -> Vec<PathBuf> {
+        self.roots.read().clone()
+    }
+
+    pub fn set_encoding(&self, encoding: PositionEncoding) {
+        *self.encoding.write() = encoding;
+    }
+
+    pub fn encoding(&self) -> PositionEncoding {
+        *self.encoding.read()
+    }
+
+    pub fn set_index_config(&self, config: IndexConfig) {
+        *self.index_config.write() = config;
+    }
+
+    // ---- documents -------------------------------------------------------------------
+
+    pub fn open_document(&self, uri: &str, path: Option<PathBuf>, language_id: &str, version: i32, text: &str) {
+        self.documents.open(uri, path, language_id, version, text);
+    }
+
+    pub fn change_document(&self, uri: &str, version: i32, changes: &[TextChange]) -> Result<(), EngineError> {
+        Ok(self.documents.change(uri, version, changes, self.encoding())?)
+    }
+
+    pub fn close_document(&self, uri: &str) {
+        self.documents.close(uri);
+    }
+
+    /// Takes a snapshot to resolve later (cheap; call it before any `.await`).
+    pub fn pending_snapshot(&self, uri: &str) -> Result<PendingSnapshot, EngineError> {
+        self.documents.pending_snapshot(uri).ok_or_else(|| EngineError::NotOpen(uri.to_string()))
+    }
+
+    /// Re-indexes an open document from its current text (after a parse).
+    pub fn reindex_open_document(&self, snap: &DocSnapshot) {
+        if let Some(path) = &snap.path {
+            if let Some(symbols) = index_file_text(path, snap.analysis.text.as_bytes()) {
+                self.index.update_file(path, symbols);
+            }
+        }
+    }
+
+    // ---- analysis --------------------------------------------------------------------
+
+    /// Hierarchical symbols of a snapshot, in client coordinates.
+    pub fn document_symbols(&self, snap: &DocSnapshot) -> Vec<DocumentSymbolInfo> {
+        let enc = self.encoding();
+        fn convert(s: &Symbol, snap: &DocSnapshot, enc: PositionEncoding) -> DocumentSymbolInfo {
+            let range = Range {
+                start: point_to_position(&snap.rope, s.range.start, enc),
+                end: point_to_position(&snap.rope, s.range.end, enc),
+            };
+            let sel = Range {
+                start: point_to_position(&snap.rope, s.selection_range.start, enc),
+                end: point_to_position(&snap.rope, s.selection_range.end, enc),
+            };
+            DocumentSymbolInfo {
+                name: s.name.clone(),
+                kind: s.kind,
+                detail: s.signature.clone(),
+                range,
+                selection_range: sel,
+                children: s.children.iter().map(|c| convert(c, snap, enc)).collect(),
+            }
+        }
+        snap.analysis.symbols.iter().map(|s| convert(s, snap, enc)).collect()
+    }
+
+    /// Fuzzy workspace symbol search, best first.
+    pub fn workspace_symbols(&self, query: &str, limit: usize) -> Vec<WorkspaceSymbolInfo> {
+        let enc = self.encoding();
+        self.index
+            .search(query, limit)
+            .into_iter()
+            .map(|hit| {
+                let s = &hit.symbol;
+                let (start, end) = match enc {
+                    PositionEncoding::Utf16 => s.selection_utf16,
+                    PositionEncoding::Utf8 => (s.selection_range.start.col, s.selection_range.end.col),
+                };
+                WorkspaceSymbolInfo {
+                    name: s.name.to_string(),
+                    kind: s.kind,
+                    container: s.container.as_deref().map(str::to_string),
+                    path: hit.path.to_path_buf(),
+                    range: Range {
+                        start: Position::new(s.selection_range.start.line, start),
+                        end: Position::new(s.selection_range.end.line, end),
+                    },
+                }
+            })
+            .collect()
+    }
+
+    // ---- index -----------------------------------------------------------------------
+
+    /// Walks the workspace roots and fills the index (blocking; run it off the request path).
+    pub fn index_workspace(&self, progress: &(dyn Fn(IndexProgress) + Sync)) -> IndexProgress {
+        let roots = self.roots();
+        let config = self.index_config.read().clone();
+        let files = walk_workspace(&roots, &config, progress);
+        let n = files.len();
+        self.index.extend(files);
+        IndexProgress { files_indexed: n, files_skipped: 0, done: true }
+    }
+
+    /// A file changed on disk (save or watcher): re-read and re-index it unless it is open.
+    pub fn file_changed_on_disk(&self, path: &Path) {
+        let max = self.index_config.read().max_file_size;
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() && meta.len() <= max => {
+                if Language::from_path(path) == Language::PlainText {
+                    return;
+                }
+                match std::fs::read(path).ok().and_then(|b| index_file_text(path, &b)) {
+                    Some(symbols) => self.index.update_file(path, symbols),
+                    None => self.index.remove_file(path),
+                }
+            }
+            _ => self.index.remove_file(path),
+        }
+    }
+
+    pub fn file_deleted(&self, path: &Path) {
+        self.index.remove_file(path);
+    }
+
+    // ---- context ---------------------------------------------------------------------
+
+    /// The context snapshot at a position (and optional selection) of an open document.
+    pub fn context(&self, snap: &DocSnapshot, req: &ContextRequest) -> Result<ContextSnapshot, EngineError> {
+        let recent = self.documents.recent_edits();
+        Ok(context::build(snap, req, &self.index, &recent, self)?)
+    }
+}
+
+impl SourceProvider for Engine {
+    fn text_of(&self, path: &Path) -> Option<Arc<str>> {
+        let uri = self.uri_of(path);
+        if let Some(snap) = self.documents.snapshot(&uri) {
+            return Some(snap.analysis.text.clone());
+        }
+        self.files.read(path)
+    }
+
+    fn uri_of(&self, path: &Path) -> String {
+        path_to_uri(path)
+    }
+
+    fn display_path(&self, path: &Path) -> String {
+        context::relative_display(path, &self.roots.read())
+    }
+
+    fn open_document(&self, uri: &str) -> Option<DocSnapshot> {
+        self.documents.snapshot(uri)
+    }
+}
+
+/// `file://` URI of an absolute path, percent-encoding what URIs require.
+pub fn path_to_uri(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let mut out = String::with_capacity(s.len() + 7);
+    out.push_str("file://");
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The path of a `file://` URI (percent-decoded); `None` for other schemes.
+pub fn uri_to_path(uri: &str) -> Option<PathBuf> {
+    let rest = uri.strip_prefix("file://")?;
+    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+    let bytes = rest.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes.get(i).copied().unwrap_or_default();
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    Some(PathBuf::from(String::from_utf8_lossy(&out).into_owned()))
+}

@@ -1,0 +1,185 @@
+//! The parallel workspace walk: which files are indexed, and turning one file's text into symbols.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ignore::{WalkBuilder, WalkState};
+use parking_lot::Mutex;
+
+use super::{FileSymbols, IndexedSymbol};
+use crate::analysis::{self, Language};
+use crate::documents::{PositionEncoding, column_in_line, parse_str};
+
+/// What the walk indexes.
+#[derive(Debug, Clone)]
+pub struct IndexConfig {
+    /// Files larger than this are skipped (default 1 MiB).
+    pub max_file_size: u64,
+    /// Directory names never entered (vendored or generated code).
+    pub skip_dirs: Vec<String>,
+    /// Worker threads (0: one per core).
+    pub threads: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> IndexConfig {
+        IndexConfig {
+            max_file_size: 1024 * 1024,
+            skip_dirs: [
+                "node_modules", "target", "vendor", "third_party", "dist", "build", "out", "__pycache__",
+                ".venv", "venv", ".git", ".hg", ".svn", ".mypy_cache", ".tox", "bower_components",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            threads: 0,
+        }
+    }
+}
+
+/// Progress of a walk, reported every few hundred files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexProgress {
+    pub files_indexed: usize,
+    pub files_skipped: usize,
+    pub done: bool,
+}
+
+/// Turns one file's bytes into its symbols. Binary content yields `None`; invalid UTF-8 is
+/// read lossily (the index is a guide; definitions are re-read from disk when used).
+pub fn index_file_text(path: &Path, bytes: &[u8]) -> Option<FileSymbols> {
+    if is_binary(bytes) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let lines = bytecount_lines(bytes);
+    let language = Language::from_path(path);
+    if language == Language::PlainText {
+        return Some(FileSymbols { language: None, symbols: Vec::new(), lines });
+    }
+    let tree = parse_str(language, &text)?;
+    let symbols = analysis::flatten(analysis::symbols(language, &tree, &text));
+    let symbols = symbols
+        .into_iter()
+        .map(|s| {
+            let sel = s.selection_range;
+            let line_start = sel.start_byte.saturating_sub(sel.start.col as usize);
+            let start16 = text.get(line_start..sel.start_byte).map(|p| column_in_line(p, PositionEncoding::Utf16));
+            let end16 = text.get(line_start..sel.end_byte).map(|p| column_in_line(p, PositionEncoding::Utf16));
+            let single_line = sel.start.line == sel.end.line;
+            IndexedSymbol {
+                name: s.name.into_boxed_str(),
+                kind: s.kind,
+                container: s.container.map(String::into_boxed_str),
+                signature: s.signature.into_boxed_str(),
+                range: s.range,
+                selection_range: sel,
+                selection_utf16: (
+                    start16.unwrap_or(sel.start.col),
+                    if single_line { end16.unwrap_or(sel.end.col) } else { sel.end.col },
+                ),
+            }
+        })
+        .collect();
+    Some(FileSymbols { language: Some(language), symbols, lines })
+}
+
+fn bytecount_lines(bytes: &[u8]) -> usize {
+    memchr_count(b'\n', bytes) + usize::from(!bytes.is_empty() && bytes.last() != Some(&b'\n'))
+}
+
+fn memchr_count(needle: u8, haystack: &[u8]) -> usize {
+    haystack.iter().filter(|&&b| b == needle).count()
+}
+
+/// A file is binary when its first 8 KiB hold a NUL byte (as git decides).
+pub fn is_binary(bytes: &[u8]) -> bool {
+    bytes.iter().take(8192).any(|&b| b == 0)
+}
+
+/// Walks `roots` in parallel (honouring .gitignore, .ignore and hidden files), indexes every
+/// source file, and returns the results. `progress` is called from worker threads.
+pub fn walk_workspace(
+    roots: &[PathBuf],
+    config: &IndexConfig,
+    progress: &(dyn Fn(IndexProgress) + Sync),
+) -> Vec<(PathBuf, FileSymbols)> {
+    let Some(first) = roots.first() else { return Vec::new() };
+    let mut builder = WalkBuilder::new(first);
+    for root in roots.iter().skip(1) {
+        builder.add(root);
+    }
+    let skip: Arc<Vec<String>> = Arc::new(config.skip_dirs.clone());
+    let threads = if config.threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    } else {
+        config.threads
+    };
+    builder
+        .require_git(false)
+        .threads(threads)
+        .max_filesize(Some(config.max_file_size))
+        .filter_entry(move |entry| {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir && entry.depth() > 0 && skip.iter().any(|s| entry.file_name() == s.as_str()))
+        });
+    let results: Mutex<Vec<(PathBuf, FileSymbols)>> = Mutex::new(Vec::new());
+    let indexed = AtomicUsize::new(0);
+    let skipped = AtomicUsize::new(0);
+    builder.build_parallel().run(|| {
+        let mut worker = Worker { local: Vec::new(), results: &results };
+        let indexed = &indexed;
+        let skipped = &skipped;
+        Box::new(move |entry: Result<ignore::DirEntry, ignore::Error>| {
+            let Ok(entry) = entry else {
+                skipped.fetch_add(1, Ordering::Relaxed);
+                return WalkState::Continue;
+            };
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                return WalkState::Continue;
+            }
+            let path = entry.path();
+            if Language::from_path(path) == Language::PlainText {
+                return WalkState::Continue;
+            }
+            match std::fs::read(path).ok().and_then(|bytes| index_file_text(path, &bytes)) {
+                Some(symbols) => {
+                    worker.local.push((path.to_path_buf(), symbols));
+                    let n = indexed.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n % 500 == 0 {
+                        progress(IndexProgress {
+                            files_indexed: n,
+                            files_skipped: skipped.load(Ordering::Relaxed),
+                            done: false,
+                        });
+                    }
+                }
+                None => {
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            WalkState::Continue
+        })
+    });
+    progress(IndexProgress {
+        files_indexed: indexed.load(Ordering::Relaxed),
+        files_skipped: skipped.load(Ordering::Relaxed),
+        done: true,
+    });
+    let mut out = results.into_inner();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// One walker thread's results, handed over when the thread's visitor is dropped.
+struct Worker<'a> {
+    local: Vec<(PathBuf, FileSymbols)>,
+    results: &'a Mutex<Vec<(PathBuf, FileSymbols)>>,
+}
+
+impl Drop for Worker<'_> {
+    fn drop(&mut self) {
+        self.results.lock().append(&mut self.local);
+    }
+}

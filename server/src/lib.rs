@@ -1,0 +1,20 @@
+//! Infinity Matrix: a language server that captures code context and dispatches AI agents.
+//!
+//! The engine (`documents`, `analysis`, `index`, `context`, `providers`, `agents`, `policy`,
+//! `audit`, `metrics`, `config`, `engine`) knows nothing about LSP; `lsp` and `cli` are thin
+//! front ends over it. See docs/ARCHITECTURE.md.
+
+pub mod agents;
+pub mod analysis;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod context;
+pub mod documents;
+pub mod engine;
+pub mod index;
+pub mod lsp;
+pub mod metrics;
+pub mod policy;
+pub mod providers;
+pub mod telemetry;

@@ -1,0 +1,8 @@
+//! The LSP front end: the only module that speaks `tower_lsp_server` and `ls_types`.
+
+mod convert;
+pub mod ext;
+mod host;
+mod server;
+
+pub use server::{Backend, run_stdio};

@@ -1,0 +1,388 @@
+//! End-to-end LSP tests: the real binary over real Content-Length framed stdio.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{LspClient, copy_fixture, file_uri};
+
+fn project() -> tempfile::TempDir {
+    let dir = copy_fixture("project");
+    // Created here, not in the repo: git itself would ignore them.
+    std::fs::create_dir_all(dir.path().join("node_modules/junk")).unwrap();
+    std::fs::write(dir.path().join("node_modules/junk/index.js"), "function shouldNotBeIndexed() {}\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("gen")).unwrap();
+    std::fs::write(dir.path().join("gen/out.js"), "function ignoredByGitignore() {}\n").unwrap();
+    std::fs::write(dir.path().join(".gitignore"), "gen/\n").unwrap();
+    let mut binary = b"fn looks_like_rust() {}\n".to_vec();
+    binary.extend_from_slice(&[0, 159, 146, 150, 0, 1, 2]);
+    std::fs::write(dir.path().join("src/blob.rs"), binary).unwrap();
+    dir
+}
+
+fn names(result: &Value) -> Vec<String> {
+    result.as_array().map(|a| a.iter().map(|s| s["name"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn handshake_declares_capabilities_and_negotiates_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = LspClient::spawn();
+    let init = c.initialize(dir.path(), json!({}));
+    let caps = &init["capabilities"];
+    assert_eq!(caps["positionEncoding"], "utf-16");
+    assert_eq!(caps["textDocumentSync"]["change"], 2, "incremental sync");
+    assert_eq!(caps["textDocumentSync"]["openClose"], true);
+    assert_eq!(caps["documentSymbolProvider"], true);
+    assert_eq!(caps["workspaceSymbolProvider"], true);
+    assert_eq!(caps["codeActionProvider"], true);
+    assert!(caps["executeCommandProvider"]["commands"].is_array());
+    assert_eq!(init["serverInfo"]["name"], "infinity-matrix");
+    c.shutdown();
+
+    let mut c = LspClient::spawn();
+    let init = c.initialize(dir.path(), json!({"general": {"positionEncodings": ["utf-8", "utf-16"]}}));
+    assert_eq!(init["capabilities"]["positionEncoding"], "utf-8");
+    c.shutdown();
+}
+
+#[test]
+fn requests_after_shutdown_are_rejected_and_exit_ends_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = LspClient::spawn();
+    // Before initialize: the spec's "server not initialized" error.
+    let early = c.request("workspace/symbol", json!({"query": ""}));
+    assert_eq!(early.unwrap_err()["code"], -32002);
+    c.initialize(dir.path(), json!({}));
+    c.shutdown();
+}
+
+#[test]
+fn incremental_sync_in_utf16_with_emoji_and_crlf() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = LspClient::spawn();
+    c.initialize(dir.path(), json!({}));
+    let uri = file_uri(&dir.path().join("a.rs"));
+    c.open(&uri, "rust", "fn a() {}\r\n// 😀 x\r\nfn b() {}\r\n");
+    // Replace the "x" after the emoji: UTF-16 column 6 ("// " = 3, emoji = 2 units, space = 1).
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"range": {"start": {"line": 1, "character": 6}, "end": {"line": 1, "character": 7}}, "text": "fn c() {}"}]}),
+    );
+    let ctx = c
+        .request(
+            "infinityMatrix/context",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0},
+                   "range": {"start": {"line": 0, "character": 0}, "end": {"line": 3, "character": 0}}}),
+        )
+        .unwrap();
+    assert_eq!(ctx["items"][0]["kind"], "selection");
+    assert_eq!(ctx["items"][0]["text"], "fn a() {}\r\n// 😀 fn c() {}\r\nfn b() {}\r\n");
+    c.shutdown();
+}
+
+#[test]
+fn document_symbols_for_every_language_match_the_fixtures() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/symbols");
+    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
+    let expected = expected.as_object().expect("expected.json is an object");
+    assert!(expected.len() >= 9, "one fixture per language");
+    let mut c = LspClient::spawn();
+    c.initialize(&fixtures, json!({}));
+    for (file, want) in expected {
+        let path = fixtures.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let uri = file_uri(&path);
+        // Language ids as editors send them; "" exercises detection from the path.
+        let lang = match path.extension().and_then(|e| e.to_str()) {
+            Some("rs") => "rust",
+            Some("py") => "python",
+            Some("tsx") => "typescriptreact",
+            Some("ts") => "typescript",
+            Some("go") => "go",
+            _ => "",
+        };
+        c.open(&uri, lang, &text);
+        let result = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}})).unwrap();
+        let mut got = Vec::new();
+        fn walk(list: &Value, depth: usize, out: &mut Vec<(String, u64, usize)>) {
+            for s in list.as_array().into_iter().flatten() {
+                out.push((s["name"].as_str().unwrap_or("").to_string(), s["kind"].as_u64().unwrap_or(0), depth));
+                walk(&s["children"], depth + 1, out);
+            }
+        }
+        walk(&result, 0, &mut got);
+        let want: Vec<(String, u64, usize)> = want
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                let kind = match w["kind"].as_str().unwrap() {
+                    "module" => 2,
+                    "namespace" => 3,
+                    "class" => 5,
+                    "method" => 6,
+                    "field" => 8,
+                    "constructor" => 9,
+                    "enum" => 10,
+                    "interface" | "trait" => 11,
+                    "function" => 12,
+                    "constant" => 14,
+                    "impl" => 19,
+                    "enumMember" => 22,
+                    "struct" => 23,
+                    "type" | "typeAlias" => 26,
+                    other => panic!("unknown kind {other}"),
+                };
+                (w["name"].as_str().unwrap().to_string(), kind, w["depth"].as_u64().unwrap() as usize)
+            })
+            .collect();
+        assert_eq!(got, want, "symbols of {file}");
+        // Every range contains its selection range.
+        fn check_ranges(list: &Value) {
+            for s in list.as_array().into_iter().flatten() {
+                let r = &s["range"];
+                let sel = &s["selectionRange"];
+                let key = |p: &Value| (p["line"].as_u64().unwrap(), p["character"].as_u64().unwrap());
+                assert!(key(&r["start"]) <= key(&sel["start"]) && key(&sel["end"]) <= key(&r["end"]), "{s}");
+                check_ranges(&s["children"]);
+            }
+        }
+        check_ranges(&result);
+    }
+    c.shutdown();
+}
+
+#[test]
+fn workspace_symbol_is_fuzzy_ranked_and_honours_ignores() {
+    let dir = project();
+    let mut c = LspClient::spawn();
+    c.initialize_and_index(dir.path());
+    let result = c.request("workspace/symbol", json!({"query": "helper"})).unwrap();
+    let got = names(&result);
+    assert_eq!(got.iter().filter(|n| *n == "helper").count(), 2, "{got:?}");
+    let result = c.request("workspace/symbol", json!({"query": "lngfn"})).unwrap();
+    assert_eq!(names(&result).first().map(String::as_str), Some("long_function"));
+    let result = c.request("workspace/symbol", json!({"query": "sqr"})).unwrap();
+    let first = &result[0];
+    assert_eq!(first["name"], "square");
+    assert_eq!(first["containerName"], "Shape");
+    assert!(first["location"]["uri"].as_str().unwrap().ends_with("/src/shapes.rs"));
+    assert_eq!(first["location"]["range"]["start"]["line"], 7);
+    for hidden in ["shouldNotBeIndexed", "ignoredByGitignore", "ignoredByDotIgnore", "looks_like_rust"] {
+        let r = c.request("workspace/symbol", json!({"query": hidden})).unwrap();
+        assert!(!names(&r).iter().any(|n| n == hidden), "{hidden} should not be indexed");
+    }
+    // A python symbol, and progress was reported with the standard notifications.
+    let r = c.request("workspace/symbol", json!({"query": "greeting"})).unwrap();
+    assert_eq!(names(&r).first().map(String::as_str), Some("greeting"));
+    assert!(c.server_requests.iter().any(|r| r["method"] == "window/workDoneProgress/create"));
+    assert!(c.notifications.iter().any(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "begin"));
+    assert!(c.notifications.iter().any(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "end"));
+    c.shutdown();
+}
+
+#[test]
+fn index_follows_saves_watched_files_and_open_buffers() {
+    let dir = project();
+    let mut c = LspClient::spawn();
+    c.initialize(
+        dir.path(),
+        json!({"window": {"workDoneProgress": true}, "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}}),
+    );
+    c.wait_notification(|n| n["method"] == "window/logMessage" && n["params"]["message"].as_str().is_some_and(|m| m.starts_with("indexed ")));
+    assert!(c.server_requests.iter().any(|r| r["method"] == "client/registerCapability"
+        && r["params"]["registrations"][0]["method"] == "workspace/didChangeWatchedFiles"));
+    // A new file appears on disk and the watcher reports it.
+    let new_file = dir.path().join("src/fresh.rs");
+    std::fs::write(&new_file, "pub fn brand_new_function() {}\n").unwrap();
+    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&new_file), "type": 1}]}));
+    let r = c.request("workspace/symbol", json!({"query": "brand_new_function"})).unwrap();
+    assert_eq!(names(&r), vec!["brand_new_function"]);
+    // Deleted.
+    std::fs::remove_file(&new_file).unwrap();
+    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&new_file), "type": 3}]}));
+    let r = c.request("workspace/symbol", json!({"query": "brand_new_function"})).unwrap();
+    assert!(names(&r).is_empty());
+    // An open buffer's edits reach the index after a save.
+    let util = dir.path().join("src/util.rs");
+    let uri = file_uri(&util);
+    c.open(&uri, "rust", &std::fs::read_to_string(&util).unwrap());
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 2},
+               "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "pub fn typed_in_editor() {}\n"}]}),
+    );
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    let mut found = false;
+    for _ in 0..200 {
+        let r = c.request("workspace/symbol", json!({"query": "typed_in_editor"})).unwrap();
+        if names(&r) == vec!["typed_in_editor"] {
+            found = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(found, "the saved buffer's new function reached the index");
+    c.shutdown();
+}
+
+#[test]
+fn context_includes_cross_file_definitions_in_rank_order_within_budget() {
+    let dir = project();
+    let mut c = LspClient::spawn();
+    c.initialize_and_index(dir.path());
+    let main = dir.path().join("src/main.rs");
+    let uri = file_uri(&main);
+    c.open(&uri, "rust", &std::fs::read_to_string(&main).unwrap());
+    // Cursor inside `compute`.
+    let ctx = c
+        .request("infinityMatrix/context", json!({"textDocument": {"uri": uri}, "position": {"line": 14, "character": 10},
+            "diagnostics": [{"range": {"start": {"line": 15, "character": 4}, "end": {"line": 15, "character": 11}},
+                             "message": "unused variable", "severity": 2, "source": "rustc"}]}))
+        .unwrap();
+    let items = ctx["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds[0], "enclosingSymbol", "{kinds:?}");
+    assert!(items[0]["text"].as_str().unwrap().starts_with("fn compute"));
+    assert!(items[0]["reason"].as_str().unwrap().contains("function compute"));
+    assert_eq!(kinds[1], "imports");
+    let defs: Vec<&Value> = items.iter().filter(|i| i["kind"] == "definition").collect();
+    let def_text = |name: &str| defs.iter().find(|d| d["reason"].as_str().unwrap().contains(&format!(" {name} used here")));
+    // Same file first, then same directory, then the workspace.
+    let local = def_text("local_add").expect("local_add definition");
+    assert!(local["reason"].as_str().unwrap().contains("same file"));
+    let helper = defs.iter().position(|d| d["text"].as_str().unwrap().contains("x * 2")).expect("util::helper body");
+    let far_helper = defs.iter().position(|d| d["text"].as_str().unwrap().contains("x + 1"));
+    if let Some(far) = far_helper {
+        assert!(far > helper, "the imported helper ranks above the far one");
+    }
+    assert!(defs[helper]["uri"].as_str().unwrap().ends_with("/src/util.rs"));
+    let long = def_text("long_function").expect("long_function");
+    assert_eq!(long["text"], "pub fn long_function(x: i32) -> i32", "long definitions give their signature");
+    assert!(def_text("area").is_some() && def_text("square").is_some() && def_text("Shape").is_some());
+    assert!(kinds.contains(&"diagnostics"));
+    assert!(kinds.contains(&"outline"));
+    let total: u64 = items.iter().map(|i| i["tokens"].as_u64().unwrap()).sum();
+    assert_eq!(ctx["totalTokens"].as_u64().unwrap(), total);
+    assert!(total <= 4096);
+    let rendered = ctx["rendered"].as_str().unwrap();
+    assert!(rendered.contains("src/util.rs:2-4"), "{rendered}");
+    assert!(rendered.contains("src/main.rs:13-17"), "{rendered}");
+
+    // A small budget holds, keeps the priority order, and is deterministic.
+    let small = |c: &mut LspClient| {
+        c.request("infinityMatrix/context", json!({"textDocument": {"uri": uri}, "position": {"line": 14, "character": 10}, "budgetTokens": 60}))
+            .unwrap()
+    };
+    let a = small(&mut c);
+    let b = small(&mut c);
+    assert_eq!(a, b);
+    assert!(a["totalTokens"].as_u64().unwrap() <= 60);
+    assert_eq!(a["budgetTokens"], 60);
+    assert_eq!(a["items"][0]["kind"], "enclosingSymbol");
+    c.shutdown();
+}
+
+#[test]
+fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
+    let dir = project();
+    let mut c = LspClient::spawn();
+    c.initialize_and_index(dir.path());
+    let uri = file_uri(&dir.path().join("src/main.rs"));
+    c.open(&uri, "rust", "fn main() {}\n");
+    // Malformed JSON, then a message that is JSON but not JSON-RPC.
+    c.send_raw(b"{this is not json");
+    c.send_raw(b"[1, 2, 3]");
+    // Unknown request method: MethodNotFound.
+    let err = c.request("infinityMatrix/doesNotExist", json!({})).unwrap_err();
+    assert_eq!(err["code"], -32601);
+    // Unknown notification: ignored.
+    c.notify("infinityMatrix/unknownNotification", json!({}));
+    // Out-of-range position.
+    let err = c.request("infinityMatrix/context", json!({"textDocument": {"uri": uri}, "position": {"line": 999, "character": 0}})).unwrap_err();
+    assert_eq!(err["code"], -32602);
+    assert!(err["message"].as_str().unwrap().contains("line 999"), "{err}");
+    // Column past the line end is clamped, not an error.
+    c.request("infinityMatrix/context", json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 500}})).unwrap();
+    // Unknown document.
+    let err = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": "file:///nowhere/x.rs"}})).unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("not open"));
+    // Stale version: ignored and logged, the mirror is unchanged.
+    c.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": 5},
+        "contentChanges": [{"text": "fn five() {}\n"}]}));
+    c.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": 3},
+        "contentChanges": [{"text": "fn stale() {}\n"}]}));
+    let syms = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}})).unwrap();
+    assert_eq!(names(&syms), vec!["five"]);
+    c.wait_notification(|n| n["method"] == "window/logMessage" && n["params"]["message"].as_str().is_some_and(|m| m.contains("stale version 3")));
+    // An edit with an out-of-range line: rejected with a log message, mirror intact.
+    c.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": 6},
+        "contentChanges": [{"range": {"start": {"line": 50, "character": 0}, "end": {"line": 51, "character": 0}}, "text": "x"}]}));
+    let syms = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}})).unwrap();
+    assert_eq!(names(&syms), vec!["five"]);
+    // Unknown command.
+    let err = c.request("workspace/executeCommand", json!({"command": "nope", "arguments": null})).unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("unknown command"));
+    // A 20 MB file, a binary file and invalid UTF-8 on disk.
+    let big: String = "fn f() { let x = 1; }\n".repeat(20 * 1024 * 1024 / 22);
+    let big_uri = file_uri(&dir.path().join("big.rs"));
+    c.open(&big_uri, "rust", &big);
+    let syms = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": big_uri}})).unwrap();
+    assert!(syms.as_array().unwrap().len() > 100_000);
+    c.notify("textDocument/didClose", json!({"textDocument": {"uri": big_uri}}));
+    let bad_utf8 = dir.path().join("src/latin1.rs");
+    std::fs::write(&bad_utf8, b"pub fn caf\xe9() {}\npub fn after_bad_bytes() {}\n").unwrap();
+    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&bad_utf8), "type": 1}]}));
+    let bin = dir.path().join("src/blob.rs");
+    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&bin), "type": 2}]}));
+    let r = c.request("workspace/symbol", json!({"query": "after_bad_bytes"})).unwrap();
+    assert_eq!(names(&r), vec!["after_bad_bytes"]);
+    let r = c.request("workspace/symbol", json!({"query": "looks_like_rust"})).unwrap();
+    assert!(names(&r).is_empty());
+    // Still serving normally.
+    let r = c.request("workspace/symbol", json!({"query": "helper"})).unwrap();
+    assert!(!names(&r).is_empty());
+    assert!(c.is_alive());
+    c.shutdown();
+}
+
+/// 1,000 edits interleaved with requests, all pipelined without waiting: every request must
+/// see exactly the edits sent before it, although the server runs handlers concurrently.
+#[test]
+fn one_thousand_interleaved_edits_and_requests_stay_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = LspClient::spawn();
+    c.initialize(dir.path(), json!({}));
+    let uri = file_uri(&dir.path().join("order.rs"));
+    c.open(&uri, "rust", "");
+    let mut expected = Vec::new();
+    for i in 0..1000u32 {
+        // Insert a new function at the top (line 0), so every edit shifts the rest.
+        c.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": i + 2},
+                   "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}},
+                                       "text": format!("fn f{i}() {{}}\n")}]}),
+        );
+        let id = if i % 2 == 0 {
+            c.send_request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}}))
+        } else {
+            c.send_request("infinityMatrix/context", json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0},
+                "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}}))
+        };
+        expected.push((i, id));
+    }
+    for (i, id) in expected {
+        let resp = c.response(id);
+        let result = &resp["result"];
+        if i % 2 == 0 {
+            let n = result.as_array().map(|a| a.len()).unwrap_or(0);
+            assert_eq!(n as u32, i + 1, "documentSymbol after edit {i} saw {n} functions");
+            assert_eq!(result[0]["name"], format!("f{i}"));
+        } else {
+            assert_eq!(result["items"][0]["text"], format!("fn f{i}() {{}}\n"), "context after edit {i}");
+        }
+    }
+    c.shutdown();
+}

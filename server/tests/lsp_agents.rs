@@ -1,0 +1,318 @@
+//! The agent surface over real LSP stdio: commands, code actions, approvals, notifications,
+//! secrets, metrics, and the crash test — against a wiremock OpenAI-compatible provider.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::{LspClient, file_uri};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn sse(chunks: &[&str]) -> String {
+    let mut body = String::new();
+    for c in chunks {
+        body.push_str(&format!(
+            "data: {}\n\n",
+            json!({"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": c}, "finish_reason": null}]})
+        ));
+    }
+    body.push_str(&format!("data: {}\n\n", json!({"id": "x", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 11, "completion_tokens": 7}})));
+    body.push_str("data: [DONE]\n\n");
+    body
+}
+
+async fn provider(chunks: &[&str], delay: Duration) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(200).insert_header("content-type", "text/event-stream").set_body_string(sse(chunks)).set_delay(delay))
+        .mount(&server)
+        .await;
+    server
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+    data: std::path::PathBuf,
+    config: std::path::PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("a.py"), "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n").unwrap();
+    Env { root, data: dir.path().join("data"), config: dir.path().join("config"), _dir: dir }
+}
+
+fn spawn(e: &Env) -> LspClient {
+    LspClient::spawn_with_env(&[
+        ("XDG_DATA_HOME", e.data.to_str().unwrap()),
+        ("XDG_CONFIG_HOME", e.config.to_str().unwrap()),
+        ("IM_PLANTED_KEY", "sk-planted-secret-0123456789abcdef"),
+    ])
+}
+
+fn init(c: &mut LspClient, e: &Env, config: Value) {
+    let uri = file_uri(&e.root);
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri, "workspaceFolders": [{"uri": uri, "name": "ws"}],
+               "initializationOptions": {"config": config},
+               "capabilities": {"window": {"workDoneProgress": true}, "workspace": {"workspaceEdit": {"documentChanges": true}}}}),
+    )
+    .unwrap();
+    c.notify("initialized", json!({}));
+    let text = std::fs::read_to_string(e.root.join("a.py")).unwrap();
+    c.open(&file_uri(&e.root.join("a.py")), "python", &text);
+}
+
+fn task_state(c: &mut LspClient, id: &str, want: &[&str]) -> Value {
+    let id = id.to_string();
+    let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
+    let n = c.wait_notification(|n| {
+        n["method"] == "infinityMatrix/taskEvent"
+            && n["params"]["type"] == "state"
+            && n["params"]["task"]["id"] == id.as_str()
+            && want.iter().any(|w| n["params"]["task"]["state"] == w.as_str())
+    });
+    n["params"]["task"].clone()
+}
+
+fn exec(c: &mut LspClient, command: &str, args: Value) -> Result<Value, Value> {
+    c.request("workspace/executeCommand", json!({"command": command, "arguments": [args]}))
+}
+
+fn live(url: &str) -> Value {
+    json!({"kind": "openai", "base_url": format!("{url}/v1"), "model": "m", "api_key_env": "IM_PLANTED_KEY", "max_attempts": 1})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_prompt_streams_and_lists_commands_and_code_actions() {
+    let server = provider(&["Adds ", "two ", "numbers."], Duration::ZERO).await;
+    let e = env();
+    let mut c = spawn(&e);
+    init(&mut c, &e, json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}));
+    let uri = file_uri(&e.root.join("a.py"));
+    let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "explain", "textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}})).unwrap();
+    let id = r["taskId"].as_str().unwrap().to_string();
+    let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(task["provider"], "live");
+    let detail = c.request("infinityMatrix/task", json!({"taskId": id})).unwrap();
+    assert_eq!(detail["text"], "Adds two numbers.");
+    // The prompt sent to the provider carried the enclosing function and the context.
+    let requests = server.received_requests().await.unwrap();
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    assert!(user.contains("def add(a, b):"), "{user}");
+    assert!(body["stream"] == true);
+    // Agents, tasks, status.
+    let agents = c.request("infinityMatrix/agents", json!(null)).unwrap();
+    let names: Vec<&str> = agents["agents"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    for n in ["document", "explain", "fix", "refactor", "review", "tests"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let tasks = c.request("infinityMatrix/tasks", json!(null)).unwrap();
+    assert!(tasks["tasks"].as_array().unwrap().iter().any(|t| t["id"] == id.as_str()));
+    c.wait_notification(|n| n["method"] == "infinityMatrix/agentStatus");
+    // Code actions for a selection and for a diagnostic.
+    let actions = c
+        .request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 16}}, "context": {"diagnostics": []}}))
+        .unwrap();
+    let titles: Vec<&str> = actions.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, vec!["Add docs", "Explain", "Refactor", "Write tests"]);
+    let with_diag = c
+        .request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 0}},
+            "context": {"diagnostics": [{"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 10}}, "message": "bad"}]}}))
+        .unwrap();
+    let fix = with_diag.as_array().unwrap().iter().find(|a| a["title"] == "Fix this diagnostic").expect("fix action");
+    assert_eq!(fix["kind"], "quickfix");
+    assert_eq!(fix["command"]["command"], "infinity-matrix.startAgent");
+    assert_eq!(fix["command"]["arguments"][0]["agent"], "fix");
+    // Bad command arguments are a clear error, and the server keeps serving.
+    let err = exec(&mut c, "infinity-matrix.executePrompt", json!({"nope": 1})).unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("bad arguments"), "{err}");
+    let err = exec(&mut c, "infinity-matrix.startAgent", json!({"agent": "nonexistent"})).unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("unknown agent"), "{err}");
+    c.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_edit_is_approved_through_show_message_request_and_applied() {
+    let server = provider(&["```python\ndef add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n```"], Duration::ZERO).await;
+    let e = env();
+    let mut c = spawn(&e);
+    init(&mut c, &e, json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}));
+    let uri = file_uri(&e.root.join("a.py"));
+    // `document` is a manual edit agent: the server asks with Apply / Reject.
+    let r = exec(&mut c, "infinity-matrix.startAgent", json!({"agent": "document", "textDocument": {"uri": uri},
+        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 16}}})).unwrap();
+    let id = r["taskId"].as_str().unwrap().to_string();
+    let task = task_state(&mut c, &id, &["awaiting_approval", "failed"]);
+    assert_eq!(task["state"], "awaiting_approval", "{task}");
+    let asked = c.server_requests.iter().find(|r| r["method"] == "window/showMessageRequest").cloned().expect("asked");
+    assert!(asked["params"]["message"].as_str().unwrap().contains("document"));
+    // Our client answered the showMessageRequest with null (dismissed); approve through the command instead.
+    exec(&mut c, "infinity-matrix.approve", json!({"taskId": id, "accept": true})).unwrap();
+    let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let apply = c.server_requests.iter().find(|r| r["method"] == "workspace/applyEdit").cloned().expect("applyEdit");
+    let edit = &apply["params"]["edit"]["documentChanges"][0];
+    assert_eq!(edit["textDocument"]["uri"], uri.as_str());
+    assert_eq!(edit["edits"][0]["newText"], "def add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b");
+    assert_eq!(edit["edits"][0]["range"]["start"]["line"], 0);
+    // Approving again is an error that says why.
+    let err = exec(&mut c, "infinity-matrix.approve", json!({"taskId": id, "accept": true})).unwrap_err();
+    assert!(err["message"].as_str().unwrap().contains("not awaiting approval"), "{err}");
+    // The audit log has the approval and the applied edit.
+    let audit = c.request("infinityMatrix/audit", json!({"taskId": id})).unwrap();
+    let kinds: Vec<&str> = audit["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"approval") && kinds.contains(&"edit") && kinds.contains(&"attempt"), "{kinds:?}");
+    c.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_task_and_stop_agent() {
+    let server = provider(&["slow"], Duration::from_secs(30)).await;
+    let e = env();
+    let mut c = spawn(&e);
+    init(&mut c, &e, json!({"providers": {"slow": live(&server.uri())}, "defaults": {"providers": ["slow"]}}));
+    let uri = file_uri(&e.root.join("a.py"));
+    let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
+    let id = r["taskId"].as_str().unwrap().to_string();
+    task_state(&mut c, &id, &["running"]);
+    exec(&mut c, "infinity-matrix.cancelTask", json!({"taskId": id})).unwrap();
+    let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "cancelled");
+    // Cancelling through the task's work-done progress works too.
+    let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "y", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
+    let id2 = r["taskId"].as_str().unwrap().to_string();
+    task_state(&mut c, &id2, &["running"]);
+    let token = format!("infinity-matrix/task/{id2}");
+    c.wait_notification(|n| n["method"] == "$/progress" && n["params"]["token"] == token.as_str() && n["params"]["value"]["kind"] == "begin");
+    c.notify("window/workDoneProgress/cancel", json!({"token": token}));
+    let task = task_state(&mut c, &id2, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "cancelled");
+    // stopAgent cancels running tasks of the agent.
+    let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "z", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
+    let id3 = r["taskId"].as_str().unwrap().to_string();
+    task_state(&mut c, &id3, &["running"]);
+    exec(&mut c, "infinity-matrix.stopAgent", json!({"agent": "explain"})).unwrap();
+    let task = task_state(&mut c, &id3, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "cancelled");
+    c.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_key_never_leaks_into_errors_logs_or_the_audit_log() {
+    let key = "sk-planted-secret-0123456789abcdef";
+    let server = MockServer::start().await;
+    // The provider echoes the key back in its error body, as some proxies do.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_string(format!("{{\"error\": \"invalid key {key}; Authorization: Bearer {key}\"}}")))
+        .mount(&server)
+        .await;
+    let e = env();
+    let mut c = spawn(&e);
+    init(&mut c, &e, json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}));
+    // The key also arrives through setSecret under another name.
+    c.request("infinityMatrix/setSecret", json!({"name": "OTHER_KEY", "value": "sk-client-secret-abcdef0123456789"})).unwrap();
+    let uri = file_uri(&e.root.join("a.py"));
+    let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
+    let id = r["taskId"].as_str().unwrap().to_string();
+    let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "failed");
+    // The provider really received the key (so the test would notice a leak).
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests[0].headers.get("authorization").unwrap().to_str().unwrap(), format!("Bearer {key}"));
+    let audit = c.request("infinityMatrix/audit", json!({})).unwrap();
+    let everything = format!("{} {} {:?} {:?}", task, audit, c.notifications, c.server_requests);
+    assert!(everything.contains("401"), "the error is reported: {task}");
+    assert!(!everything.contains(key), "the planted key leaked: {everything}");
+    assert!(!everything.contains("sk-client-secret"), "the client secret leaked");
+    c.shutdown();
+    // The database file itself.
+    let db_dir = e.data.join("infinity-matrix");
+    let mut found_db = false;
+    for entry in walk(&db_dir) {
+        found_db = true;
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(key), "key in {}", entry.display());
+    }
+    assert!(found_db, "the audit database exists under XDG_DATA_HOME");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_dash_nine_mid_task_then_restart_marks_it_interrupted() {
+    let server = provider(&["never"], Duration::from_secs(60)).await;
+    let e = env();
+    let mut c = spawn(&e);
+    init(&mut c, &e, json!({"providers": {"slow": live(&server.uri())}, "defaults": {"providers": ["slow"]}}));
+    let uri = file_uri(&e.root.join("a.py"));
+    let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
+    let id = r["taskId"].as_str().unwrap().to_string();
+    task_state(&mut c, &id, &["running"]);
+    // Wait until the running transition is committed (the audit request flushes first), then SIGKILL.
+    let audit = c.request("infinityMatrix/audit", json!({"taskId": id})).unwrap();
+    assert!(audit["entries"].as_array().unwrap().len() >= 2, "{audit}");
+    c.kill_hard();
+    drop(c);
+    let mut c = spawn(&e);
+    init(&mut c, &e, json!({"providers": {"slow": live(&server.uri())}}));
+    let audit = c.request("infinityMatrix/audit", json!({"taskId": id})).unwrap();
+    let entries = audit["entries"].as_array().unwrap();
+    let text = serde_json::to_string(entries).unwrap();
+    assert!(text.contains("interrupted"), "{text}");
+    assert!(text.contains("running"), "the committed running transition survived: {text}");
+    c.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_metrics_on_loopback_when_configured() {
+    let server = provider(&["ok"], Duration::ZERO).await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let e = env();
+    let mut c = spawn(&e);
+    init(&mut c, &e, json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}, "metrics": {"listen": format!("127.0.0.1:{port}")}}));
+    let uri = file_uri(&e.root.join("a.py"));
+    let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
+    let id = r["taskId"].as_str().unwrap().to_string();
+    task_state(&mut c, &id, &["succeeded"]);
+    let m = c.request("infinityMatrix/metrics", json!(null)).unwrap();
+    assert!(m.to_string().contains("provider_requests_total"), "{m}");
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            s.read_to_string(&mut body).unwrap();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("infinity_matrix_tasks_total{agent=\"explain\",state=\"succeeded\"} 1"), "{body}");
+    c.shutdown();
+}
