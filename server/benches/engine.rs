@@ -41,43 +41,69 @@ fn edits(c: &mut Criterion) {
         b.iter(|| {
             version += 1;
             let pos = Position::new(line, 4);
-            let change = TextChange { range: Some(Range::new(pos, pos)), text: "x".into() };
-            store.change(uri, version, &[change], PositionEncoding::Utf16).ok();
+            let change = TextChange {
+                range: Some(Range::new(pos, pos)),
+                text: "x".into(),
+            };
+            store
+                .change(uri, version, &[change], PositionEncoding::Utf16)
+                .ok();
             version += 1;
             let end = Position::new(line, 5);
-            let undo = TextChange { range: Some(Range::new(pos, end)), text: String::new() };
-            store.change(uri, version, &[undo], PositionEncoding::Utf16).ok();
+            let undo = TextChange {
+                range: Some(Range::new(pos, end)),
+                text: String::new(),
+            };
+            store
+                .change(uri, version, &[undo], PositionEncoding::Utf16)
+                .ok();
         })
     });
     // The incremental reparse that follows a keystroke (tree edited in step, then parsed).
     let doc = store.get(uri).expect("open");
-    c.bench_function("edit/incremental reparse after one char, 10k-line file", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                version += 1;
-                let pos = Position::new(line, 4);
-                let change = TextChange { range: Some(Range::new(pos, pos)), text: "x".into() };
-                store.change(uri, version, &[change], PositionEncoding::Utf16).ok();
-                let mut d = doc.lock();
-                let start = Instant::now();
-                let tree = d.reparse();
-                total += start.elapsed();
-                drop(d);
-                assert!(tree.is_some());
-            }
-            total
-        })
-    });
+    c.bench_function(
+        "edit/incremental reparse after one char, 10k-line file",
+        |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    version += 1;
+                    let pos = Position::new(line, 4);
+                    let change = TextChange {
+                        range: Some(Range::new(pos, pos)),
+                        text: "x".into(),
+                    };
+                    store
+                        .change(uri, version, &[change], PositionEncoding::Utf16)
+                        .ok();
+                    let mut d = doc.lock();
+                    let start = Instant::now();
+                    let tree = d.reparse();
+                    total += start.elapsed();
+                    drop(d);
+                    assert!(tree.is_some());
+                }
+                total
+            })
+        },
+    );
 }
 
 fn context(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");
     std::fs::create_dir_all(&src).expect("mkdir");
-    std::fs::write(src.join("util.rs"), "pub fn helper(x: u64) -> u64 {\n    x * 2\n}\n").expect("write");
+    std::fs::write(
+        src.join("util.rs"),
+        "pub fn helper(x: u64) -> u64 {\n    x * 2\n}\n",
+    )
+    .expect("write");
     for k in 0..20 {
-        std::fs::write(src.join(format!("mod{k}.rs")), rust_file(300, &format!("M{k}"))).expect("write");
+        std::fs::write(
+            src.join(format!("mod{k}.rs")),
+            rust_file(300, &format!("M{k}")),
+        )
+        .expect("write");
     }
     let big = rust_file(5_000, "");
     let path = src.join("main.rs");
@@ -89,7 +115,13 @@ fn context(c: &mut Criterion) {
     engine.open_document(&uri, Some(path.clone()), "rust", 1, &big);
     let snap = engine.documents.snapshot(&uri).expect("snapshot");
     // Inside `score` of an impl in the middle of the file: uses helper (another file) and compute_N.
-    let line = big.lines().enumerate().filter(|(_, l)| l.contains("helper(self.id)")).map(|(i, _)| i).nth(120).unwrap_or(0);
+    let line = big
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("helper(self.id)"))
+        .map(|(i, _)| i)
+        .nth(120)
+        .unwrap_or(0);
     let req = ContextRequest {
         position: Position::new(line as u32, 10),
         range: None,
@@ -98,8 +130,13 @@ fn context(c: &mut Criterion) {
         encoding: PositionEncoding::Utf16,
     };
     let sample = engine.context(&snap, &req).expect("context");
-    assert!(sample.items.iter().any(|i| i.uri.ends_with("util.rs")), "cross-file definition present");
-    c.bench_function("context/snapshot in 5k-line file, warm index", |b| b.iter(|| engine.context(&snap, &req)));
+    assert!(
+        sample.items.iter().any(|i| i.uri.ends_with("util.rs")),
+        "cross-file definition present"
+    );
+    c.bench_function("context/snapshot in 5k-line file, warm index", |b| {
+        b.iter(|| engine.context(&snap, &req))
+    });
 }
 
 /// Minimal framing client for the process benchmarks.

@@ -47,7 +47,9 @@ fn main() {
         }
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    send(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"processId":null,"rootUri":infinity_matrix::engine::path_to_uri(dir.path()),"capabilities":{}}}));
+    send(
+        json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"processId":null,"rootUri":infinity_matrix::engine::path_to_uri(dir.path()),"capabilities":{}}}),
+    );
     recv_id(0);
     send(json!({"jsonrpc":"2.0","method":"initialized","params":{}}));
     // 200 files of about 300 lines (10 KB), a typical source file.
@@ -61,13 +63,27 @@ fn main() {
         }
         bytes += text.len();
         let uri = format!("file:///mem/file{i}.rs");
-        send(json!({"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":{"uri":uri,"languageId":"rust","version":1,"text":text}}}));
-        send(json!({"jsonrpc":"2.0","id":i + 1,"method":"textDocument/documentSymbol","params":{"textDocument":{"uri":uri}}}));
+        send(
+            json!({"jsonrpc":"2.0","method":"textDocument/didOpen","params":{"textDocument":{"uri":uri,"languageId":"rust","version":1,"text":text}}}),
+        );
+        send(
+            json!({"jsonrpc":"2.0","id":i + 1,"method":"textDocument/documentSymbol","params":{"textDocument":{"uri":uri}}}),
+        );
         recv_id(i + 1);
     }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let field = |name: &str| status.lines().find(|l| l.starts_with(name)).map(|l| l.trim().to_string()).unwrap_or_default();
-    println!("memory: 200 open files, {} KiB of source, parsed", bytes / 1024);
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.trim().to_string())
+            .unwrap_or_default()
+    };
+    println!(
+        "memory: 200 open files, {} KiB of source, parsed",
+        bytes / 1024
+    );
     println!("memory: {}", field("VmHWM"));
     println!("memory: {}", field("VmRSS"));
     let _ = child.kill();

@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::analysis::{Language, Symbol, SymbolKind};
 use crate::context::{self, ContextError, ContextRequest, ContextSnapshot, SourceProvider};
 use crate::documents::{
-    DocSnapshot, DocumentStore, EditError, PendingSnapshot, Position, PositionEncoding, Range, TextChange,
-    point_to_position,
+    DocSnapshot, DocumentStore, EditError, PendingSnapshot, Position, PositionEncoding, Range,
+    TextChange, point_to_position,
 };
 use crate::index::{IndexConfig, IndexProgress, WorkspaceIndex, index_file_text, walk_workspace};
 
@@ -52,10 +52,13 @@ pub enum EngineError {
     Edit(#[from] EditError),
 }
 
+/// A file's text with the modification time and size it was read at.
+type CachedFile = (SystemTime, u64, Arc<str>);
+
 /// Small cache of files read from disk for definitions (keyed by path, checked by mtime and size).
 #[derive(Default)]
 struct FileCache {
-    entries: Mutex<std::collections::HashMap<PathBuf, (SystemTime, u64, Arc<str>)>>,
+    entries: Mutex<std::collections::HashMap<PathBuf, CachedFile>>,
 }
 
 impl FileCache {
@@ -64,10 +67,13 @@ impl FileCache {
     fn read(&self, path: &Path) -> Option<Arc<str>> {
         let meta = std::fs::metadata(path).ok()?;
         let mtime = meta.modified().ok()?;
-        if let Some((t, len, text)) = self.entries.lock().get(path) {
-            if *t == mtime && *len == meta.len() {
-                return Some(text.clone());
-            }
+        if let Some((_, _, text)) = self
+            .entries
+            .lock()
+            .get(path)
+            .filter(|(t, len, _)| *t == mtime && *len == meta.len())
+        {
+            return Some(text.clone());
         }
         let bytes = std::fs::read(path).ok()?;
         if crate::index::walk_is_binary(&bytes) {
@@ -133,12 +139,26 @@ impl Engine {
 
     // ---- documents -------------------------------------------------------------------
 
-    pub fn open_document(&self, uri: &str, path: Option<PathBuf>, language_id: &str, version: i32, text: &str) {
+    pub fn open_document(
+        &self,
+        uri: &str,
+        path: Option<PathBuf>,
+        language_id: &str,
+        version: i32,
+        text: &str,
+    ) {
         self.documents.open(uri, path, language_id, version, text);
     }
 
-    pub fn change_document(&self, uri: &str, version: i32, changes: &[TextChange]) -> Result<(), EngineError> {
-        Ok(self.documents.change(uri, version, changes, self.encoding())?)
+    pub fn change_document(
+        &self,
+        uri: &str,
+        version: i32,
+        changes: &[TextChange],
+    ) -> Result<(), EngineError> {
+        Ok(self
+            .documents
+            .change(uri, version, changes, self.encoding())?)
     }
 
     pub fn close_document(&self, uri: &str) {
@@ -147,15 +167,17 @@ impl Engine {
 
     /// Takes a snapshot to resolve later (cheap; call it before any `.await`).
     pub fn pending_snapshot(&self, uri: &str) -> Result<PendingSnapshot, EngineError> {
-        self.documents.pending_snapshot(uri).ok_or_else(|| EngineError::NotOpen(uri.to_string()))
+        self.documents
+            .pending_snapshot(uri)
+            .ok_or_else(|| EngineError::NotOpen(uri.to_string()))
     }
 
     /// Re-indexes an open document from its current text (after a parse).
     pub fn reindex_open_document(&self, snap: &DocSnapshot) {
-        if let Some(path) = &snap.path {
-            if let Some(symbols) = index_file_text(path, snap.analysis.text.as_bytes()) {
-                self.index.update_file(path, symbols);
-            }
+        if let Some(path) = &snap.path
+            && let Some(symbols) = index_file_text(path, snap.analysis.text.as_bytes())
+        {
+            self.index.update_file(path, symbols);
         }
     }
 
@@ -182,7 +204,11 @@ impl Engine {
                 children: s.children.iter().map(|c| convert(c, snap, enc)).collect(),
             }
         }
-        snap.analysis.symbols.iter().map(|s| convert(s, snap, enc)).collect()
+        snap.analysis
+            .symbols
+            .iter()
+            .map(|s| convert(s, snap, enc))
+            .collect()
     }
 
     /// Fuzzy workspace symbol search, best first.
@@ -195,7 +221,9 @@ impl Engine {
                 let s = &hit.symbol;
                 let (start, end) = match enc {
                     PositionEncoding::Utf16 => s.selection_utf16,
-                    PositionEncoding::Utf8 => (s.selection_range.start.col, s.selection_range.end.col),
+                    PositionEncoding::Utf8 => {
+                        (s.selection_range.start.col, s.selection_range.end.col)
+                    }
                 };
                 WorkspaceSymbolInfo {
                     name: s.name.to_string(),
@@ -220,7 +248,11 @@ impl Engine {
         let files = walk_workspace(&roots, &config, progress);
         let n = files.len();
         self.index.extend(files);
-        IndexProgress { files_indexed: n, files_skipped: 0, done: true }
+        IndexProgress {
+            files_indexed: n,
+            files_skipped: 0,
+            done: true,
+        }
     }
 
     /// A file changed on disk (save or watcher): re-read and re-index it unless it is open.
@@ -231,7 +263,10 @@ impl Engine {
                 if Language::from_path(path) == Language::PlainText {
                     return;
                 }
-                match std::fs::read(path).ok().and_then(|b| index_file_text(path, &b)) {
+                match std::fs::read(path)
+                    .ok()
+                    .and_then(|b| index_file_text(path, &b))
+                {
                     Some(symbols) => self.index.update_file(path, symbols),
                     None => self.index.remove_file(path),
                 }
@@ -247,7 +282,11 @@ impl Engine {
     // ---- context ---------------------------------------------------------------------
 
     /// The context snapshot at a position (and optional selection) of an open document.
-    pub fn context(&self, snap: &DocSnapshot, req: &ContextRequest) -> Result<ContextSnapshot, EngineError> {
+    pub fn context(
+        &self,
+        snap: &DocSnapshot,
+        req: &ContextRequest,
+    ) -> Result<ContextSnapshot, EngineError> {
         let recent = self.documents.recent_edits();
         Ok(context::build(snap, req, &self.index, &recent, self)?)
     }
@@ -282,7 +321,9 @@ pub fn path_to_uri(path: &Path) -> String {
     out.push_str("file://");
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -299,7 +340,9 @@ pub fn uri_to_path(uri: &str) -> Option<PathBuf> {
     while i < bytes.len() {
         let b = bytes.get(i).copied().unwrap_or_default();
         if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
                 i += 3;

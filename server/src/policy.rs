@@ -58,26 +58,37 @@ fn within_roots(path: &Path, roots: &[PathBuf]) -> bool {
 /// Decides what happens to a set of edits from one task.
 pub fn decide(ctx: &EditContext<'_>) -> Decision {
     if ctx.edits.is_empty() {
-        return Decision::Refuse { reason: "the edit is empty".into() };
+        return Decision::Refuse {
+            reason: "the edit is empty".into(),
+        };
     }
     for e in ctx.edits {
         match uri_to_path(&e.uri) {
             Some(path) if within_roots(&path, ctx.workspace_roots) => {}
             Some(path) => {
-                return Decision::Refuse { reason: format!("{} is outside the workspace", path.display()) };
+                return Decision::Refuse {
+                    reason: format!("{} is outside the workspace", path.display()),
+                };
             }
-            None => return Decision::Refuse { reason: format!("{} is not a file in the workspace", e.uri) },
+            None => {
+                return Decision::Refuse {
+                    reason: format!("{} is not a file in the workspace", e.uri),
+                };
+            }
         }
     }
     let mut reasons = Vec::new();
-    if let Some(sel) = ctx.selection {
-        if ctx.edits.iter().any(|e| !inside(e.range, sel)) {
-            reasons.push("the edit reaches outside the selection".to_string());
-        }
+    if let Some(sel) = ctx.selection
+        && ctx.edits.iter().any(|e| !inside(e.range, sel))
+    {
+        reasons.push("the edit reaches outside the selection".to_string());
     }
     let lines: usize = ctx.edits.iter().map(|e| e.lines_changed).sum();
     if lines > ctx.config.max_auto_lines {
-        reasons.push(format!("the edit changes {lines} lines (more than {})", ctx.config.max_auto_lines));
+        reasons.push(format!(
+            "the edit changes {lines} lines (more than {})",
+            ctx.config.max_auto_lines
+        ));
     }
     let mut files: Vec<&str> = ctx.edits.iter().map(|e| e.uri.as_str()).collect();
     files.sort();
@@ -113,30 +124,67 @@ mod tests {
     fn run(approval: Approval, edits: &[EditProposal], selection: Option<Range>) -> Decision {
         let roots = vec![PathBuf::from("/ws")];
         let config = PolicyConfig::default();
-        decide(&EditContext { approval, edits, selection, workspace_roots: &roots, config: &config })
+        decide(&EditContext {
+            approval,
+            edits,
+            selection,
+            workspace_roots: &roots,
+            config: &config,
+        })
     }
 
     #[test]
     fn auto_applies_small_edits_inside_the_selection() {
         let sel = Some(Range::new(Position::new(0, 0), Position::new(10, 0)));
-        assert_eq!(run(Approval::Auto, &[edit("file:///ws/a.rs", 1, 2, 2)], sel), Decision::Apply);
-        assert_eq!(run(Approval::Alert, &[edit("file:///ws/a.rs", 1, 2, 2)], sel), Decision::Alert { reasons: vec![] });
-        assert_eq!(run(Approval::Manual, &[edit("file:///ws/a.rs", 1, 2, 2)], sel), Decision::Ask { reasons: vec![] });
+        assert_eq!(
+            run(Approval::Auto, &[edit("file:///ws/a.rs", 1, 2, 2)], sel),
+            Decision::Apply
+        );
+        assert_eq!(
+            run(Approval::Alert, &[edit("file:///ws/a.rs", 1, 2, 2)], sel),
+            Decision::Alert { reasons: vec![] }
+        );
+        assert_eq!(
+            run(Approval::Manual, &[edit("file:///ws/a.rs", 1, 2, 2)], sel),
+            Decision::Ask { reasons: vec![] }
+        );
     }
 
     #[test]
     fn rules_only_tighten() {
         let sel = Some(Range::new(Position::new(0, 0), Position::new(3, 0)));
-        assert!(matches!(run(Approval::Auto, &[edit("file:///ws/a.rs", 2, 5, 2)], sel), Decision::Ask { .. }));
-        assert!(matches!(run(Approval::Alert, &[edit("file:///ws/a.rs", 0, 1, 500)], None), Decision::Ask { .. }));
-        let two = [edit("file:///ws/a.rs", 0, 1, 1), edit("file:///ws/b.rs", 0, 1, 1)];
-        assert!(matches!(run(Approval::Auto, &two, None), Decision::Ask { .. }));
+        assert!(matches!(
+            run(Approval::Auto, &[edit("file:///ws/a.rs", 2, 5, 2)], sel),
+            Decision::Ask { .. }
+        ));
+        assert!(matches!(
+            run(Approval::Alert, &[edit("file:///ws/a.rs", 0, 1, 500)], None),
+            Decision::Ask { .. }
+        ));
+        let two = [
+            edit("file:///ws/a.rs", 0, 1, 1),
+            edit("file:///ws/b.rs", 0, 1, 1),
+        ];
+        assert!(matches!(
+            run(Approval::Auto, &two, None),
+            Decision::Ask { .. }
+        ));
     }
 
     #[test]
     fn outside_the_workspace_is_refused() {
-        for uri in ["file:///etc/passwd", "file:///ws/../etc/passwd", "untitled:Untitled-1"] {
-            assert!(matches!(run(Approval::Auto, &[edit(uri, 0, 1, 1)], None), Decision::Refuse { .. }), "{uri}");
+        for uri in [
+            "file:///etc/passwd",
+            "file:///ws/../etc/passwd",
+            "untitled:Untitled-1",
+        ] {
+            assert!(
+                matches!(
+                    run(Approval::Auto, &[edit(uri, 0, 1, 1)], None),
+                    Decision::Refuse { .. }
+                ),
+                "{uri}"
+            );
         }
     }
 }

@@ -14,11 +14,22 @@ fn bin() -> Command {
 fn version_and_help_on_every_command() {
     let out = bin().arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("infinity-matrix {}", env!("CARGO_PKG_VERSION")));
-    for args in [vec!["--help"], vec!["lsp", "--help"], vec!["context", "--help"], vec!["symbols", "--help"]] {
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("infinity-matrix {}", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [
+        vec!["--help"],
+        vec!["lsp", "--help"],
+        vec!["context", "--help"],
+        vec!["symbols", "--help"],
+    ] {
         let out = bin().args(&args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: infinity-matrix"), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage: infinity-matrix"),
+            "{args:?}"
+        );
     }
 }
 
@@ -31,14 +42,28 @@ fn context_prints_the_snapshot_with_cross_file_definitions() {
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("### Enclosing symbol: src/main.rs:13-17"), "{text}");
+    assert!(
+        text.contains("### Enclosing symbol: src/main.rs:13-17"),
+        "{text}"
+    );
     assert!(text.contains("### Definition: src/util.rs:2-4"), "{text}");
     assert!(text.contains("x * 2"));
 
     let out = bin()
-        .args(["context", &format!("{}:15:10", file.display()), "--json", "--budget", "80", "--root"])
+        .args([
+            "context",
+            &format!("{}:15:10", file.display()),
+            "--json",
+            "--budget",
+            "80",
+            "--root",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
@@ -70,19 +95,38 @@ fn context_reports_bad_locations_clearly() {
 #[test]
 fn symbols_lists_a_file_and_a_directory() {
     let dir = support::copy_fixture("project");
-    let out = bin().args(["symbols"]).arg(dir.path().join("src/shapes.rs")).output().unwrap();
+    let out = bin()
+        .args(["symbols"])
+        .arg(dir.path().join("src/shapes.rs"))
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 4, "{text}");
-    assert!(lines[0].starts_with("2:12 struct pub struct Shape"), "{text}");
-    assert!(lines[2].starts_with("  7:12 method pub fn square(side: i32) -> Shape"), "{text}");
+    assert!(
+        lines[0].starts_with("2:12 struct pub struct Shape"),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("  7:12 method pub fn square(side: i32) -> Shape"),
+        "{text}"
+    );
 
-    let out = bin().args(["symbols", "--json"]).arg(dir.path()).output().unwrap();
+    let out = bin()
+        .args(["symbols", "--json"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["name"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert!(names.contains(&"helper".to_string()) && names.contains(&"greeting".to_string()));
     assert!(!names.contains(&"ignoredByDotIgnore".to_string()));

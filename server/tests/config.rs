@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use infinity_matrix::agents::resolve_agents;
-use infinity_matrix::config::{Approval, Config, ConfigError, ConfigSources, LoadedConfig, json_schema, load};
+use infinity_matrix::config::{
+    Approval, Config, ConfigError, ConfigSources, LoadedConfig, json_schema, load,
+};
 
 /// A temporary user config home and workspace root.
 struct Dirs {
@@ -21,7 +23,11 @@ impl Dirs {
         std::fs::create_dir_all(user_file.parent().expect("parent")).expect("mkdir user");
         let root = tmp.path().join("ws");
         std::fs::create_dir_all(&root).expect("mkdir ws");
-        Dirs { _tmp: tmp, user_file, root }
+        Dirs {
+            _tmp: tmp,
+            user_file,
+            root,
+        }
     }
 
     fn workspace_file(&self) -> PathBuf {
@@ -51,7 +57,8 @@ impl Dirs {
     }
 
     fn load_ok(&self) -> LoadedConfig {
-        self.load().unwrap_or_else(|e| panic!("configuration should load: {e}"))
+        self.load()
+            .unwrap_or_else(|e| panic!("configuration should load: {e}"))
     }
 
     fn load_err(&self) -> String {
@@ -108,14 +115,33 @@ system_prompt = "Be brief."
     assert_eq!(c.defaults.providers, vec!["fast".to_string()]);
     assert_eq!(c.defaults.max_concurrent_tasks, 3);
     let explain = &c.agents["explain"];
-    assert_eq!(explain.description.as_deref(), Some("Explain, from the user file"), "user field kept");
-    assert_eq!(explain.system_prompt.as_deref(), Some("Be brief."), "workspace field merged in");
+    assert_eq!(
+        explain.description.as_deref(),
+        Some("Explain, from the user file"),
+        "user field kept"
+    );
+    assert_eq!(
+        explain.system_prompt.as_deref(),
+        Some("Be brief."),
+        "workspace field merged in"
+    );
     let lint = &c.agents["lint"];
     assert_eq!(lint.prompt.as_deref(), Some("Lint {{selection}}"));
-    assert!(loaded.warnings.is_empty(), "nothing was ignored: {:?}", loaded.warnings);
+    assert!(
+        loaded.warnings.is_empty(),
+        "nothing was ignored: {:?}",
+        loaded.warnings
+    );
     let agents = resolve_agents(c);
-    let lint = agents.iter().find(|a| a.name == "lint").expect("lint resolved");
-    assert_eq!(lint.providers, vec!["fast".to_string()], "agents without a chain use defaults.providers");
+    let lint = agents
+        .iter()
+        .find(|a| a.name == "lint")
+        .expect("lint resolved");
+    assert_eq!(
+        lint.providers,
+        vec!["fast".to_string()],
+        "agents without a chain use defaults.providers"
+    );
 }
 
 #[test]
@@ -136,12 +162,22 @@ model = "hijacked"
 "#,
     );
     let loaded = dirs.load_ok();
-    assert!(!loaded.config.providers.contains_key("evil"), "untrusted workspace added a provider");
-    assert_eq!(loaded.config.providers["fast"].base_url.as_deref(), Some("http://127.0.0.1:8765/v1"), "untrusted workspace changed a provider URL");
+    assert!(
+        !loaded.config.providers.contains_key("evil"),
+        "untrusted workspace added a provider"
+    );
+    assert_eq!(
+        loaded.config.providers["fast"].base_url.as_deref(),
+        Some("http://127.0.0.1:8765/v1"),
+        "untrusted workspace changed a provider URL"
+    );
     assert_eq!(loaded.config.providers["fast"].model, "smollm2");
     let ws = dirs.workspace_file().display().to_string();
     assert!(
-        loaded.warnings.iter().any(|w| w.contains("[providers] ignored") && w.contains(&ws)),
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("[providers] ignored") && w.contains(&ws)),
         "a warning naming the file should explain that [providers] was ignored: {:?}",
         loaded.warnings
     );
@@ -160,24 +196,47 @@ approval = "alert"
 "#,
     );
     let loaded = dirs.load_ok();
-    assert_eq!(loaded.config.agents["fix"].approval, Some(Approval::Manual), "fix is manual; a workspace file cannot make it auto");
-    assert_eq!(loaded.config.agents["document"].approval, Some(Approval::Manual));
+    assert_eq!(
+        loaded.config.agents["fix"].approval,
+        Some(Approval::Manual),
+        "fix is manual; a workspace file cannot make it auto"
+    );
+    assert_eq!(
+        loaded.config.agents["document"].approval,
+        Some(Approval::Manual)
+    );
     let agents = resolve_agents(&loaded.config);
-    assert_eq!(agents.iter().find(|a| a.name == "fix").map(|a| a.approval), Some(Approval::Manual));
+    assert_eq!(
+        agents.iter().find(|a| a.name == "fix").map(|a| a.approval),
+        Some(Approval::Manual)
+    );
     assert!(
-        loaded.warnings.iter().any(|w| w.contains("agents.fix.approval") && w.contains(&dirs.workspace_file().display().to_string())),
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("agents.fix.approval")
+                && w.contains(&dirs.workspace_file().display().to_string())),
         "a warning should name the file and agents.fix.approval: {:?}",
         loaded.warnings
     );
-    assert!(loaded.warnings.iter().any(|w| w.contains("agents.document.approval")));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("agents.document.approval"))
+    );
 }
 
 #[test]
 fn untrusted_workspace_may_tighten_approvals() {
     let dirs = Dirs::new();
-    dirs.user(USER).workspace("[agents.explain]\napproval = \"manual\"\n");
+    dirs.user(USER)
+        .workspace("[agents.explain]\napproval = \"manual\"\n");
     let loaded = dirs.load_ok();
-    assert_eq!(loaded.config.agents["explain"].approval, Some(Approval::Manual));
+    assert_eq!(
+        loaded.config.agents["explain"].approval,
+        Some(Approval::Manual)
+    );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
@@ -197,18 +256,32 @@ approval = "auto"
 "#,
     );
     let loaded = dirs.load_ok();
-    assert_eq!(loaded.config.agents["rewrite"].approval, Some(Approval::Manual));
-    assert_eq!(loaded.config.agents["sneaky"].approval, Some(Approval::Manual));
+    assert_eq!(
+        loaded.config.agents["rewrite"].approval,
+        Some(Approval::Manual)
+    );
+    assert_eq!(
+        loaded.config.agents["sneaky"].approval,
+        Some(Approval::Manual)
+    );
     let agents = resolve_agents(&loaded.config);
     for name in ["rewrite", "sneaky"] {
-        assert_eq!(agents.iter().find(|a| a.name == name).map(|a| a.approval), Some(Approval::Manual), "{name}");
+        assert_eq!(
+            agents.iter().find(|a| a.name == name).map(|a| a.approval),
+            Some(Approval::Manual),
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn trusted_workspace_may_set_providers_and_loosen_approvals() {
     let dirs = Dirs::new();
-    dirs.user(&format!("trusted_workspaces = [\"{}\"]\n{USER}", toml_str(&dirs.root))).workspace(
+    dirs.user(&format!(
+        "trusted_workspaces = [\"{}\"]\n{USER}",
+        toml_str(&dirs.root)
+    ))
+    .workspace(
         r#"
 [providers.team]
 kind = "anthropic"
@@ -222,23 +295,64 @@ providers = ["team", "fast"]
     );
     let loaded = dirs.load_ok();
     let c = &loaded.config;
-    assert!(c.providers.contains_key("team"), "a trusted workspace may add providers");
-    assert_eq!(c.agents["fix"].approval, Some(Approval::Auto), "a trusted workspace may loosen approvals");
-    assert_eq!(c.agents["fix"].providers, Some(vec!["team".to_string(), "fast".to_string()]));
+    assert!(
+        c.providers.contains_key("team"),
+        "a trusted workspace may add providers"
+    );
+    assert_eq!(
+        c.agents["fix"].approval,
+        Some(Approval::Auto),
+        "a trusted workspace may loosen approvals"
+    );
+    assert_eq!(
+        c.agents["fix"].providers,
+        Some(vec!["team".to_string(), "fast".to_string()])
+    );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
 }
 
 #[test]
 fn trusted_workspace_file_keeps_the_user_defaults() {
     let dirs = Dirs::new();
-    dirs.user(&format!("trusted_workspaces = [\"{}\"]\n{USER}", toml_str(&dirs.root)))
-        .workspace("[agents.fix]\napproval = \"auto\"\n");
+    dirs.user(&format!(
+        "trusted_workspaces = [\"{}\"]\n{USER}",
+        toml_str(&dirs.root)
+    ))
+    .workspace("[agents.fix]\napproval = \"auto\"\n");
     let loaded = dirs.load_ok();
     assert_eq!(
-        (loaded.config.defaults.providers.clone(), loaded.config.defaults.max_concurrent_tasks),
+        (
+            loaded.config.defaults.providers.clone(),
+            loaded.config.defaults.max_concurrent_tasks
+        ),
         (vec!["fast".to_string()], 3),
         "BUG: a trusted workspace file without a [defaults] table replaced the user's [defaults] with the \
          built-in defaults (merge_trusted assigns base.defaults = over.defaults unconditionally)"
+    );
+}
+
+#[test]
+fn client_settings_without_defaults_keep_the_user_defaults() {
+    let dirs = Dirs::new();
+    dirs.user(USER);
+    // What an editor sends when the user only changed one agent's description.
+    let client = infinity_matrix::config::parse_client_settings(&serde_json::json!({
+        "agents": { "explain": { "description": "From the editor" } }
+    }))
+    .expect("client settings parse");
+    let loaded = load(&dirs.sources(), Some(&client)).expect("loads");
+    assert_eq!(
+        loaded.config.agents["explain"].description.as_deref(),
+        Some("From the editor")
+    );
+    assert_eq!(
+        (
+            loaded.config.defaults.providers.clone(),
+            loaded.config.defaults.max_concurrent_tasks
+        ),
+        (vec!["fast".to_string()], 3),
+        "BUG: client settings without a `defaults` object replaced the user's [defaults] with the built-in \
+         defaults (merge_trusted assigns base.defaults = over.defaults unconditionally)"
     );
 }
 
@@ -253,7 +367,10 @@ base_url = "https://attacker.example/v1"
 model = "x"
 "#,
     );
-    let client = Config { trusted_workspaces: vec![dirs.root.display().to_string()], ..Config::default() };
+    let client = Config {
+        trusted_workspaces: vec![dirs.root.display().to_string()],
+        ..Config::default()
+    };
     let loaded = load(&dirs.sources(), Some(&client)).expect("loads");
     assert!(
         !loaded.config.providers.contains_key("evil"),
@@ -270,8 +387,14 @@ fn unknown_field_in_the_user_file_names_the_file_and_the_field() {
     let dirs = Dirs::new();
     dirs.user("[providers.fast]\nkind = \"openai\"\nmodle = \"smollm2\"\n");
     let err = dirs.load_err();
-    assert!(err.contains(&dirs.user_file.display().to_string()), "error should name the file: {err}");
-    assert!(err.contains("modle"), "error should name the unknown key: {err}");
+    assert!(
+        err.contains(&dirs.user_file.display().to_string()),
+        "error should name the file: {err}"
+    );
+    assert!(
+        err.contains("modle"),
+        "error should name the unknown key: {err}"
+    );
 }
 
 #[test]
@@ -279,15 +402,34 @@ fn syntax_error_in_the_workspace_file_names_that_file() {
     let dirs = Dirs::new();
     dirs.user(USER).workspace("[agents.x\nprompt = 1\n");
     let err = dirs.load_err();
-    assert!(err.contains(&dirs.workspace_file().display().to_string()), "error should name the workspace file: {err}");
+    assert!(
+        err.contains(&dirs.workspace_file().display().to_string()),
+        "error should name the workspace file: {err}"
+    );
 }
 
 /// (user file, key the error must name, a word the message must contain)
 const INVALID: &[(&str, &str, &str)] = &[
-    ("[agents.helper]\nproviders = [\"nosuch\"]\n", "agents.helper.providers", "nosuch"),
-    ("[agents.helper]\nprompt = \"Explain {{selektion}}\"\n", "agents.helper.prompt", "selektion"),
-    ("[metrics]\nlisten = \"0.0.0.0:9464\"\n", "metrics.listen", "loopback"),
-    ("[providers.gcp]\nkind = \"vertex\"\nmodel = \"gemini-2.0-flash\"\n", "providers.gcp.project", "vertex"),
+    (
+        "[agents.helper]\nproviders = [\"nosuch\"]\n",
+        "agents.helper.providers",
+        "nosuch",
+    ),
+    (
+        "[agents.helper]\nprompt = \"Explain {{selektion}}\"\n",
+        "agents.helper.prompt",
+        "selektion",
+    ),
+    (
+        "[metrics]\nlisten = \"0.0.0.0:9464\"\n",
+        "metrics.listen",
+        "loopback",
+    ),
+    (
+        "[providers.gcp]\nkind = \"vertex\"\nmodel = \"gemini-2.0-flash\"\n",
+        "providers.gcp.project",
+        "vertex",
+    ),
 ];
 
 #[test]
@@ -296,8 +438,14 @@ fn validation_errors_name_the_key() {
         let dirs = Dirs::new();
         dirs.user(text);
         let err = dirs.load_err();
-        assert!(err.contains(key), "error for {text:?} should name {key}: {err}");
-        assert!(err.contains(word), "error for {text:?} should mention {word:?}: {err}");
+        assert!(
+            err.contains(key),
+            "error for {text:?} should name {key}: {err}"
+        );
+        assert!(
+            err.contains(word),
+            "error for {text:?} should mention {word:?}: {err}"
+        );
     }
 }
 
@@ -306,7 +454,10 @@ fn loopback_metrics_addresses_are_accepted() {
     for listen in ["127.0.0.1:9464", "localhost:9464", "[::1]:9464"] {
         let dirs = Dirs::new();
         dirs.user(&format!("[metrics]\nlisten = \"{listen}\"\n"));
-        assert_eq!(dirs.load_ok().config.metrics.listen.as_deref(), Some(listen));
+        assert_eq!(
+            dirs.load_ok().config.metrics.listen.as_deref(),
+            Some(listen)
+        );
     }
 }
 
@@ -334,9 +485,14 @@ fn validation_errors_name_the_file() {
 
 #[test]
 fn json_schema_matches_the_committed_file() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("docs").join("config.schema.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let committed: serde_json::Value = serde_json::from_str(&text).expect("committed schema is JSON");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("docs")
+        .join("config.schema.json");
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let committed: serde_json::Value =
+        serde_json::from_str(&text).expect("committed schema is JSON");
     assert_eq!(
         json_schema(),
         committed,
@@ -344,8 +500,19 @@ fn json_schema_matches_the_committed_file() {
     );
     // Sanity: the schema describes the top-level tables and rejects unknown fields.
     let props = committed["properties"].as_object().expect("properties");
-    for key in ["providers", "agents", "defaults", "policy", "metrics", "audit", "trusted_workspaces"] {
+    for key in [
+        "providers",
+        "agents",
+        "defaults",
+        "policy",
+        "metrics",
+        "audit",
+        "trusted_workspaces",
+    ] {
         assert!(props.contains_key(key), "schema lacks {key}");
     }
-    assert_eq!(committed["additionalProperties"], serde_json::Value::Bool(false));
+    assert_eq!(
+        committed["additionalProperties"],
+        serde_json::Value::Bool(false)
+    );
 }

@@ -9,9 +9,17 @@ fn project() -> tempfile::TempDir {
     let dir = copy_fixture("project");
     // Created here, not in the repo: git itself would ignore them.
     std::fs::create_dir_all(dir.path().join("node_modules/junk")).unwrap();
-    std::fs::write(dir.path().join("node_modules/junk/index.js"), "function shouldNotBeIndexed() {}\n").unwrap();
+    std::fs::write(
+        dir.path().join("node_modules/junk/index.js"),
+        "function shouldNotBeIndexed() {}\n",
+    )
+    .unwrap();
     std::fs::create_dir_all(dir.path().join("gen")).unwrap();
-    std::fs::write(dir.path().join("gen/out.js"), "function ignoredByGitignore() {}\n").unwrap();
+    std::fs::write(
+        dir.path().join("gen/out.js"),
+        "function ignoredByGitignore() {}\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join(".gitignore"), "gen/\n").unwrap();
     let mut binary = b"fn looks_like_rust() {}\n".to_vec();
     binary.extend_from_slice(&[0, 159, 146, 150, 0, 1, 2]);
@@ -20,7 +28,14 @@ fn project() -> tempfile::TempDir {
 }
 
 fn names(result: &Value) -> Vec<String> {
-    result.as_array().map(|a| a.iter().map(|s| s["name"].as_str().unwrap_or("").to_string()).collect()).unwrap_or_default()
+    result
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s["name"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[test]
@@ -40,7 +55,10 @@ fn handshake_declares_capabilities_and_negotiates_encoding() {
     c.shutdown();
 
     let mut c = LspClient::spawn();
-    let init = c.initialize(dir.path(), json!({"general": {"positionEncodings": ["utf-8", "utf-16"]}}));
+    let init = c.initialize(
+        dir.path(),
+        json!({"general": {"positionEncodings": ["utf-8", "utf-16"]}}),
+    );
     assert_eq!(init["capabilities"]["positionEncoding"], "utf-8");
     c.shutdown();
 }
@@ -77,14 +95,19 @@ fn incremental_sync_in_utf16_with_emoji_and_crlf() {
         )
         .unwrap();
     assert_eq!(ctx["items"][0]["kind"], "selection");
-    assert_eq!(ctx["items"][0]["text"], "fn a() {}\r\n// 😀 fn c() {}\r\nfn b() {}\r\n");
+    assert_eq!(
+        ctx["items"][0]["text"],
+        "fn a() {}\r\n// 😀 fn c() {}\r\nfn b() {}\r\n"
+    );
     c.shutdown();
 }
 
 #[test]
 fn document_symbols_for_every_language_match_the_fixtures() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/symbols");
-    let expected: Value = serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap()).unwrap();
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("expected.json")).unwrap())
+            .unwrap();
     let expected = expected.as_object().expect("expected.json is an object");
     assert!(expected.len() >= 9, "one fixture per language");
     let mut c = LspClient::spawn();
@@ -103,11 +126,20 @@ fn document_symbols_for_every_language_match_the_fixtures() {
             _ => "",
         };
         c.open(&uri, lang, &text);
-        let result = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}})).unwrap();
+        let result = c
+            .request(
+                "textDocument/documentSymbol",
+                json!({"textDocument": {"uri": uri}}),
+            )
+            .unwrap();
         let mut got = Vec::new();
         fn walk(list: &Value, depth: usize, out: &mut Vec<(String, u64, usize)>) {
             for s in list.as_array().into_iter().flatten() {
-                out.push((s["name"].as_str().unwrap_or("").to_string(), s["kind"].as_u64().unwrap_or(0), depth));
+                out.push((
+                    s["name"].as_str().unwrap_or("").to_string(),
+                    s["kind"].as_u64().unwrap_or(0),
+                    depth,
+                ));
                 walk(&s["children"], depth + 1, out);
             }
         }
@@ -134,7 +166,11 @@ fn document_symbols_for_every_language_match_the_fixtures() {
                     "type" | "typeAlias" => 26,
                     other => panic!("unknown kind {other}"),
                 };
-                (w["name"].as_str().unwrap().to_string(), kind, w["depth"].as_u64().unwrap() as usize)
+                (
+                    w["name"].as_str().unwrap().to_string(),
+                    kind,
+                    w["depth"].as_u64().unwrap() as usize,
+                )
             })
             .collect();
         assert_eq!(got, want, "symbols of {file}");
@@ -143,8 +179,16 @@ fn document_symbols_for_every_language_match_the_fixtures() {
             for s in list.as_array().into_iter().flatten() {
                 let r = &s["range"];
                 let sel = &s["selectionRange"];
-                let key = |p: &Value| (p["line"].as_u64().unwrap(), p["character"].as_u64().unwrap());
-                assert!(key(&r["start"]) <= key(&sel["start"]) && key(&sel["end"]) <= key(&r["end"]), "{s}");
+                let key = |p: &Value| {
+                    (
+                        p["line"].as_u64().unwrap(),
+                        p["character"].as_u64().unwrap(),
+                    )
+                };
+                assert!(
+                    key(&r["start"]) <= key(&sel["start"]) && key(&sel["end"]) <= key(&r["end"]),
+                    "{s}"
+                );
                 check_ranges(&s["children"]);
             }
         }
@@ -158,27 +202,65 @@ fn workspace_symbol_is_fuzzy_ranked_and_honours_ignores() {
     let dir = project();
     let mut c = LspClient::spawn();
     c.initialize_and_index(dir.path());
-    let result = c.request("workspace/symbol", json!({"query": "helper"})).unwrap();
+    let result = c
+        .request("workspace/symbol", json!({"query": "helper"}))
+        .unwrap();
     let got = names(&result);
     assert_eq!(got.iter().filter(|n| *n == "helper").count(), 2, "{got:?}");
-    let result = c.request("workspace/symbol", json!({"query": "lngfn"})).unwrap();
-    assert_eq!(names(&result).first().map(String::as_str), Some("long_function"));
-    let result = c.request("workspace/symbol", json!({"query": "sqr"})).unwrap();
+    let result = c
+        .request("workspace/symbol", json!({"query": "lngfn"}))
+        .unwrap();
+    assert_eq!(
+        names(&result).first().map(String::as_str),
+        Some("long_function")
+    );
+    let result = c
+        .request("workspace/symbol", json!({"query": "sqr"}))
+        .unwrap();
     let first = &result[0];
     assert_eq!(first["name"], "square");
     assert_eq!(first["containerName"], "Shape");
-    assert!(first["location"]["uri"].as_str().unwrap().ends_with("/src/shapes.rs"));
-    assert_eq!(first["location"]["range"]["start"]["line"], 7);
-    for hidden in ["shouldNotBeIndexed", "ignoredByGitignore", "ignoredByDotIgnore", "looks_like_rust"] {
-        let r = c.request("workspace/symbol", json!({"query": hidden})).unwrap();
-        assert!(!names(&r).iter().any(|n| n == hidden), "{hidden} should not be indexed");
+    assert!(
+        first["location"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/src/shapes.rs")
+    );
+    assert_eq!(first["location"]["range"]["start"]["line"], 6);
+    for hidden in [
+        "shouldNotBeIndexed",
+        "ignoredByGitignore",
+        "ignoredByDotIgnore",
+        "looks_like_rust",
+    ] {
+        let r = c
+            .request("workspace/symbol", json!({"query": hidden}))
+            .unwrap();
+        assert!(
+            !names(&r).iter().any(|n| n == hidden),
+            "{hidden} should not be indexed"
+        );
     }
     // A python symbol, and progress was reported with the standard notifications.
-    let r = c.request("workspace/symbol", json!({"query": "greeting"})).unwrap();
+    let r = c
+        .request("workspace/symbol", json!({"query": "greeting"}))
+        .unwrap();
     assert_eq!(names(&r).first().map(String::as_str), Some("greeting"));
-    assert!(c.server_requests.iter().any(|r| r["method"] == "window/workDoneProgress/create"));
-    assert!(c.notifications.iter().any(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "begin"));
-    assert!(c.notifications.iter().any(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "end"));
+    assert!(
+        c.server_requests
+            .iter()
+            .any(|r| r["method"] == "window/workDoneProgress/create")
+    );
+    assert!(
+        c.notifications
+            .iter()
+            .any(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "begin")
+    );
+    assert!(
+        c.notifications
+            .iter()
+            .any(|n| n["method"] == "$/progress" && n["params"]["value"]["kind"] == "end")
+    );
     c.shutdown();
 }
 
@@ -190,19 +272,38 @@ fn index_follows_saves_watched_files_and_open_buffers() {
         dir.path(),
         json!({"window": {"workDoneProgress": true}, "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}}),
     );
-    c.wait_notification(|n| n["method"] == "window/logMessage" && n["params"]["message"].as_str().is_some_and(|m| m.starts_with("indexed ")));
-    assert!(c.server_requests.iter().any(|r| r["method"] == "client/registerCapability"
-        && r["params"]["registrations"][0]["method"] == "workspace/didChangeWatchedFiles"));
+    c.wait_notification(|n| {
+        n["method"] == "window/logMessage"
+            && n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("indexed "))
+    });
+    assert!(
+        c.server_requests
+            .iter()
+            .any(|r| r["method"] == "client/registerCapability"
+                && r["params"]["registrations"][0]["method"] == "workspace/didChangeWatchedFiles")
+    );
     // A new file appears on disk and the watcher reports it.
     let new_file = dir.path().join("src/fresh.rs");
     std::fs::write(&new_file, "pub fn brand_new_function() {}\n").unwrap();
-    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&new_file), "type": 1}]}));
-    let r = c.request("workspace/symbol", json!({"query": "brand_new_function"})).unwrap();
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": file_uri(&new_file), "type": 1}]}),
+    );
+    let r = c
+        .request("workspace/symbol", json!({"query": "brand_new_function"}))
+        .unwrap();
     assert_eq!(names(&r), vec!["brand_new_function"]);
     // Deleted.
     std::fs::remove_file(&new_file).unwrap();
-    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&new_file), "type": 3}]}));
-    let r = c.request("workspace/symbol", json!({"query": "brand_new_function"})).unwrap();
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": file_uri(&new_file), "type": 3}]}),
+    );
+    let r = c
+        .request("workspace/symbol", json!({"query": "brand_new_function"}))
+        .unwrap();
     assert!(names(&r).is_empty());
     // An open buffer's edits reach the index after a save.
     let util = dir.path().join("src/util.rs");
@@ -213,10 +314,15 @@ fn index_follows_saves_watched_files_and_open_buffers() {
         json!({"textDocument": {"uri": uri, "version": 2},
                "contentChanges": [{"range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "text": "pub fn typed_in_editor() {}\n"}]}),
     );
-    c.notify("textDocument/didSave", json!({"textDocument": {"uri": uri}}));
+    c.notify(
+        "textDocument/didSave",
+        json!({"textDocument": {"uri": uri}}),
+    );
     let mut found = false;
     for _ in 0..200 {
-        let r = c.request("workspace/symbol", json!({"query": "typed_in_editor"})).unwrap();
+        let r = c
+            .request("workspace/symbol", json!({"query": "typed_in_editor"}))
+            .unwrap();
         if names(&r) == vec!["typed_in_editor"] {
             found = true;
             break;
@@ -245,22 +351,49 @@ fn context_includes_cross_file_definitions_in_rank_order_within_budget() {
     let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds[0], "enclosingSymbol", "{kinds:?}");
     assert!(items[0]["text"].as_str().unwrap().starts_with("fn compute"));
-    assert!(items[0]["reason"].as_str().unwrap().contains("function compute"));
+    assert!(
+        items[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("function compute")
+    );
     assert_eq!(kinds[1], "imports");
     let defs: Vec<&Value> = items.iter().filter(|i| i["kind"] == "definition").collect();
-    let def_text = |name: &str| defs.iter().find(|d| d["reason"].as_str().unwrap().contains(&format!(" {name} used here")));
+    let def_text = |name: &str| {
+        defs.iter().find(|d| {
+            d["reason"]
+                .as_str()
+                .unwrap()
+                .contains(&format!(" {name} used here"))
+        })
+    };
     // Same file first, then same directory, then the workspace.
     let local = def_text("local_add").expect("local_add definition");
     assert!(local["reason"].as_str().unwrap().contains("same file"));
-    let helper = defs.iter().position(|d| d["text"].as_str().unwrap().contains("x * 2")).expect("util::helper body");
-    let far_helper = defs.iter().position(|d| d["text"].as_str().unwrap().contains("x + 1"));
+    let helper = defs
+        .iter()
+        .position(|d| d["text"].as_str().unwrap().contains("x * 2"))
+        .expect("util::helper body");
+    let far_helper = defs
+        .iter()
+        .position(|d| d["text"].as_str().unwrap().contains("x + 1"));
     if let Some(far) = far_helper {
         assert!(far > helper, "the imported helper ranks above the far one");
     }
-    assert!(defs[helper]["uri"].as_str().unwrap().ends_with("/src/util.rs"));
+    assert!(
+        defs[helper]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("/src/util.rs")
+    );
     let long = def_text("long_function").expect("long_function");
-    assert_eq!(long["text"], "pub fn long_function(x: i32) -> i32", "long definitions give their signature");
-    assert!(def_text("area").is_some() && def_text("square").is_some() && def_text("Shape").is_some());
+    assert_eq!(
+        long["text"], "pub fn long_function(x: i32) -> i32",
+        "long definitions give their signature"
+    );
+    assert!(
+        def_text("area").is_some() && def_text("square").is_some() && def_text("Shape").is_some()
+    );
     assert!(kinds.contains(&"diagnostics"));
     assert!(kinds.contains(&"outline"));
     let total: u64 = items.iter().map(|i| i["tokens"].as_u64().unwrap()).sum();
@@ -293,55 +426,136 @@ fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
     c.open(&uri, "rust", "fn main() {}\n");
     // Malformed JSON, then a message that is JSON but not JSON-RPC.
     c.send_raw(b"{this is not json");
+    let parse_error = c.response_to(Value::Null);
+    assert_eq!(parse_error["error"]["code"], -32700, "{parse_error}");
     c.send_raw(b"[1, 2, 3]");
+    let invalid = c.response_to(Value::Null);
+    assert_eq!(invalid["error"]["code"], -32600, "{invalid}");
     // Unknown request method: MethodNotFound.
-    let err = c.request("infinityMatrix/doesNotExist", json!({})).unwrap_err();
+    let err = c
+        .request("infinityMatrix/doesNotExist", json!({}))
+        .unwrap_err();
     assert_eq!(err["code"], -32601);
     // Unknown notification: ignored.
     c.notify("infinityMatrix/unknownNotification", json!({}));
     // Out-of-range position.
-    let err = c.request("infinityMatrix/context", json!({"textDocument": {"uri": uri}, "position": {"line": 999, "character": 0}})).unwrap_err();
+    let err = c
+        .request(
+            "infinityMatrix/context",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 999, "character": 0}}),
+        )
+        .unwrap_err();
     assert_eq!(err["code"], -32602);
-    assert!(err["message"].as_str().unwrap().contains("line 999"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("line 999"),
+        "{err}"
+    );
     // Column past the line end is clamped, not an error.
-    c.request("infinityMatrix/context", json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 500}})).unwrap();
+    c.request(
+        "infinityMatrix/context",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 500}}),
+    )
+    .unwrap();
     // Unknown document.
-    let err = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": "file:///nowhere/x.rs"}})).unwrap_err();
+    let err = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": "file:///nowhere/x.rs"}}),
+        )
+        .unwrap_err();
     assert!(err["message"].as_str().unwrap().contains("not open"));
     // Stale version: ignored and logged, the mirror is unchanged.
-    c.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": 5},
-        "contentChanges": [{"text": "fn five() {}\n"}]}));
-    c.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": 3},
-        "contentChanges": [{"text": "fn stale() {}\n"}]}));
-    let syms = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}})).unwrap();
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 5},
+        "contentChanges": [{"text": "fn five() {}\n"}]}),
+    );
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": uri, "version": 3},
+        "contentChanges": [{"text": "fn stale() {}\n"}]}),
+    );
+    let syms = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .unwrap();
     assert_eq!(names(&syms), vec!["five"]);
-    c.wait_notification(|n| n["method"] == "window/logMessage" && n["params"]["message"].as_str().is_some_and(|m| m.contains("stale version 3")));
+    c.wait_notification(|n| {
+        n["method"] == "window/logMessage"
+            && n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("stale version 3"))
+    });
     // An edit with an out-of-range line: rejected with a log message, mirror intact.
     c.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": 6},
         "contentChanges": [{"range": {"start": {"line": 50, "character": 0}, "end": {"line": 51, "character": 0}}, "text": "x"}]}));
-    let syms = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}})).unwrap();
+    let syms = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .unwrap();
     assert_eq!(names(&syms), vec!["five"]);
     // Unknown command.
-    let err = c.request("workspace/executeCommand", json!({"command": "nope", "arguments": null})).unwrap_err();
-    assert!(err["message"].as_str().unwrap().contains("unknown command"));
+    let err = c
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "nope", "arguments": null}),
+        )
+        .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("unknown command"),
+        "{err}"
+    );
     // A 20 MB file, a binary file and invalid UTF-8 on disk.
-    let big: String = "fn f() { let x = 1; }\n".repeat(20 * 1024 * 1024 / 22);
+    let mut big = String::from("fn huge() {\n");
+    big.push_str(&"    let value = compute(1, 2, 3);\n".repeat(20 * 1024 * 1024 / 34));
+    big.push_str("}\nfn after_the_big_one() {}\n");
+    assert!(big.len() > 20_000_000);
     let big_uri = file_uri(&dir.path().join("big.rs"));
     c.open(&big_uri, "rust", &big);
-    let syms = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": big_uri}})).unwrap();
-    assert!(syms.as_array().unwrap().len() > 100_000);
-    c.notify("textDocument/didClose", json!({"textDocument": {"uri": big_uri}}));
+    let syms = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": big_uri}}),
+        )
+        .unwrap();
+    assert_eq!(names(&syms), vec!["huge", "after_the_big_one"]);
+    let last_line = big.lines().count() as u32 - 1;
+    assert_eq!(syms[1]["range"]["start"]["line"], last_line);
+    c.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": big_uri}}),
+    );
     let bad_utf8 = dir.path().join("src/latin1.rs");
-    std::fs::write(&bad_utf8, b"pub fn caf\xe9() {}\npub fn after_bad_bytes() {}\n").unwrap();
-    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&bad_utf8), "type": 1}]}));
+    std::fs::write(
+        &bad_utf8,
+        b"pub fn caf\xe9() {}\npub fn after_bad_bytes() {}\n",
+    )
+    .unwrap();
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": file_uri(&bad_utf8), "type": 1}]}),
+    );
     let bin = dir.path().join("src/blob.rs");
-    c.notify("workspace/didChangeWatchedFiles", json!({"changes": [{"uri": file_uri(&bin), "type": 2}]}));
-    let r = c.request("workspace/symbol", json!({"query": "after_bad_bytes"})).unwrap();
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [{"uri": file_uri(&bin), "type": 2}]}),
+    );
+    let r = c
+        .request("workspace/symbol", json!({"query": "after_bad_bytes"}))
+        .unwrap();
     assert_eq!(names(&r), vec!["after_bad_bytes"]);
-    let r = c.request("workspace/symbol", json!({"query": "looks_like_rust"})).unwrap();
+    let r = c
+        .request("workspace/symbol", json!({"query": "looks_like_rust"}))
+        .unwrap();
     assert!(names(&r).is_empty());
     // Still serving normally.
-    let r = c.request("workspace/symbol", json!({"query": "helper"})).unwrap();
+    let r = c
+        .request("workspace/symbol", json!({"query": "helper"}))
+        .unwrap();
     assert!(!names(&r).is_empty());
     assert!(c.is_alive());
     c.shutdown();
@@ -366,7 +580,10 @@ fn one_thousand_interleaved_edits_and_requests_stay_in_order() {
                                        "text": format!("fn f{i}() {{}}\n")}]}),
         );
         let id = if i % 2 == 0 {
-            c.send_request("textDocument/documentSymbol", json!({"textDocument": {"uri": uri}}))
+            c.send_request(
+                "textDocument/documentSymbol",
+                json!({"textDocument": {"uri": uri}}),
+            )
         } else {
             c.send_request("infinityMatrix/context", json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 0},
                 "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 0}}}))
@@ -378,10 +595,18 @@ fn one_thousand_interleaved_edits_and_requests_stay_in_order() {
         let result = &resp["result"];
         if i % 2 == 0 {
             let n = result.as_array().map(|a| a.len()).unwrap_or(0);
-            assert_eq!(n as u32, i + 1, "documentSymbol after edit {i} saw {n} functions");
+            assert_eq!(
+                n as u32,
+                i + 1,
+                "documentSymbol after edit {i} saw {n} functions"
+            );
             assert_eq!(result[0]["name"], format!("f{i}"));
         } else {
-            assert_eq!(result["items"][0]["text"], format!("fn f{i}() {{}}\n"), "context after edit {i}");
+            assert_eq!(
+                result["items"][0]["text"],
+                format!("fn f{i}() {{}}\n"),
+                "context after edit {i}"
+            );
         }
     }
     c.shutdown();

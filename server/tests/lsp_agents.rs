@@ -27,7 +27,12 @@ async fn provider(chunks: &[&str], delay: Duration) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(200).insert_header("content-type", "text/event-stream").set_body_string(sse(chunks)).set_delay(delay))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(sse(chunks))
+                .set_delay(delay),
+        )
         .mount(&server)
         .await;
     server
@@ -44,8 +49,17 @@ fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("ws");
     std::fs::create_dir_all(&root).unwrap();
-    std::fs::write(root.join("a.py"), "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n").unwrap();
-    Env { root, data: dir.path().join("data"), config: dir.path().join("config"), _dir: dir }
+    std::fs::write(
+        root.join("a.py"),
+        "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n",
+    )
+    .unwrap();
+    Env {
+        root,
+        data: dir.path().join("data"),
+        config: dir.path().join("config"),
+        _dir: dir,
+    }
 }
 
 fn spawn(e: &Env) -> LspClient {
@@ -77,13 +91,18 @@ fn task_state(c: &mut LspClient, id: &str, want: &[&str]) -> Value {
         n["method"] == "infinityMatrix/taskEvent"
             && n["params"]["type"] == "state"
             && n["params"]["task"]["id"] == id.as_str()
-            && want.iter().any(|w| n["params"]["task"]["state"] == w.as_str())
+            && want
+                .iter()
+                .any(|w| n["params"]["task"]["state"] == w.as_str())
     });
     n["params"]["task"].clone()
 }
 
 fn exec(c: &mut LspClient, command: &str, args: Value) -> Result<Value, Value> {
-    c.request("workspace/executeCommand", json!({"command": command, "arguments": [args]}))
+    c.request(
+        "workspace/executeCommand",
+        json!({"command": command, "arguments": [args]}),
+    )
 }
 
 fn live(url: &str) -> Value {
@@ -95,14 +114,20 @@ async fn execute_prompt_streams_and_lists_commands_and_code_actions() {
     let server = provider(&["Adds ", "two ", "numbers."], Duration::ZERO).await;
     let e = env();
     let mut c = spawn(&e);
-    init(&mut c, &e, json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}));
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}),
+    );
     let uri = file_uri(&e.root.join("a.py"));
     let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "explain", "textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}})).unwrap();
     let id = r["taskId"].as_str().unwrap().to_string();
     let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
     assert_eq!(task["state"], "succeeded", "{task}");
     assert_eq!(task["provider"], "live");
-    let detail = c.request("infinityMatrix/task", json!({"taskId": id})).unwrap();
+    let detail = c
+        .request("infinityMatrix/task", json!({"taskId": id}))
+        .unwrap();
     assert_eq!(detail["text"], "Adds two numbers.");
     // The prompt sent to the provider carried the enclosing function and the context.
     let requests = server.received_requests().await.unwrap();
@@ -112,66 +137,158 @@ async fn execute_prompt_streams_and_lists_commands_and_code_actions() {
     assert!(body["stream"] == true);
     // Agents, tasks, status.
     let agents = c.request("infinityMatrix/agents", json!(null)).unwrap();
-    let names: Vec<&str> = agents["agents"].as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
     for n in ["document", "explain", "fix", "refactor", "review", "tests"] {
         assert!(names.contains(&n), "{names:?}");
     }
     let tasks = c.request("infinityMatrix/tasks", json!(null)).unwrap();
-    assert!(tasks["tasks"].as_array().unwrap().iter().any(|t| t["id"] == id.as_str()));
+    assert!(
+        tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == id.as_str())
+    );
     c.wait_notification(|n| n["method"] == "infinityMatrix/agentStatus");
     // Code actions for a selection and for a diagnostic.
     let actions = c
         .request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 16}}, "context": {"diagnostics": []}}))
         .unwrap();
-    let titles: Vec<&str> = actions.as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
-    assert_eq!(titles, vec!["Add docs", "Explain", "Refactor", "Write tests"]);
+    let titles: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        vec!["Add docs", "Explain", "Refactor", "Write tests"]
+    );
     let with_diag = c
         .request("textDocument/codeAction", json!({"textDocument": {"uri": uri}, "range": {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 0}},
             "context": {"diagnostics": [{"range": {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 10}}, "message": "bad"}]}}))
         .unwrap();
-    let fix = with_diag.as_array().unwrap().iter().find(|a| a["title"] == "Fix this diagnostic").expect("fix action");
+    let fix = with_diag
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"] == "Fix this diagnostic")
+        .expect("fix action");
     assert_eq!(fix["kind"], "quickfix");
     assert_eq!(fix["command"]["command"], "infinity-matrix.startAgent");
     assert_eq!(fix["command"]["arguments"][0]["agent"], "fix");
     // Bad command arguments are a clear error, and the server keeps serving.
     let err = exec(&mut c, "infinity-matrix.executePrompt", json!({"nope": 1})).unwrap_err();
-    assert!(err["message"].as_str().unwrap().contains("bad arguments"), "{err}");
-    let err = exec(&mut c, "infinity-matrix.startAgent", json!({"agent": "nonexistent"})).unwrap_err();
-    assert!(err["message"].as_str().unwrap().contains("unknown agent"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("bad arguments"),
+        "{err}"
+    );
+    let err = exec(
+        &mut c,
+        "infinity-matrix.startAgent",
+        json!({"agent": "nonexistent"}),
+    )
+    .unwrap_err();
+    assert!(
+        err["message"].as_str().unwrap().contains("unknown agent"),
+        "{err}"
+    );
     c.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_edit_is_approved_through_show_message_request_and_applied() {
-    let server = provider(&["```python\ndef add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n```"], Duration::ZERO).await;
+    let server = provider(
+        &["```python\ndef add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n```"],
+        Duration::ZERO,
+    )
+    .await;
     let e = env();
     let mut c = spawn(&e);
-    init(&mut c, &e, json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}));
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}),
+    );
     let uri = file_uri(&e.root.join("a.py"));
     // `document` is a manual edit agent: the server asks with Apply / Reject.
-    let r = exec(&mut c, "infinity-matrix.startAgent", json!({"agent": "document", "textDocument": {"uri": uri},
-        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 16}}})).unwrap();
+    let r = exec(
+        &mut c,
+        "infinity-matrix.startAgent",
+        json!({"agent": "document", "textDocument": {"uri": uri},
+        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 16}}}),
+    )
+    .unwrap();
     let id = r["taskId"].as_str().unwrap().to_string();
     let task = task_state(&mut c, &id, &["awaiting_approval", "failed"]);
     assert_eq!(task["state"], "awaiting_approval", "{task}");
-    let asked = c.server_requests.iter().find(|r| r["method"] == "window/showMessageRequest").cloned().expect("asked");
-    assert!(asked["params"]["message"].as_str().unwrap().contains("document"));
+    let asked = c
+        .server_requests
+        .iter()
+        .find(|r| r["method"] == "window/showMessageRequest")
+        .cloned()
+        .expect("asked");
+    assert!(
+        asked["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("document")
+    );
     // Our client answered the showMessageRequest with null (dismissed); approve through the command instead.
-    exec(&mut c, "infinity-matrix.approve", json!({"taskId": id, "accept": true})).unwrap();
+    exec(
+        &mut c,
+        "infinity-matrix.approve",
+        json!({"taskId": id, "accept": true}),
+    )
+    .unwrap();
     let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
     assert_eq!(task["state"], "succeeded", "{task}");
-    let apply = c.server_requests.iter().find(|r| r["method"] == "workspace/applyEdit").cloned().expect("applyEdit");
+    let apply = c
+        .server_requests
+        .iter()
+        .find(|r| r["method"] == "workspace/applyEdit")
+        .cloned()
+        .expect("applyEdit");
     let edit = &apply["params"]["edit"]["documentChanges"][0];
     assert_eq!(edit["textDocument"]["uri"], uri.as_str());
-    assert_eq!(edit["edits"][0]["newText"], "def add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b");
+    assert_eq!(
+        edit["edits"][0]["newText"],
+        "def add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b"
+    );
     assert_eq!(edit["edits"][0]["range"]["start"]["line"], 0);
     // Approving again is an error that says why.
-    let err = exec(&mut c, "infinity-matrix.approve", json!({"taskId": id, "accept": true})).unwrap_err();
-    assert!(err["message"].as_str().unwrap().contains("not awaiting approval"), "{err}");
+    let err = exec(
+        &mut c,
+        "infinity-matrix.approve",
+        json!({"taskId": id, "accept": true}),
+    )
+    .unwrap_err();
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("not awaiting approval"),
+        "{err}"
+    );
     // The audit log has the approval and the applied edit.
-    let audit = c.request("infinityMatrix/audit", json!({"taskId": id})).unwrap();
-    let kinds: Vec<&str> = audit["entries"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"approval") && kinds.contains(&"edit") && kinds.contains(&"attempt"), "{kinds:?}");
+    let audit = c
+        .request("infinityMatrix/audit", json!({"taskId": id}))
+        .unwrap();
+    let kinds: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"approval") && kinds.contains(&"edit") && kinds.contains(&"attempt"),
+        "{kinds:?}"
+    );
     c.shutdown();
 }
 
@@ -180,7 +297,11 @@ async fn cancel_task_and_stop_agent() {
     let server = provider(&["slow"], Duration::from_secs(30)).await;
     let e = env();
     let mut c = spawn(&e);
-    init(&mut c, &e, json!({"providers": {"slow": live(&server.uri())}, "defaults": {"providers": ["slow"]}}));
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"slow": live(&server.uri())}, "defaults": {"providers": ["slow"]}}),
+    );
     let uri = file_uri(&e.root.join("a.py"));
     let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
     let id = r["taskId"].as_str().unwrap().to_string();
@@ -193,7 +314,11 @@ async fn cancel_task_and_stop_agent() {
     let id2 = r["taskId"].as_str().unwrap().to_string();
     task_state(&mut c, &id2, &["running"]);
     let token = format!("infinity-matrix/task/{id2}");
-    c.wait_notification(|n| n["method"] == "$/progress" && n["params"]["token"] == token.as_str() && n["params"]["value"]["kind"] == "begin");
+    c.wait_notification(|n| {
+        n["method"] == "$/progress"
+            && n["params"]["token"] == token.as_str()
+            && n["params"]["value"]["kind"] == "begin"
+    });
     c.notify("window/workDoneProgress/cancel", json!({"token": token}));
     let task = task_state(&mut c, &id2, &["succeeded", "failed", "cancelled"]);
     assert_eq!(task["state"], "cancelled");
@@ -201,7 +326,12 @@ async fn cancel_task_and_stop_agent() {
     let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "z", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
     let id3 = r["taskId"].as_str().unwrap().to_string();
     task_state(&mut c, &id3, &["running"]);
-    exec(&mut c, "infinity-matrix.stopAgent", json!({"agent": "explain"})).unwrap();
+    exec(
+        &mut c,
+        "infinity-matrix.stopAgent",
+        json!({"agent": "explain"}),
+    )
+    .unwrap();
     let task = task_state(&mut c, &id3, &["succeeded", "failed", "cancelled"]);
     assert_eq!(task["state"], "cancelled");
     c.shutdown();
@@ -213,14 +343,24 @@ async fn a_planted_key_never_leaks_into_errors_logs_or_the_audit_log() {
     let server = MockServer::start().await;
     // The provider echoes the key back in its error body, as some proxies do.
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401).set_body_string(format!("{{\"error\": \"invalid key {key}; Authorization: Bearer {key}\"}}")))
+        .respond_with(ResponseTemplate::new(401).set_body_string(format!(
+            "{{\"error\": \"invalid key {key}; Authorization: Bearer {key}\"}}"
+        )))
         .mount(&server)
         .await;
     let e = env();
     let mut c = spawn(&e);
-    init(&mut c, &e, json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}));
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}),
+    );
     // The key also arrives through setSecret under another name.
-    c.request("infinityMatrix/setSecret", json!({"name": "OTHER_KEY", "value": "sk-client-secret-abcdef0123456789"})).unwrap();
+    c.request(
+        "infinityMatrix/setSecret",
+        json!({"name": "OTHER_KEY", "value": "sk-client-secret-abcdef0123456789"}),
+    )
+    .unwrap();
     let uri = file_uri(&e.root.join("a.py"));
     let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
     let id = r["taskId"].as_str().unwrap().to_string();
@@ -228,12 +368,29 @@ async fn a_planted_key_never_leaks_into_errors_logs_or_the_audit_log() {
     assert_eq!(task["state"], "failed");
     // The provider really received the key (so the test would notice a leak).
     let requests = server.received_requests().await.unwrap();
-    assert_eq!(requests[0].headers.get("authorization").unwrap().to_str().unwrap(), format!("Bearer {key}"));
+    assert_eq!(
+        requests[0]
+            .headers
+            .get("authorization")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        format!("Bearer {key}")
+    );
     let audit = c.request("infinityMatrix/audit", json!({})).unwrap();
-    let everything = format!("{} {} {:?} {:?}", task, audit, c.notifications, c.server_requests);
+    let everything = format!(
+        "{} {} {:?} {:?}",
+        task, audit, c.notifications, c.server_requests
+    );
     assert!(everything.contains("401"), "the error is reported: {task}");
-    assert!(!everything.contains(key), "the planted key leaked: {everything}");
-    assert!(!everything.contains("sk-client-secret"), "the client secret leaked");
+    assert!(
+        !everything.contains(key),
+        "the planted key leaked: {everything}"
+    );
+    assert!(
+        !everything.contains("sk-client-secret"),
+        "the client secret leaked"
+    );
     c.shutdown();
     // The database file itself.
     let db_dir = e.data.join("infinity-matrix");
@@ -241,7 +398,11 @@ async fn a_planted_key_never_leaks_into_errors_logs_or_the_audit_log() {
     for entry in walk(&db_dir) {
         found_db = true;
         let bytes = std::fs::read(&entry).unwrap();
-        assert!(!String::from_utf8_lossy(&bytes).contains(key), "key in {}", entry.display());
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(key),
+            "key in {}",
+            entry.display()
+        );
     }
     assert!(found_db, "the audit database exists under XDG_DATA_HOME");
 }
@@ -266,23 +427,38 @@ async fn kill_dash_nine_mid_task_then_restart_marks_it_interrupted() {
     let server = provider(&["never"], Duration::from_secs(60)).await;
     let e = env();
     let mut c = spawn(&e);
-    init(&mut c, &e, json!({"providers": {"slow": live(&server.uri())}, "defaults": {"providers": ["slow"]}}));
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"slow": live(&server.uri())}, "defaults": {"providers": ["slow"]}}),
+    );
     let uri = file_uri(&e.root.join("a.py"));
     let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
     let id = r["taskId"].as_str().unwrap().to_string();
     task_state(&mut c, &id, &["running"]);
     // Wait until the running transition is committed (the audit request flushes first), then SIGKILL.
-    let audit = c.request("infinityMatrix/audit", json!({"taskId": id})).unwrap();
+    let audit = c
+        .request("infinityMatrix/audit", json!({"taskId": id}))
+        .unwrap();
     assert!(audit["entries"].as_array().unwrap().len() >= 2, "{audit}");
     c.kill_hard();
     drop(c);
     let mut c = spawn(&e);
-    init(&mut c, &e, json!({"providers": {"slow": live(&server.uri())}}));
-    let audit = c.request("infinityMatrix/audit", json!({"taskId": id})).unwrap();
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"slow": live(&server.uri())}}),
+    );
+    let audit = c
+        .request("infinityMatrix/audit", json!({"taskId": id}))
+        .unwrap();
     let entries = audit["entries"].as_array().unwrap();
     let text = serde_json::to_string(entries).unwrap();
     assert!(text.contains("interrupted"), "{text}");
-    assert!(text.contains("running"), "the committed running transition survived: {text}");
+    assert!(
+        text.contains("running"),
+        "the committed running transition survived: {text}"
+    );
     c.shutdown();
 }
 
@@ -295,7 +471,11 @@ async fn prometheus_metrics_on_loopback_when_configured() {
     };
     let e = env();
     let mut c = spawn(&e);
-    init(&mut c, &e, json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}, "metrics": {"listen": format!("127.0.0.1:{port}")}}));
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}, "metrics": {"listen": format!("127.0.0.1:{port}")}}),
+    );
     let uri = file_uri(&e.root.join("a.py"));
     let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
     let id = r["taskId"].as_str().unwrap().to_string();
@@ -306,13 +486,17 @@ async fn prometheus_metrics_on_loopback_when_configured() {
     for _ in 0..100 {
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
             use std::io::{Read, Write};
-            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .unwrap();
             s.read_to_string(&mut body).unwrap();
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    assert!(body.contains("infinity_matrix_tasks_total{agent=\"explain\",state=\"succeeded\"} 1"), "{body}");
+    assert!(
+        body.contains("infinity_matrix_tasks_total{agent=\"explain\",state=\"succeeded\"} 1"),
+        "{body}"
+    );
     c.shutdown();
 }

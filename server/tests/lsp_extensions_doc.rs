@@ -16,7 +16,8 @@ fn fnv1a(text: &str) -> u64 {
 fn lsp_extensions_doc_is_up_to_date() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let ext = std::fs::read_to_string(root.join("server/src/lsp/ext.rs")).expect("ext.rs");
-    let doc = std::fs::read_to_string(root.join("docs/lsp-extensions.md")).expect("docs/lsp-extensions.md");
+    let doc = std::fs::read_to_string(root.join("docs/lsp-extensions.md"))
+        .expect("docs/lsp-extensions.md");
     let expected = format!("lsp/ext.rs hash: {:016x}", fnv1a(&ext));
     assert!(
         doc.contains(&expected),
@@ -24,10 +25,15 @@ fn lsp_extensions_doc_is_up_to_date() {
     );
     // Every method name the protocol defines is documented.
     for line in ext.lines() {
-        if let Some(rest) = line.trim().strip_prefix("pub const ") {
-            if let Some(name) = rest.split('"').nth(1) {
-                assert!(doc.contains(name), "{name} is not documented in docs/lsp-extensions.md");
-            }
+        if let Some(name) = line
+            .trim()
+            .strip_prefix("pub const ")
+            .and_then(|rest| rest.split('"').nth(1))
+        {
+            assert!(
+                doc.contains(name),
+                "{name} is not documented in docs/lsp-extensions.md"
+            );
         }
     }
 }

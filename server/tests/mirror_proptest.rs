@@ -5,7 +5,9 @@ use infinity_matrix::documents::{DocumentStore, Position, PositionEncoding, Rang
 use proptest::prelude::*;
 
 /// Pieces that stress conversions: surrogate pairs, CJK, combining marks, CR/LF/CRLF.
-const PIECES: &[&str] = &["a", "Z", " ", "\n", "\r\n", "\r", "😀", "𝄞", "日本", "é", "e\u{301}", "\u{301}", "\t", "ß", ""];
+const PIECES: &[&str] = &[
+    "a", "Z", " ", "\n", "\r\n", "\r", "😀", "𝄞", "日本", "é", "e\u{301}", "\u{301}", "\t", "ß", "",
+];
 
 fn text_strategy() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(PIECES), 0..24).prop_map(|v| v.concat())
@@ -55,7 +57,11 @@ fn reference_offset(chars: &[char], pos: Position, enc: PositionEncoding) -> Opt
 
 #[derive(Debug, Clone)]
 enum Edit {
-    Replace { start: (u32, u32), end: (u32, u32), text: String },
+    Replace {
+        start: (u32, u32),
+        end: (u32, u32),
+        text: String,
+    },
     Whole(String),
 }
 
@@ -85,13 +91,19 @@ fn run(initial: String, edits: Vec<Vec<Edit>>, enc: PositionEncoding) -> Result<
                     if !expect_error {
                         next_model = t.chars().collect();
                     }
-                    changes.push(TextChange { range: None, text: t.clone() });
+                    changes.push(TextChange {
+                        range: None,
+                        text: t.clone(),
+                    });
                 }
                 Edit::Replace { start, end, text } => {
                     let s = Position::new(start.0, start.1);
                     let e2 = Position::new(end.0, end.1);
                     if !expect_error {
-                        match (reference_offset(&next_model, s, enc), reference_offset(&next_model, e2, enc)) {
+                        match (
+                            reference_offset(&next_model, s, enc),
+                            reference_offset(&next_model, e2, enc),
+                        ) {
                             (Some(a), Some(b)) => {
                                 let (a, b) = if a <= b { (a, b) } else { (b, a) };
                                 next_model.splice(a..b, text.chars());
@@ -99,26 +111,45 @@ fn run(initial: String, edits: Vec<Vec<Edit>>, enc: PositionEncoding) -> Result<
                             _ => expect_error = true,
                         }
                     }
-                    changes.push(TextChange { range: Some(Range::new(s, e2)), text: text.clone() });
+                    changes.push(TextChange {
+                        range: Some(Range::new(s, e2)),
+                        text: text.clone(),
+                    });
                 }
             }
         }
         let result = store.change(uri, version, &changes, enc);
-        prop_assert_eq!(result.is_err(), expect_error, "error mismatch: {:?}", result);
+        prop_assert_eq!(
+            result.is_err(),
+            expect_error,
+            "error mismatch: {:?}",
+            result
+        );
         model = next_model;
         let doc = store.get(uri).expect("open");
         let got = doc.lock().rope().to_string();
         prop_assert_eq!(got, model.iter().collect::<String>());
         // A stale version (not newer than the one applied) never changes the mirror.
         let current = doc.lock().version;
-        let stale = store.change(uri, current, &[TextChange { range: None, text: "STALE".into() }], enc);
+        let stale = store.change(
+            uri,
+            current,
+            &[TextChange {
+                range: None,
+                text: "STALE".into(),
+            }],
+            enc,
+        );
         prop_assert!(stale.is_err());
         let again = doc.lock().rope().to_string();
         prop_assert_eq!(again, model.iter().collect::<String>());
     }
     // The parse of the final text equals a fresh parse (incremental edits kept the tree in step).
     let snap = store.snapshot(uri).expect("snapshot");
-    let fresh = infinity_matrix::documents::parse_str(infinity_matrix::analysis::Language::Rust, &snap.analysis.text);
+    let fresh = infinity_matrix::documents::parse_str(
+        infinity_matrix::analysis::Language::Rust,
+        &snap.analysis.text,
+    );
     if let (Some(a), Some(b)) = (&snap.analysis.tree, &fresh) {
         prop_assert_eq!(a.root_node().to_sexp(), b.root_node().to_sexp());
     }
@@ -144,9 +175,41 @@ fn empty_document_and_positions_at_the_end() {
     let store = DocumentStore::new();
     store.open("file:///e.rs", None, "rust", 1, "");
     let at = |l, c| Some(Range::new(Position::new(l, c), Position::new(l, c)));
-    store.change("file:///e.rs", 2, &[TextChange { range: at(0, 0), text: "x\n".into() }], PositionEncoding::Utf16).unwrap();
-    store.change("file:///e.rs", 3, &[TextChange { range: at(1, 0), text: "y".into() }], PositionEncoding::Utf16).unwrap();
-    assert!(store.change("file:///e.rs", 4, &[TextChange { range: at(5, 0), text: "z".into() }], PositionEncoding::Utf16).is_err());
+    store
+        .change(
+            "file:///e.rs",
+            2,
+            &[TextChange {
+                range: at(0, 0),
+                text: "x\n".into(),
+            }],
+            PositionEncoding::Utf16,
+        )
+        .unwrap();
+    store
+        .change(
+            "file:///e.rs",
+            3,
+            &[TextChange {
+                range: at(1, 0),
+                text: "y".into(),
+            }],
+            PositionEncoding::Utf16,
+        )
+        .unwrap();
+    assert!(
+        store
+            .change(
+                "file:///e.rs",
+                4,
+                &[TextChange {
+                    range: at(5, 0),
+                    text: "z".into()
+                }],
+                PositionEncoding::Utf16
+            )
+            .is_err()
+    );
     let doc = store.get("file:///e.rs").unwrap();
     assert_eq!(doc.lock().rope().to_string(), "x\ny");
 }

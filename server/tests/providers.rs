@@ -435,6 +435,7 @@ impl RawServer {
         tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 connections.fetch_add(1, Ordering::SeqCst);
+                let _ = sock.set_nodelay(true);
                 tokio::spawn(serve_connection(
                     sock,
                     script.clone(),
@@ -719,7 +720,7 @@ async fn scenario_stall_mid_stream(spec: Spec) {
         ]
     })
     .await;
-    let provider = spec.provider(&server.base(), |c| c.first_token_timeout_ms = Some(300));
+    let provider = spec.provider(&server.base(), |c| c.first_token_timeout_ms = Some(500));
     let (result, chunks) = chat(provider.as_ref()).await;
     let err = result.expect_err("stall");
     assert_eq!(err.class, ErrorClass::Timeout, "{err}");
@@ -854,8 +855,15 @@ async fn scenario_cancel_mid_stream(spec: Spec) {
 }
 
 async fn scenario_pooled_connection(spec: Spec) {
-    let (ct, body) = (spec.content_type, spec.stream());
-    let server = RawServer::start(move |_| vec![Step::Write(keepalive_response(ct, &body))]).await;
+    // Streamed the way real servers stream: chunked, one chunk per frame, then the terminator.
+    let (ct, frames) = (spec.content_type, spec.frames());
+    let server = RawServer::start(move |_| {
+        let mut steps = vec![Step::Write(chunked_head(ct))];
+        steps.extend(frames.iter().map(|f| Step::Write(chunk(f))));
+        steps.push(Step::Write(b"0\r\n\r\n".to_vec()));
+        steps
+    })
+    .await;
     let provider = spec.provider(&server.base(), |_| {});
     for i in 0..30 {
         let (result, _) = chat(provider.as_ref()).await;
@@ -1607,7 +1615,7 @@ async fn open_circuit_rejects_without_a_request_then_probe_closes_it() {
         .mount_as_scoped(&server)
         .await;
     let provider = OPENAI.provider(&server.uri(), |_| {});
-    let breaker = CircuitBreaker::new(2, Duration::from_millis(60));
+    let breaker = CircuitBreaker::new(2, Duration::from_millis(200));
     let once = RetryPolicy {
         max_attempts: 1,
         ..fast_policy()
@@ -1637,7 +1645,7 @@ async fn open_circuit_rejects_without_a_request_then_probe_closes_it() {
 
     drop(failing);
     mount_ok(&server, &OPENAI, OPENAI.stream()).await;
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(breaker.state(), CircuitState::HalfOpen);
     assert_eq!(
         call().await.0.expect("probe succeeds").text,
@@ -1655,7 +1663,7 @@ async fn failed_probe_reopens_the_circuit() {
         .mount(&server)
         .await;
     let provider = OPENAI.provider(&server.uri(), |_| {});
-    let breaker = CircuitBreaker::new(1, Duration::from_millis(40));
+    let breaker = CircuitBreaker::new(1, Duration::from_millis(200));
     let once = RetryPolicy {
         max_attempts: 1,
         ..fast_policy()
@@ -1666,7 +1674,7 @@ async fn failed_probe_reopens_the_circuit() {
         ErrorClass::Server { status: 503 }
     );
     assert_eq!(run().await.unwrap_err().class, ErrorClass::CircuitOpen);
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    tokio::time::sleep(Duration::from_millis(250)).await;
     assert_eq!(
         run().await.unwrap_err().class,
         ErrorClass::Server { status: 503 },
@@ -2027,15 +2035,13 @@ const PLANTED_ENV: &str = "IM_TEST_PLANTED_KEY";
 const PLANTED: &str = "sk-planted-0123456789abcdef";
 
 /// Re-runs this test binary with the key planted in the environment (setting env vars in a
-/// running multi-threaded test process is unsound), running the ignored test below.
-#[test]
-fn planted_env_key_never_leaks() {
+/// running multi-threaded test process is unsound); the child runs the checks.
+fn run_with_planted_key() {
     let exe = std::env::current_exe().unwrap();
     let output = std::process::Command::new(exe)
         .args([
             "--exact",
-            "planted_env_key_child",
-            "--ignored",
+            "planted_env_key_never_leaks",
             "--nocapture",
             "--test-threads=1",
         ])
@@ -2066,14 +2072,16 @@ impl std::io::Write for Captured {
     }
 }
 
+/// A key planted in the environment never leaks: run normally, this test starts a copy of
+/// itself with the key planted, and that copy does the checks.
 #[tokio::test]
-#[ignore = "run by planted_env_key_never_leaks with the key planted in its environment"]
-async fn planted_env_key_child() {
-    assert_eq!(
-        std::env::var(PLANTED_ENV).as_deref(),
-        Ok(PLANTED),
-        "run via planted_env_key_never_leaks"
-    );
+async fn planted_env_key_never_leaks() {
+    if std::env::var(PLANTED_ENV).as_deref() != Ok(PLANTED) {
+        tokio::task::spawn_blocking(run_with_planted_key)
+            .await
+            .unwrap();
+        return;
+    }
     let logs = Captured::default();
     let writer = logs.clone();
     tracing_subscriber::fmt()
@@ -2151,4 +2159,22 @@ async fn planted_env_key_child() {
         "tracing was captured: {logs}"
     );
     assert!(!logs.contains(PLANTED), "the key leaked into the logs");
+}
+
+#[tokio::test]
+async fn openai_pooled_with_content_length_replies() {
+    let body = OPENAI.stream();
+    let server = RawServer::start(move |_| {
+        vec![Step::Write(keepalive_response(OPENAI.content_type, &body))]
+    })
+    .await;
+    let provider = OPENAI.provider(&server.base(), |_| {});
+    for _ in 0..30 {
+        assert_eq!(
+            chat(provider.as_ref()).await.0.expect("ok").text,
+            "Hello, world!"
+        );
+    }
+    assert_eq!(server.requests.load(Ordering::SeqCst), 30);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
 }

@@ -8,7 +8,10 @@ pub mod task;
 pub mod template;
 
 pub use builtins::builtin_agents;
-pub use orchestrator::{AgentStatus, Orchestrator, OrchestratorConfig, OrchestratorError, ProviderStatus, StatusSnapshot, TaskHost, effective_providers};
+pub use orchestrator::{
+    AgentStatus, Orchestrator, OrchestratorConfig, OrchestratorError, ProviderStatus,
+    StatusSnapshot, TaskHost, effective_providers,
+};
 pub use prepare::{PromptRequest, prepare_task};
 pub use task::*;
 
@@ -46,7 +49,11 @@ pub const DEFAULT_CHAIN: &[&str] = &["ollama", "local"];
 pub fn resolve_agents(config: &Config) -> Vec<AgentDef> {
     let mut out: Vec<AgentDef> = Vec::new();
     let builtins = builtin_agents();
-    let mut names: Vec<&str> = builtins.keys().copied().chain(config.agents.keys().map(String::as_str)).collect();
+    let mut names: Vec<&str> = builtins
+        .keys()
+        .copied()
+        .chain(config.agents.keys().map(String::as_str))
+        .collect();
     names.sort();
     names.dedup();
     for name in names {
@@ -57,8 +64,15 @@ pub fn resolve_agents(config: &Config) -> Vec<AgentDef> {
     out
 }
 
-fn merge_agent(name: &str, base: Option<&AgentConfig>, over: Option<&AgentConfig>, config: &Config) -> AgentDef {
-    let description = over.and_then(|o| o.description.clone()).or_else(|| base.and_then(|b| b.description.clone()));
+fn merge_agent(
+    name: &str,
+    base: Option<&AgentConfig>,
+    over: Option<&AgentConfig>,
+    config: &Config,
+) -> AgentDef {
+    let description = over
+        .and_then(|o| o.description.clone())
+        .or_else(|| base.and_then(|b| b.description.clone()));
     let providers = over
         .and_then(|o| o.providers.clone())
         .or_else(|| base.and_then(|b| b.providers.clone()))
@@ -76,18 +90,38 @@ fn merge_agent(name: &str, base: Option<&AgentConfig>, over: Option<&AgentConfig
         description: description.unwrap_or_else(|| format!("Agent {name}")),
         providers,
         model: get(|a| a.model.clone()),
-        system_prompt: get(|a| a.system_prompt.clone()).unwrap_or_else(|| builtins::DEFAULT_SYSTEM_PROMPT.to_string()),
+        system_prompt: get(|a| a.system_prompt.clone())
+            .unwrap_or_else(|| builtins::DEFAULT_SYSTEM_PROMPT.to_string()),
         prompt: get(|a| a.prompt.clone()).unwrap_or_else(|| builtins::DEFAULT_TEMPLATE.to_string()),
-        output: over.and_then(|o| o.output).or_else(|| base.and_then(|b| b.output)).unwrap_or_default(),
-        approval: over.and_then(|o| o.approval).or_else(|| base.and_then(|b| b.approval)).unwrap_or_default(),
+        output: over
+            .and_then(|o| o.output)
+            .or_else(|| base.and_then(|b| b.output))
+            .unwrap_or_default(),
+        approval: over
+            .and_then(|o| o.approval)
+            .or_else(|| base.and_then(|b| b.approval))
+            .unwrap_or_default(),
         triggers: over
             .and_then(|o| o.triggers.clone())
             .or_else(|| base.and_then(|b| b.triggers.clone()))
             .unwrap_or_else(|| vec![Trigger::Command]),
-        concurrency: over.and_then(|o| o.concurrency).or_else(|| base.and_then(|b| b.concurrency)).unwrap_or(2).max(1),
-        priority: over.and_then(|o| o.priority).or_else(|| base.and_then(|b| b.priority)).unwrap_or(0),
-        rate_per_minute: over.and_then(|o| o.rate_per_minute).or_else(|| base.and_then(|b| b.rate_per_minute)).unwrap_or(6),
-        debounce_ms: over.and_then(|o| o.debounce_ms).or_else(|| base.and_then(|b| b.debounce_ms)).unwrap_or(1500),
+        concurrency: over
+            .and_then(|o| o.concurrency)
+            .or_else(|| base.and_then(|b| b.concurrency))
+            .unwrap_or(2)
+            .max(1),
+        priority: over
+            .and_then(|o| o.priority)
+            .or_else(|| base.and_then(|b| b.priority))
+            .unwrap_or(0),
+        rate_per_minute: over
+            .and_then(|o| o.rate_per_minute)
+            .or_else(|| base.and_then(|b| b.rate_per_minute))
+            .unwrap_or(6),
+        debounce_ms: over
+            .and_then(|o| o.debounce_ms)
+            .or_else(|| base.and_then(|b| b.debounce_ms))
+            .unwrap_or(1500),
         context_budget_tokens: over
             .and_then(|o| o.context_budget_tokens)
             .or_else(|| base.and_then(|b| b.context_budget_tokens))

@@ -16,16 +16,25 @@ use tokio_util::sync::CancellationToken;
 
 use super::results::{lines_changed, parse_diagnostics, parse_edit};
 use super::template::{TemplateVars, render};
-use super::{AgentDef, AgentDiagnostic, EditProposal, TaskDetail, TaskEvent, TaskId, TaskInfo, TaskSpec, TaskState, resolve_agents};
-use crate::audit::{ApprovalActor, ApprovalDecision, ApprovalRecord, AttemptRecord, AuditLog, EditRecord, TaskRecord, sha256_hex};
+use super::{
+    AgentDef, AgentDiagnostic, EditProposal, TaskDetail, TaskEvent, TaskId, TaskInfo, TaskSpec,
+    TaskState, resolve_agents,
+};
+use crate::audit::{
+    ApprovalActor, ApprovalDecision, ApprovalRecord, AttemptRecord, AuditLog, EditRecord,
+    TaskRecord, sha256_hex,
+};
+use crate::config::ProviderConfig;
 use crate::config::{Config, OutputMode, Trigger};
 use crate::metrics::{self, Metrics};
 use crate::policy::{self, Decision, EditContext};
 use crate::providers::{
-    AttemptEvent, BoxFuture, ChatMessage, ChatRequest, CircuitState, ErrorClass, ProviderHandle, Role, SecretStore,
-    call_with_resilience, redact,
+    AttemptEvent, BoxFuture, ChatMessage, ChatRequest, CircuitState, ErrorClass, ProviderHandle,
+    Role, SecretStore, call_with_resilience, redact,
 };
-use crate::config::ProviderConfig;
+
+/// One step of a failover chain: the name, the provider (if it could be built), and why not.
+type ChainLink = (String, Option<Arc<ProviderSlot>>, Option<String>);
 
 /// A provider's handle together with the configuration it was built from.
 struct ProviderSlot {
@@ -62,6 +71,9 @@ fn circuit_gauge(state: CircuitState) -> f64 {
     }
 }
 
+/// Builds a task for an agent when a background trigger fires (None: nothing to do).
+pub type PrepareFn = Arc<dyn Fn(&AgentDef) -> Option<TaskSpec> + Send + Sync>;
+
 /// Keep at most this many finished tasks in memory (the audit log keeps them all).
 const FINISHED_KEPT: usize = 500;
 
@@ -71,9 +83,18 @@ pub trait TaskHost: Send + Sync + 'static {
     /// A state change or a streamed chunk. Must not block.
     fn on_event(&self, event: TaskEvent);
     /// Applies edits; `Ok(true)` when the client applied them.
-    fn apply_edit(&self, task: &TaskInfo, edits: Vec<EditProposal>) -> BoxFuture<'static, Result<bool, String>>;
+    fn apply_edit(
+        &self,
+        task: &TaskInfo,
+        edits: Vec<EditProposal>,
+    ) -> BoxFuture<'static, Result<bool, String>>;
     /// Asks the user; `Some(accept)` or `None` when the question was dismissed or unsupported.
-    fn ask_approval(&self, task: &TaskInfo, edits: &[EditProposal], reasons: &[String]) -> BoxFuture<'static, Option<bool>>;
+    fn ask_approval(
+        &self,
+        task: &TaskInfo,
+        edits: &[EditProposal],
+        reasons: &[String],
+    ) -> BoxFuture<'static, Option<bool>>;
     /// Announces an edit that will be applied after `timeout` unless rejected.
     fn alert(&self, task: &TaskInfo, edits: &[EditProposal], reasons: &[String], timeout: Duration);
     /// Publishes findings of a diagnostics-mode agent for `uri` (replacing earlier ones).
@@ -150,6 +171,8 @@ struct TaskEntry {
     diagnostics: Vec<AgentDiagnostic>,
     approval_tx: Option<oneshot::Sender<bool>>,
     approval: Option<String>,
+    /// Set when the scheduler counted this task against the caps; cleared when it ends.
+    holds_slot: bool,
 }
 
 #[derive(Default)]
@@ -191,11 +214,17 @@ pub struct Orchestrator {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn is_background(agent: &AgentDef) -> bool {
-    agent.triggers.iter().any(|t| matches!(t, Trigger::OnSave | Trigger::OnDiagnostics))
+    agent
+        .triggers
+        .iter()
+        .any(|t| matches!(t, Trigger::OnSave | Trigger::OnDiagnostics))
 }
 
 impl Orchestrator {
@@ -237,20 +266,27 @@ impl Orchestrator {
 
     /// Applies a new configuration: agents, providers (breakers of unchanged providers are kept).
     pub fn reconfigure(&self, new: OrchestratorConfig) {
-        let agents: BTreeMap<String, AgentDef> = resolve_agents(&new.config).into_iter().map(|a| (a.name.clone(), a)).collect();
+        let agents: BTreeMap<String, AgentDef> = resolve_agents(&new.config)
+            .into_iter()
+            .map(|a| (a.name.clone(), a))
+            .collect();
         let mut st = self.inner.state.lock();
         let mut providers = BTreeMap::new();
         let mut errors = BTreeMap::new();
         for (name, cfg) in effective_providers(&new.config) {
-            if let Some(old) = st.providers.get(&name) {
-                if old.config() == &cfg {
-                    providers.insert(name, old.clone());
-                    continue;
-                }
+            if let Some(old) = st.providers.get(&name).filter(|old| old.config() == &cfg) {
+                providers.insert(name, old.clone());
+                continue;
             }
             match ProviderHandle::from_config(&name, &cfg, self.inner.secrets.clone()) {
                 Ok(handle) => {
-                    providers.insert(name, Arc::new(ProviderSlot { handle, config: cfg }));
+                    providers.insert(
+                        name,
+                        Arc::new(ProviderSlot {
+                            handle,
+                            config: cfg,
+                        }),
+                    );
                 }
                 Err(e) => {
                     errors.insert(name, redact(&e.to_string()));
@@ -271,8 +307,16 @@ impl Orchestrator {
     }
 
     /// Adds (or replaces) a provider built in code; it survives reconfiguration.
-    pub fn insert_provider(&self, name: &str, provider: Arc<dyn crate::providers::Provider>, config: ProviderConfig) {
-        let slot = Arc::new(ProviderSlot { handle: ProviderHandle::new(provider, &config), config });
+    pub fn insert_provider(
+        &self,
+        name: &str,
+        provider: Arc<dyn crate::providers::Provider>,
+        config: ProviderConfig,
+    ) {
+        let slot = Arc::new(ProviderSlot {
+            handle: ProviderHandle::new(provider, &config),
+            config,
+        });
         let mut st = self.inner.state.lock();
         st.injected.insert(name.to_string(), slot.clone());
         st.provider_errors.remove(name);
@@ -286,7 +330,10 @@ impl Orchestrator {
     pub fn agent(&self, name: &str) -> Result<AgentDef, OrchestratorError> {
         let st = self.inner.state.lock();
         st.agents.get(name).cloned().ok_or_else(|| {
-            OrchestratorError::UnknownAgent(name.to_string(), st.agents.keys().cloned().collect::<Vec<_>>().join(", "))
+            OrchestratorError::UnknownAgent(
+                name.to_string(),
+                st.agents.keys().cloned().collect::<Vec<_>>().join(", "),
+            )
         })
     }
 
@@ -334,7 +381,14 @@ impl Orchestrator {
                 provider: None,
                 model: None,
                 prompt: spec.prompt.clone(),
-                summary: spec.prompt.lines().next().unwrap_or_default().chars().take(120).collect(),
+                summary: spec
+                    .prompt
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(120)
+                    .collect(),
             });
         }
         {
@@ -351,6 +405,7 @@ impl Orchestrator {
                     diagnostics: Vec::new(),
                     approval_tx: None,
                     approval: None,
+                    holds_slot: false,
                 },
             );
             st.queue.insert((Reverse(priority), seq), id.clone());
@@ -365,10 +420,16 @@ impl Orchestrator {
     pub fn cancel(&self, id: &str) -> Result<(), OrchestratorError> {
         let queued_info = {
             let mut st = self.inner.state.lock();
-            let entry = st.tasks.get(id).ok_or_else(|| OrchestratorError::UnknownTask(id.to_string()))?;
+            let entry = st
+                .tasks
+                .get(id)
+                .ok_or_else(|| OrchestratorError::UnknownTask(id.to_string()))?;
             let state = entry.info.state;
             if state.is_terminal() {
-                return Err(OrchestratorError::AlreadyFinished(id.to_string(), state.as_str()));
+                return Err(OrchestratorError::AlreadyFinished(
+                    id.to_string(),
+                    state.as_str(),
+                ));
             }
             entry.cancel.cancel();
             if state == TaskState::Queued {
@@ -379,7 +440,11 @@ impl Orchestrator {
             }
         };
         if queued_info {
-            self.finish(id, TaskState::Cancelled, Some("cancelled while queued".into()));
+            self.finish(
+                id,
+                TaskState::Cancelled,
+                Some("cancelled while queued".into()),
+            );
         }
         // Running and awaiting tasks see the token and finish themselves.
         Ok(())
@@ -388,13 +453,19 @@ impl Orchestrator {
     /// Answers a pending approval.
     pub fn approve(&self, id: &str, accept: bool) -> Result<(), OrchestratorError> {
         let mut st = self.inner.state.lock();
-        let entry = st.tasks.get_mut(id).ok_or_else(|| OrchestratorError::UnknownTask(id.to_string()))?;
+        let entry = st
+            .tasks
+            .get_mut(id)
+            .ok_or_else(|| OrchestratorError::UnknownTask(id.to_string()))?;
         match entry.approval_tx.take() {
             Some(tx) => {
                 let _ = tx.send(accept);
                 Ok(())
             }
-            None => Err(OrchestratorError::NotAwaitingApproval(id.to_string(), entry.info.state.as_str())),
+            None => Err(OrchestratorError::NotAwaitingApproval(
+                id.to_string(),
+                entry.info.state.as_str(),
+            )),
         }
     }
 
@@ -434,7 +505,11 @@ impl Orchestrator {
         let ids: Vec<TaskId> = {
             let mut st = self.inner.state.lock();
             st.enabled.remove(&def.name);
-            st.tasks.values().filter(|e| e.info.agent == def.name && !e.info.state.is_terminal()).map(|e| e.info.id.clone()).collect()
+            st.tasks
+                .values()
+                .filter(|e| e.info.agent == def.name && !e.info.state.is_terminal())
+                .map(|e| e.info.id.clone())
+                .collect()
         };
         let n = ids.len();
         for id in ids {
@@ -446,10 +521,14 @@ impl Orchestrator {
 
     /// A trigger fired (save, new diagnostics) on `uri`: every enabled agent listening to it
     /// runs after its debounce, within its rate limit. `prepare` builds the spec at run time.
-    pub fn fire_trigger(&self, trigger: Trigger, uri: &str, prepare: Arc<dyn Fn(&AgentDef) -> Option<TaskSpec> + Send + Sync>) {
+    pub fn fire_trigger(&self, trigger: Trigger, uri: &str, prepare: PrepareFn) {
         let agents: Vec<AgentDef> = {
             let st = self.inner.state.lock();
-            st.agents.values().filter(|a| st.enabled.contains(&a.name) && a.triggers.contains(&trigger)).cloned().collect()
+            st.agents
+                .values()
+                .filter(|a| st.enabled.contains(&a.name) && a.triggers.contains(&trigger))
+                .cloned()
+                .collect()
         };
         for agent in agents {
             let key = (agent.name.clone(), uri.to_string());
@@ -465,16 +544,25 @@ impl Orchestrator {
                 tokio::time::sleep(Duration::from_millis(agent.debounce_ms)).await;
                 {
                     let mut st = this.inner.state.lock();
-                    if st.trigger_generation.get(&key) != Some(&generation) || !st.enabled.contains(&agent.name) {
+                    if st.trigger_generation.get(&key) != Some(&generation)
+                        || !st.enabled.contains(&agent.name)
+                    {
                         return;
                     }
                     let window = st.recent_runs.entry(agent.name.clone()).or_default();
                     let now = Instant::now();
-                    while window.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60)) {
+                    while window
+                        .front()
+                        .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(60))
+                    {
                         window.pop_front();
                     }
                     if window.len() >= agent.rate_per_minute as usize {
-                        tracing::info!("agent {} rate limited ({} runs per minute)", agent.name, agent.rate_per_minute);
+                        tracing::info!(
+                            "agent {} rate limited ({} runs per minute)",
+                            agent.name,
+                            agent.rate_per_minute
+                        );
                         return;
                     }
                     window.push_back(now);
@@ -493,10 +581,30 @@ impl Orchestrator {
         let st = self.inner.state.lock();
         let mut agents = Vec::new();
         for a in st.agents.values() {
-            let running = st.tasks.values().filter(|e| e.info.agent == a.name && matches!(e.info.state, TaskState::Running | TaskState::AwaitingApproval)).count();
-            let queued = st.tasks.values().filter(|e| e.info.agent == a.name && e.info.state == TaskState::Queued).count();
+            let running = st
+                .tasks
+                .values()
+                .filter(|e| {
+                    e.info.agent == a.name
+                        && matches!(
+                            e.info.state,
+                            TaskState::Running | TaskState::AwaitingApproval
+                        )
+                })
+                .count();
+            let queued = st
+                .tasks
+                .values()
+                .filter(|e| e.info.agent == a.name && e.info.state == TaskState::Queued)
+                .count();
             let enabled = st.enabled.contains(&a.name);
-            let state = if running > 0 { "running" } else if enabled { "enabled" } else { "idle" };
+            let state = if running > 0 {
+                "running"
+            } else if enabled {
+                "enabled"
+            } else {
+                "idle"
+            };
             agents.push(AgentStatus {
                 name: a.name.clone(),
                 description: a.description.clone(),
@@ -534,9 +642,24 @@ impl Orchestrator {
         let mut tasks: Vec<TaskInfo> = st.tasks.values().map(|e| e.info.clone()).collect();
         tasks.sort_by(|a, b| b.created_at_ms.cmp(&a.created_at_ms).then(b.id.cmp(&a.id)));
         tasks.truncate(50);
-        let running = st.tasks.values().filter(|e| matches!(e.info.state, TaskState::Running | TaskState::AwaitingApproval)).count();
+        let running = st
+            .tasks
+            .values()
+            .filter(|e| {
+                matches!(
+                    e.info.state,
+                    TaskState::Running | TaskState::AwaitingApproval
+                )
+            })
+            .count();
         let queued = st.queue.len();
-        StatusSnapshot { agents, tasks, providers, running, queued }
+        StatusSnapshot {
+            agents,
+            tasks,
+            providers,
+            running,
+            queued,
+        }
     }
 
     /// Cancels everything and waits (bounded) until every task has recorded its end.
@@ -544,7 +667,11 @@ impl Orchestrator {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
         let ids: Vec<TaskId> = {
             let st = self.inner.state.lock();
-            st.tasks.values().filter(|e| !e.info.state.is_terminal()).map(|e| e.info.id.clone()).collect()
+            st.tasks
+                .values()
+                .filter(|e| !e.info.state.is_terminal())
+                .map(|e| e.info.id.clone())
+                .collect()
         };
         for id in &ids {
             let _ = self.cancel(id);
@@ -553,7 +680,11 @@ impl Orchestrator {
         loop {
             let open: Vec<TaskId> = {
                 let st = self.inner.state.lock();
-                st.tasks.values().filter(|e| !e.info.state.is_terminal()).map(|e| e.info.id.clone()).collect()
+                st.tasks
+                    .values()
+                    .filter(|e| !e.info.state.is_terminal())
+                    .map(|e| e.info.id.clone())
+                    .collect()
             };
             if open.is_empty() {
                 break;
@@ -564,7 +695,8 @@ impl Orchestrator {
                 }
                 break;
             }
-            let _ = tokio::time::timeout(Duration::from_millis(20), self.inner.idle.notified()).await;
+            let _ =
+                tokio::time::timeout(Duration::from_millis(20), self.inner.idle.notified()).await;
         }
         if let Some(audit) = &self.inner.audit {
             let _ = audit.flush();
@@ -578,8 +710,12 @@ impl Orchestrator {
             let st = self.inner.state.lock();
             (st.running_total, st.queue.len())
         };
-        self.inner.metrics.set_gauge(metrics::TASKS_RUNNING, &[], running as f64);
-        self.inner.metrics.set_gauge(metrics::TASKS_QUEUED, &[], queued as f64);
+        self.inner
+            .metrics
+            .set_gauge(metrics::TASKS_RUNNING, &[], running as f64);
+        self.inner
+            .metrics
+            .set_gauge(metrics::TASKS_QUEUED, &[], queued as f64);
     }
 
     /// Starts every queued task the caps allow, highest priority first (FIFO within a priority).
@@ -591,7 +727,8 @@ impl Orchestrator {
         {
             let mut st = inner.state.lock();
             let max_total = st.config.defaults.max_concurrent_tasks.max(1);
-            let keys: Vec<((Reverse<i32>, u64), TaskId)> = st.queue.iter().map(|(k, v)| (*k, v.clone())).collect();
+            let keys: Vec<((Reverse<i32>, u64), TaskId)> =
+                st.queue.iter().map(|(k, v)| (*k, v.clone())).collect();
             for (key, id) in keys {
                 if st.running_total >= max_total {
                     break;
@@ -600,19 +737,32 @@ impl Orchestrator {
                     st.queue.remove(&key);
                     continue;
                 };
-                let cap = st.agents.get(&agent_name).map(|a| a.concurrency).unwrap_or(1);
+                let cap = st
+                    .agents
+                    .get(&agent_name)
+                    .map(|a| a.concurrency)
+                    .unwrap_or(1);
                 let running = st.running_per_agent.get(&agent_name).copied().unwrap_or(0);
                 if running >= cap {
                     continue;
                 }
                 st.queue.remove(&key);
+                let Some(entry) = st.tasks.get_mut(&id) else {
+                    continue;
+                };
+                if entry.info.state.is_terminal() {
+                    continue; // cancelled while queued
+                }
+                entry.holds_slot = true;
                 *st.running_per_agent.entry(agent_name).or_insert(0) += 1;
                 st.running_total += 1;
                 to_start.push(id);
             }
         }
         for id in to_start {
-            let orch = Orchestrator { inner: inner.clone() };
+            let orch = Orchestrator {
+                inner: inner.clone(),
+            };
             tokio::spawn(async move {
                 orch.run(id).await;
             });
@@ -620,7 +770,8 @@ impl Orchestrator {
     }
 
     fn transition(&self, id: &str, to: TaskState, detail: Option<String>) -> Option<TaskInfo> {
-        let (info, from) = {
+        let detail = detail.map(|d| redact(&d));
+        let info = {
             let mut st = self.inner.state.lock();
             let entry = st.tasks.get_mut(id)?;
             let from = entry.info.state;
@@ -632,37 +783,41 @@ impl Orchestrator {
             if to == TaskState::Running && entry.info.started_at_ms.is_none() {
                 entry.info.started_at_ms = Some(now);
             }
+            let mut freed_slot = false;
             if to.is_terminal() {
                 entry.info.finished_at_ms = Some(now);
                 if to != TaskState::Succeeded {
-                    entry.info.error = detail.clone().map(|d| redact(&d));
+                    entry.info.error = detail.clone();
                 }
                 entry.approval_tx = None;
+                freed_slot = std::mem::take(&mut entry.holds_slot);
             }
-            (entry.info.clone(), from)
-        };
-        if let Some(audit) = &self.inner.audit {
-            audit.task_transition(id, from, to, detail.as_deref());
-        }
-        self.inner.host.on_event(TaskEvent::State { task: info.clone() });
-        Some(info)
-    }
-
-    /// Moves a task to a terminal state and frees its slot.
-    fn finish(&self, id: &str, state: TaskState, detail: Option<String>) {
-        let was_running = {
-            let st = self.inner.state.lock();
-            st.tasks.get(id).map(|e| matches!(e.info.state, TaskState::Running | TaskState::AwaitingApproval))
-        };
-        let Some(info) = self.transition(id, state, detail) else { return };
-        {
-            let mut st = self.inner.state.lock();
-            if was_running == Some(true) {
+            let info = entry.info.clone();
+            // Recorded under the lock: whoever sees the new state can flush and find it written.
+            if let Some(audit) = &self.inner.audit {
+                audit.task_transition(id, from, to, detail.as_deref());
+            }
+            if freed_slot {
                 if let Some(n) = st.running_per_agent.get_mut(&info.agent) {
                     *n = n.saturating_sub(1);
                 }
                 st.running_total = st.running_total.saturating_sub(1);
             }
+            info
+        };
+        self.inner
+            .host
+            .on_event(TaskEvent::State { task: info.clone() });
+        Some(info)
+    }
+
+    /// Moves a task to a terminal state (freeing its concurrency slot if it held one).
+    fn finish(&self, id: &str, state: TaskState, detail: Option<String>) {
+        let Some(info) = self.transition(id, state, detail) else {
+            return;
+        };
+        {
+            let mut st = self.inner.state.lock();
             st.finished.push_back(id.to_string());
             while st.finished.len() > FINISHED_KEPT {
                 if let Some(old) = st.finished.pop_front() {
@@ -670,7 +825,10 @@ impl Orchestrator {
                 }
             }
         }
-        self.inner.metrics.inc(metrics::TASKS_TOTAL, &[("agent", &info.agent), ("state", state.as_str())]);
+        self.inner.metrics.inc(
+            metrics::TASKS_TOTAL,
+            &[("agent", &info.agent), ("state", state.as_str())],
+        );
         self.update_gauges();
         self.inner.idle.notify_waiters();
         self.inner.wake.notify_one();
@@ -688,10 +846,16 @@ impl Orchestrator {
     fn push_chunk(&self, id: &str, text: &str) {
         let event = {
             let mut st = self.inner.state.lock();
-            let Some(entry) = st.tasks.get_mut(id) else { return };
+            let Some(entry) = st.tasks.get_mut(id) else {
+                return;
+            };
             entry.text.push_str(text);
             entry.seq += 1;
-            TaskEvent::Chunk { task_id: id.to_string(), seq: entry.seq, text: text.to_string() }
+            TaskEvent::Chunk {
+                task_id: id.to_string(),
+                seq: entry.seq,
+                text: text.to_string(),
+            }
         };
         self.inner.host.on_event(event);
     }
@@ -699,28 +863,46 @@ impl Orchestrator {
     fn reset_text(&self, id: &str, reason: &str) {
         let event = {
             let mut st = self.inner.state.lock();
-            let Some(entry) = st.tasks.get_mut(id) else { return };
+            let Some(entry) = st.tasks.get_mut(id) else {
+                return;
+            };
             if entry.text.is_empty() {
                 return;
             }
             entry.text.clear();
             entry.seq += 1;
-            TaskEvent::Reset { task_id: id.to_string(), seq: entry.seq, reason: reason.to_string() }
+            TaskEvent::Reset {
+                task_id: id.to_string(),
+                seq: entry.seq,
+                reason: redact(reason),
+            }
         };
         self.inner.host.on_event(event);
     }
 
     async fn run_inner(&self, id: &str) -> Result<(), (TaskState, String)> {
-        let (spec, cancel, agent, chain, roots, config) = {
+        let (spec, cancel, agent, chain) = {
             let st = self.inner.state.lock();
-            let entry = st.tasks.get(id).ok_or((TaskState::Failed, "task vanished".to_string()))?;
-            let agent = st.agents.get(&entry.info.agent).cloned().ok_or((TaskState::Failed, format!("agent {} was removed", entry.info.agent)))?;
-            let chain: Vec<(String, Option<Arc<ProviderSlot>>, Option<String>)> = agent
+            let entry = st
+                .tasks
+                .get(id)
+                .ok_or((TaskState::Failed, "task vanished".to_string()))?;
+            let agent = st.agents.get(&entry.info.agent).cloned().ok_or((
+                TaskState::Failed,
+                format!("agent {} was removed", entry.info.agent),
+            ))?;
+            let chain: Vec<ChainLink> = agent
                 .providers
                 .iter()
-                .map(|p| (p.clone(), st.providers.get(p).cloned(), st.provider_errors.get(p).cloned()))
+                .map(|p| {
+                    (
+                        p.clone(),
+                        st.providers.get(p).cloned(),
+                        st.provider_errors.get(p).cloned(),
+                    )
+                })
                 .collect();
-            (entry.spec.clone(), entry.cancel.clone(), agent, chain, st.roots.clone(), st.config.clone())
+            (entry.spec.clone(), entry.cancel.clone(), agent, chain)
         };
         if cancel.is_cancelled() {
             return Err((TaskState::Cancelled, "cancelled".into()));
@@ -735,13 +917,18 @@ impl Orchestrator {
                 return Err((TaskState::Cancelled, "cancelled".into()));
             }
             let Some(handle) = handle else {
-                let why = config_error.clone().unwrap_or_else(|| "no such provider is configured".into());
+                let why = config_error
+                    .clone()
+                    .unwrap_or_else(|| "no such provider is configured".into());
                 failures.push(format!("{pname}: {why}"));
                 self.record_attempt_failure(id, pname, &why);
                 continue;
             };
             if let Some(prev) = &previous {
-                self.inner.metrics.inc(metrics::FAILOVERS_TOTAL, &[("agent", &agent.name), ("from", prev), ("to", pname)]);
+                self.inner.metrics.inc(
+                    metrics::FAILOVERS_TOTAL,
+                    &[("agent", &agent.name), ("from", prev), ("to", pname)],
+                );
                 tracing::info!("task {id}: failing over from {prev} to {pname}");
             }
             previous = Some(pname.clone());
@@ -757,7 +944,11 @@ impl Orchestrator {
                 let mut st = self.inner.state.lock();
                 if let Some(e) = st.tasks.get_mut(id) {
                     e.info.provider = Some(pname.clone());
-                    e.info.model = Some(if req.model.is_empty() { handle.config().model.clone() } else { req.model.clone() });
+                    e.info.model = Some(if req.model.is_empty() {
+                        handle.config().model.clone()
+                    } else {
+                        req.model.clone()
+                    });
                 }
             }
             let this = self.clone();
@@ -766,9 +957,22 @@ impl Orchestrator {
             let this2 = self.clone();
             let task_id2 = id.to_string();
             let on_attempt = move |ev: AttemptEvent| this2.on_attempt(&task_id2, ev);
-            let result = call_with_resilience(handle.provider.as_ref(), &handle.breaker, &handle.retry, &req, &on_chunk, cancel.clone(), &on_attempt).await;
+            let result = call_with_resilience(
+                handle.provider.as_ref(),
+                &handle.breaker,
+                &handle.retry,
+                &req,
+                &on_chunk,
+                cancel.clone(),
+                &on_attempt,
+            )
+            .await;
             drop(permit);
-            self.inner.metrics.set_gauge(metrics::CIRCUIT_STATE, &[("provider", pname)], circuit_gauge(handle.breaker.state()));
+            self.inner.metrics.set_gauge(
+                metrics::CIRCUIT_STATE,
+                &[("provider", pname)],
+                circuit_gauge(handle.breaker.state()),
+            );
             match result {
                 Ok(outcome) => {
                     answer = Some((pname.clone(), handle.config().model.clone(), outcome));
@@ -793,10 +997,18 @@ impl Orchestrator {
             OutputMode::Answer => Ok(()),
             OutputMode::Diagnostics => {
                 let first_line = spec.target_range.map(|r| r.start.line).unwrap_or(0);
-                let diags = parse_diagnostics(&outcome.text, first_line).map_err(|e| (TaskState::Failed, format!("{e}; the raw reply is kept in the task")))?;
+                let diags = parse_diagnostics(&outcome.text, first_line).map_err(|e| {
+                    (
+                        TaskState::Failed,
+                        format!("{e}; the raw reply is kept in the task"),
+                    )
+                })?;
                 let info = {
                     let mut st = self.inner.state.lock();
-                    let e = st.tasks.get_mut(id).ok_or((TaskState::Failed, "task vanished".to_string()))?;
+                    let e = st
+                        .tasks
+                        .get_mut(id)
+                        .ok_or((TaskState::Failed, "task vanished".to_string()))?;
                     e.diagnostics = diags.clone();
                     e.info.clone()
                 };
@@ -805,7 +1017,10 @@ impl Orchestrator {
                 }
                 Ok(())
             }
-            OutputMode::Edit => self.handle_edit(id, &agent, &spec, &outcome.text, &roots, &config, &cancel).await,
+            OutputMode::Edit => {
+                self.handle_edit(id, &agent, &spec, &outcome.text, &cancel)
+                    .await
+            }
         }
     }
 
@@ -815,15 +1030,26 @@ impl Orchestrator {
         agent: &AgentDef,
         spec: &TaskSpec,
         reply: &str,
-        roots: &[PathBuf],
-        config: &Config,
         cancel: &CancellationToken,
     ) -> Result<(), (TaskState, String)> {
-        let (Some(uri), Some(range)) = (&spec.uri, spec.target_range) else {
-            return Err((TaskState::Failed, "an edit agent needs a document and a range".into()));
+        let (roots, config) = {
+            let st = self.inner.state.lock();
+            (st.roots.clone(), st.config.clone())
         };
-        let new_text = parse_edit(reply, &spec.target_text)
-            .map_err(|e| (TaskState::Failed, format!("the reply could not be used as an edit: {e}; the raw reply is kept in the task")))?;
+        let (Some(uri), Some(range)) = (&spec.uri, spec.target_range) else {
+            return Err((
+                TaskState::Failed,
+                "an edit agent needs a document and a range".into(),
+            ));
+        };
+        let new_text = parse_edit(reply, &spec.target_text).map_err(|e| {
+            (
+                TaskState::Failed,
+                format!(
+                    "the reply could not be used as an edit: {e}; the raw reply is kept in the task"
+                ),
+            )
+        })?;
         let edit = EditProposal {
             uri: uri.clone(),
             range,
@@ -834,20 +1060,39 @@ impl Orchestrator {
         };
         let edits = vec![edit];
         let selection = spec.target_is_selection.then_some(range);
-        let decision = policy::decide(&EditContext { approval: agent.approval, edits: &edits, selection, workspace_roots: roots, config: &config.policy });
+        let decision = policy::decide(&EditContext {
+            approval: agent.approval,
+            edits: &edits,
+            selection,
+            workspace_roots: &roots,
+            config: &config.policy,
+        });
         let info = {
             let mut st = self.inner.state.lock();
-            let e = st.tasks.get_mut(id).ok_or((TaskState::Failed, "task vanished".to_string()))?;
+            let e = st
+                .tasks
+                .get_mut(id)
+                .ok_or((TaskState::Failed, "task vanished".to_string()))?;
             e.edits = Some(edits.clone());
             e.info.clone()
         };
         let (apply, by, decision_name, reasons) = match decision {
             Decision::Refuse { reason } => {
-                self.record_approval(id, ApprovalDecision::Refused, ApprovalActor::Policy, &reason);
+                self.record_approval(
+                    id,
+                    ApprovalDecision::Refused,
+                    ApprovalActor::Policy,
+                    &reason,
+                );
                 self.record_edit(id, &edits, false, &format!("refused: {reason}"));
                 return Err((TaskState::Failed, format!("edit refused: {reason}")));
             }
-            Decision::Apply => (true, ApprovalActor::Policy, ApprovalDecision::Auto, Vec::new()),
+            Decision::Apply => (
+                true,
+                ApprovalActor::Policy,
+                ApprovalDecision::Auto,
+                Vec::new(),
+            ),
             Decision::Alert { reasons } => {
                 let rx = self.await_approval(id)?;
                 let timeout = Duration::from_secs(config.policy.alert_timeout_secs);
@@ -893,7 +1138,14 @@ impl Orchestrator {
             self.record_edit(id, &edits, false, "rejected by the user");
             return Err((TaskState::Cancelled, "edit rejected".into()));
         }
-        if self.inner.state.lock().tasks.get(id).is_some_and(|e| e.info.state == TaskState::AwaitingApproval) {
+        if self
+            .inner
+            .state
+            .lock()
+            .tasks
+            .get(id)
+            .is_some_and(|e| e.info.state == TaskState::AwaitingApproval)
+        {
             self.transition(id, TaskState::Running, Some("approved".into()));
         }
         match self.inner.host.apply_edit(&info, edits.clone()).await {
@@ -903,7 +1155,10 @@ impl Orchestrator {
             }
             Ok(false) => {
                 self.record_edit(id, &edits, false, "the client did not apply the edit");
-                Err((TaskState::Failed, "the editor did not apply the edit (the document may have changed)".into()))
+                Err((
+                    TaskState::Failed,
+                    "the editor did not apply the edit (the document may have changed)".into(),
+                ))
             }
             Err(e) => {
                 self.record_edit(id, &edits, false, &e);
@@ -916,7 +1171,10 @@ impl Orchestrator {
         let (tx, rx) = oneshot::channel();
         {
             let mut st = self.inner.state.lock();
-            let e = st.tasks.get_mut(id).ok_or((TaskState::Failed, "task vanished".to_string()))?;
+            let e = st
+                .tasks
+                .get_mut(id)
+                .ok_or((TaskState::Failed, "task vanished".to_string()))?;
             e.approval_tx = Some(tx);
         }
         self.transition(id, TaskState::AwaitingApproval, None);
@@ -939,25 +1197,60 @@ impl Orchestrator {
             }
             AttemptEvent::Finished(report) => {
                 let m = &self.inner.metrics;
-                let outcome = report.error.as_ref().map(|e| e.class.name()).unwrap_or("ok");
-                m.inc(metrics::PROVIDER_REQUESTS_TOTAL, &[("provider", &report.provider), ("outcome", outcome)]);
-                m.observe(metrics::PROVIDER_LATENCY_SECONDS, &[("provider", &report.provider)], report.latency.as_secs_f64());
+                let outcome = report
+                    .error
+                    .as_ref()
+                    .map(|e| e.class.name())
+                    .unwrap_or("ok");
+                m.inc(
+                    metrics::PROVIDER_REQUESTS_TOTAL,
+                    &[("provider", &report.provider), ("outcome", outcome)],
+                );
+                m.observe(
+                    metrics::PROVIDER_LATENCY_SECONDS,
+                    &[("provider", &report.provider)],
+                    report.latency.as_secs_f64(),
+                );
                 if let Some(t) = report.time_to_first_token {
-                    m.observe(metrics::PROVIDER_TTFT_SECONDS, &[("provider", &report.provider)], t.as_secs_f64());
+                    m.observe(
+                        metrics::PROVIDER_TTFT_SECONDS,
+                        &[("provider", &report.provider)],
+                        t.as_secs_f64(),
+                    );
                 }
                 if report.retry_delay.is_some() {
-                    m.inc(metrics::PROVIDER_RETRIES_TOTAL, &[("provider", &report.provider)]);
+                    m.inc(
+                        metrics::PROVIDER_RETRIES_TOTAL,
+                        &[("provider", &report.provider)],
+                    );
                 }
                 if let Some(n) = report.usage.prompt_tokens {
-                    m.add(metrics::TOKENS_TOTAL, &[("provider", &report.provider), ("direction", "prompt")], u64::from(n));
+                    m.add(
+                        metrics::TOKENS_TOTAL,
+                        &[("provider", &report.provider), ("direction", "prompt")],
+                        u64::from(n),
+                    );
                 }
                 if let Some(n) = report.usage.completion_tokens {
-                    m.add(metrics::TOKENS_TOTAL, &[("provider", &report.provider), ("direction", "completion")], u64::from(n));
+                    m.add(
+                        metrics::TOKENS_TOTAL,
+                        &[("provider", &report.provider), ("direction", "completion")],
+                        u64::from(n),
+                    );
                 }
+                // Attempts are numbered across the whole chain (the report counts per provider).
+                let attempt = self
+                    .inner
+                    .state
+                    .lock()
+                    .tasks
+                    .get(id)
+                    .map(|e| e.info.attempts)
+                    .unwrap_or(report.attempt);
                 if let Some(audit) = &self.inner.audit {
                     audit.attempt(&AttemptRecord {
                         task_id: id.to_string(),
-                        attempt: report.attempt,
+                        attempt,
                         provider: report.provider.clone(),
                         model: report.model.clone(),
                         started_at: now_ms() - report.latency.as_millis() as i64,
@@ -974,7 +1267,10 @@ impl Orchestrator {
     }
 
     fn record_attempt_failure(&self, id: &str, provider: &str, why: &str) {
-        self.inner.metrics.inc(metrics::PROVIDER_REQUESTS_TOTAL, &[("provider", provider), ("outcome", "config")]);
+        self.inner.metrics.inc(
+            metrics::PROVIDER_REQUESTS_TOTAL,
+            &[("provider", provider), ("outcome", "config")],
+        );
         if let Some(audit) = &self.inner.audit {
             audit.attempt(&AttemptRecord {
                 task_id: id.to_string(),
@@ -992,14 +1288,24 @@ impl Orchestrator {
         }
     }
 
-    fn record_approval(&self, id: &str, decision: ApprovalDecision, by: ApprovalActor, reason: &str) {
+    fn record_approval(
+        &self,
+        id: &str,
+        decision: ApprovalDecision,
+        by: ApprovalActor,
+        reason: &str,
+    ) {
         if let Some(audit) = &self.inner.audit {
             audit.approval(&ApprovalRecord {
                 task_id: id.to_string(),
                 at: now_ms(),
                 decision,
                 by_whom: by,
-                reason: if reason.is_empty() { None } else { Some(reason.to_string()) },
+                reason: if reason.is_empty() {
+                    None
+                } else {
+                    Some(reason.to_string())
+                },
             });
         }
     }
@@ -1011,7 +1317,15 @@ impl Orchestrator {
             let lines: usize = edits.iter().map(|e| e.lines_changed).sum();
             let summary = edits
                 .iter()
-                .map(|e| format!("{} lines {}-{}: {} lines changed", e.uri, e.range.start.line + 1, e.range.end.line + 1, e.lines_changed))
+                .map(|e| {
+                    format!(
+                        "{} lines {}-{}: {} lines changed",
+                        e.uri,
+                        e.range.start.line + 1,
+                        e.range.end.line + 1,
+                        e.lines_changed
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ");
             audit.edit(&EditRecord {
@@ -1032,8 +1346,10 @@ impl Orchestrator {
 /// default chain's names when the configuration does not define them.
 pub fn effective_providers(config: &Config) -> BTreeMap<String, crate::config::ProviderConfig> {
     let mut out = config.providers.clone();
-    out.entry("ollama".into()).or_insert_with(crate::config::default_ollama_provider);
-    out.entry("local".into()).or_insert_with(crate::config::default_local_provider);
+    out.entry("ollama".into())
+        .or_insert_with(crate::config::default_ollama_provider);
+    out.entry("local".into())
+        .or_insert_with(crate::config::default_local_provider);
     out
 }
 
@@ -1046,18 +1362,32 @@ fn build_request(agent: &AgentDef, spec: &TaskSpec) -> ChatRequest {
         .join("\n");
     let vars = TemplateVars {
         selection: spec.target_text.clone(),
-        context: spec.context.as_ref().map(|c| c.rendered.clone()).unwrap_or_default(),
+        context: spec
+            .context
+            .as_ref()
+            .map(|c| c.rendered.clone())
+            .unwrap_or_default(),
         file: spec.display_path.clone(),
         language: spec.language.clone(),
-        diagnostics: if diagnostics.is_empty() { "(none)".into() } else { diagnostics },
+        diagnostics: if diagnostics.is_empty() {
+            "(none)".into()
+        } else {
+            diagnostics
+        },
         prompt: spec.prompt.clone(),
     };
     let user = render(&agent.prompt, &vars);
     ChatRequest {
         model: String::new(),
         messages: vec![
-            ChatMessage { role: Role::System, content: agent.system_prompt.clone() },
-            ChatMessage { role: Role::User, content: user },
+            ChatMessage {
+                role: Role::System,
+                content: agent.system_prompt.clone(),
+            },
+            ChatMessage {
+                role: Role::User,
+                content: user,
+            },
         ],
         max_tokens: None,
         temperature: None,
@@ -1069,7 +1399,11 @@ fn no_provider_message(failures: &[String]) -> String {
         "no provider answered. Tried: {}. Configure a provider in $XDG_CONFIG_HOME/infinity-matrix/config.toml \
 (e.g. [providers.local] kind = \"openai\", base_url = \"http://127.0.0.1:8765/v1\", model = \"smollm2\"), \
 or start the bundled local model with `bash scripts/local-model.sh start`.",
-        if failures.is_empty() { "nothing (the agent's provider chain is empty)".to_string() } else { failures.join("; ") }
+        if failures.is_empty() {
+            "nothing (the agent's provider chain is empty)".to_string()
+        } else {
+            failures.join("; ")
+        }
     )
 }
 

@@ -3,7 +3,9 @@
 use crate::analysis;
 use crate::config::OutputMode;
 use crate::context::{ContextRequest, DiagnosticInput, SourceProvider};
-use crate::documents::{DocSnapshot, Position, Range, byte_to_position, point_to_position, position_to_char};
+use crate::documents::{
+    DocSnapshot, Position, Range, byte_to_position, point_to_position, position_to_char,
+};
 use crate::engine::{Engine, EngineError};
 
 use super::{AgentDef, TaskSpec};
@@ -18,22 +20,40 @@ pub struct PromptRequest {
 }
 
 /// Captures everything the task needs from the document now (context included).
-pub fn prepare_task(engine: &Engine, agent: &AgentDef, snap: &DocSnapshot, req: &PromptRequest) -> Result<TaskSpec, EngineError> {
+pub fn prepare_task(
+    engine: &Engine,
+    agent: &AgentDef,
+    snap: &DocSnapshot,
+    req: &PromptRequest,
+) -> Result<TaskSpec, EngineError> {
     let enc = engine.encoding();
     let rope = &snap.rope;
     let text: &str = &snap.analysis.text;
-    let position = req.position.or(req.range.map(|r| r.start)).unwrap_or_default();
+    let position = req
+        .position
+        .or(req.range.map(|r| r.start))
+        .unwrap_or_default();
     let selection = req.range.filter(|r| !r.is_empty());
     let (target_range, target_text, is_selection) = if let Some(sel) = selection {
-        let a = position_to_char(rope, sel.start, enc).map_err(|e| EngineError::Context(to_ctx_err(e, sel.start)))?;
-        let b = position_to_char(rope, sel.end, enc).map_err(|e| EngineError::Context(to_ctx_err(e, sel.end)))?;
+        let a = position_to_char(rope, sel.start, enc)
+            .map_err(|e| EngineError::Context(to_ctx_err(e, sel.start)))?;
+        let b = position_to_char(rope, sel.end, enc)
+            .map_err(|e| EngineError::Context(to_ctx_err(e, sel.end)))?;
         let (a, b) = (a.min(b), a.max(b));
-        let range = Range::new(crate::documents::char_to_position(rope, a, enc), crate::documents::char_to_position(rope, b, enc));
+        let range = Range::new(
+            crate::documents::char_to_position(rope, a, enc),
+            crate::documents::char_to_position(rope, b, enc),
+        );
         (range, rope.slice(a..b).to_string(), true)
     } else if agent.output == OutputMode::Diagnostics {
-        (Range::new(Position::new(0, 0), byte_to_position(rope, text.len(), enc)), text.to_string(), false)
+        (
+            Range::new(Position::new(0, 0), byte_to_position(rope, text.len(), enc)),
+            text.to_string(),
+            false,
+        )
     } else {
-        let c = position_to_char(rope, position, enc).map_err(|e| EngineError::Context(to_ctx_err(e, position)))?;
+        let c = position_to_char(rope, position, enc)
+            .map_err(|e| EngineError::Context(to_ctx_err(e, position)))?;
         let byte = rope.char_to_byte(c);
         let enclosing = snap
             .analysis
@@ -45,10 +65,23 @@ pub fn prepare_task(engine: &Engine, agent: &AgentDef, snap: &DocSnapshot, req: 
                 // Whole lines: from the start of the symbol's first line.
                 let line_start = sym.range.start_byte - sym.range.start.col as usize;
                 let range = Range::new(
-                    point_to_position(rope, analysis::TextPoint { line: sym.range.start.line, col: 0 }, enc),
+                    point_to_position(
+                        rope,
+                        analysis::TextPoint {
+                            line: sym.range.start.line,
+                            col: 0,
+                        },
+                        enc,
+                    ),
                     point_to_position(rope, sym.range.end, enc),
                 );
-                (range, text.get(line_start..sym.range.end_byte).unwrap_or_default().to_string(), false)
+                (
+                    range,
+                    text.get(line_start..sym.range.end_byte)
+                        .unwrap_or_default()
+                        .to_string(),
+                    false,
+                )
             }
             None => {
                 let line = rope.char_to_line(c);
@@ -56,7 +89,10 @@ pub fn prepare_task(engine: &Engine, agent: &AgentDef, snap: &DocSnapshot, req: 
                 let end_line = (line + 1).min(rope.len_lines());
                 let end = rope.line_to_char(end_line);
                 (
-                    Range::new(Position::new(line as u32, 0), crate::documents::char_to_position(rope, end, enc)),
+                    Range::new(
+                        Position::new(line as u32, 0),
+                        crate::documents::char_to_position(rope, end, enc),
+                    ),
                     rope.slice(start..end).to_string(),
                     false,
                 )
@@ -73,7 +109,11 @@ pub fn prepare_task(engine: &Engine, agent: &AgentDef, snap: &DocSnapshot, req: 
             encoding: enc,
         },
     )?;
-    let display_path = snap.path.as_deref().map(|p| engine.display_path(p)).unwrap_or_else(|| snap.uri.clone());
+    let display_path = snap
+        .path
+        .as_deref()
+        .map(|p| engine.display_path(p))
+        .unwrap_or_else(|| snap.uri.clone());
     Ok(TaskSpec {
         agent: agent.name.clone(),
         prompt: req.prompt.clone(),
@@ -96,5 +136,9 @@ fn to_ctx_err(e: crate::documents::PositionError, p: Position) -> crate::context
     let line_count = match e {
         crate::documents::PositionError::LineOutOfRange { line_count, .. } => line_count,
     };
-    crate::context::ContextError::OutOfRange { line: p.line, character: p.character, line_count }
+    crate::context::ContextError::OutOfRange {
+        line: p.line,
+        character: p.character,
+        line_count,
+    }
 }

@@ -10,7 +10,9 @@ pub enum ResultError {
     NoEdit,
     #[error("the reply's code block is empty; refusing to delete the code")]
     EmptyReplacement,
-    #[error("the reply's code elides code with a placeholder ({0:?}); refusing to apply a partial replacement")]
+    #[error(
+        "the reply's code elides code with a placeholder ({0:?}); refusing to apply a partial replacement"
+    )]
     Placeholder(String),
     #[error("the diff does not apply: {0}")]
     DiffMismatch(String),
@@ -64,7 +66,11 @@ pub fn fenced_blocks(text: &str) -> Vec<(String, String)> {
         if fence_len < 3 {
             continue;
         }
-        let lang = trimmed[fence_len..].trim().split_whitespace().next().unwrap_or("").to_lowercase();
+        let lang = trimmed[fence_len..]
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_lowercase();
         let mut body = String::new();
         let mut closed = false;
         for inner in lines.by_ref() {
@@ -86,19 +92,36 @@ pub fn fenced_blocks(text: &str) -> Vec<(String, String)> {
 
 fn looks_like_diff(text: &str) -> bool {
     let has_hunk = text.lines().any(|l| l.starts_with("@@ ") || l == "@@");
-    let has_headers = text.lines().any(|l| l.starts_with("--- ")) && text.lines().any(|l| l.starts_with("+++ "));
-    has_hunk && (has_headers || text.lines().filter(|l| l.starts_with('+') || l.starts_with('-')).count() > 0)
+    let has_headers =
+        text.lines().any(|l| l.starts_with("--- ")) && text.lines().any(|l| l.starts_with("+++ "));
+    has_hunk
+        && (has_headers
+            || text
+                .lines()
+                .filter(|l| l.starts_with('+') || l.starts_with('-'))
+                .count()
+                > 0)
 }
 
 /// A line that elides code ("...", "// rest unchanged") which the original did not contain.
 fn placeholder_line(body: &str, target: &str) -> Option<String> {
     for line in body.lines() {
-        let t = line.trim().trim_start_matches("//").trim_start_matches('#').trim_start_matches("/*").trim();
+        let t = line
+            .trim()
+            .trim_start_matches("//")
+            .trim_start_matches('#')
+            .trim_start_matches("/*")
+            .trim();
         let lower = t.to_lowercase();
-        let elides = t == "..." || t == "…"
+        let elides = t == "..."
+            || t == "…"
             || (lower.starts_with("...") || lower.starts_with('…'))
-                && (lower.contains("existing") || lower.contains("unchanged") || lower.contains("rest") || lower.contains("same"))
-            || lower.contains("rest of the code") || lower.contains("remains unchanged");
+                && (lower.contains("existing")
+                    || lower.contains("unchanged")
+                    || lower.contains("rest")
+                    || lower.contains("same"))
+            || lower.contains("rest of the code")
+            || lower.contains("remains unchanged");
         if elides && !target.contains(line.trim()) {
             return Some(line.trim().to_string());
         }
@@ -112,14 +135,20 @@ pub fn apply_unified_diff(original: &str, diff: &str) -> Result<String, ResultEr
     let orig_lines: Vec<&str> = original.split_inclusive('\n').collect();
     let mut hunks: Vec<Vec<(char, String)>> = Vec::new();
     for line in diff.lines() {
-        if line.starts_with("--- ") || line.starts_with("+++ ") || line.starts_with("diff ") || line.starts_with("index ") {
+        if line.starts_with("--- ")
+            || line.starts_with("+++ ")
+            || line.starts_with("diff ")
+            || line.starts_with("index ")
+        {
             continue;
         }
         if line.starts_with("@@") {
             hunks.push(Vec::new());
             continue;
         }
-        let Some(hunk) = hunks.last_mut() else { continue };
+        let Some(hunk) = hunks.last_mut() else {
+            continue;
+        };
         let (tag, rest) = match line.chars().next() {
             Some(c @ ('+' | '-' | ' ')) => (c, &line[1..]),
             None => (' ', ""),
@@ -134,11 +163,23 @@ pub fn apply_unified_diff(original: &str, diff: &str) -> Result<String, ResultEr
     let mut out: Vec<String> = Vec::new();
     let mut pos = 0usize;
     for (i, hunk) in hunks.iter().enumerate() {
-        let old: Vec<&str> = hunk.iter().filter(|(t, _)| *t != '+').map(|(_, l)| l.as_str()).collect();
-        let new: Vec<&str> = hunk.iter().filter(|(t, _)| *t != '-').map(|(_, l)| l.as_str()).collect();
+        let old: Vec<&str> = hunk
+            .iter()
+            .filter(|(t, _)| *t != '+')
+            .map(|(_, l)| l.as_str())
+            .collect();
+        let new: Vec<&str> = hunk
+            .iter()
+            .filter(|(t, _)| *t != '-')
+            .map(|(_, l)| l.as_str())
+            .collect();
         let strip = |l: &str| l.trim_end_matches(['\n', '\r']).to_string();
         let matches_at = |start: usize| {
-            old.iter().enumerate().all(|(k, o)| orig_lines.get(start + k).is_some_and(|l| strip(l).trim_end() == o.trim_end()))
+            old.iter().enumerate().all(|(k, o)| {
+                orig_lines
+                    .get(start + k)
+                    .is_some_and(|l| strip(l).trim_end() == o.trim_end())
+            })
         };
         let found = if old.is_empty() {
             Some(pos)
@@ -146,12 +187,19 @@ pub fn apply_unified_diff(original: &str, diff: &str) -> Result<String, ResultEr
             (pos..=orig_lines.len().saturating_sub(old.len())).find(|&s| matches_at(s))
         };
         let Some(start) = found else {
-            return Err(ResultError::DiffMismatch(format!("hunk {} does not match the code", i + 1)));
+            return Err(ResultError::DiffMismatch(format!(
+                "hunk {} does not match the code",
+                i + 1
+            )));
         };
         for l in orig_lines.iter().take(start).skip(pos) {
             out.push((*l).to_string());
         }
-        let eol = if original.contains("\r\n") { "\r\n" } else { "\n" };
+        let eol = if original.contains("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        };
         for l in &new {
             out.push(format!("{l}{eol}"));
         }
@@ -178,7 +226,12 @@ pub fn lines_changed(old: &str, new: &str) -> usize {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
     let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count();
+    let suffix = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
     let max_suffix = a.len().min(b.len()) - prefix;
     let suffix = suffix.min(max_suffix);
     (a.len() - prefix - suffix) + (b.len() - prefix - suffix)
@@ -186,12 +239,23 @@ pub fn lines_changed(old: &str, new: &str) -> usize {
 
 /// Parses diagnostics-mode replies: one JSON object per line, `{"line", "endLine"?, "severity"?, "message"}`
 /// with 1-based lines relative to `first_line` (0-based) of the code shown.
-pub fn parse_diagnostics(reply: &str, first_line: u32) -> Result<Vec<AgentDiagnostic>, ResultError> {
+pub fn parse_diagnostics(
+    reply: &str,
+    first_line: u32,
+) -> Result<Vec<AgentDiagnostic>, ResultError> {
     let mut out = Vec::new();
     let mut saw_empty_marker = false;
     let body: String = {
         let blocks = fenced_blocks(reply);
-        if blocks.is_empty() { reply.to_string() } else { blocks.into_iter().map(|(_, b)| b).collect::<Vec<_>>().join("\n") }
+        if blocks.is_empty() {
+            reply.to_string()
+        } else {
+            blocks
+                .into_iter()
+                .map(|(_, b)| b)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
     };
     for line in body.lines() {
         let t = line.trim().trim_end_matches(',');
@@ -202,15 +266,31 @@ pub fn parse_diagnostics(reply: &str, first_line: u32) -> Result<Vec<AgentDiagno
         let values: Vec<serde_json::Value> = if t.starts_with('[') {
             serde_json::from_str::<Vec<serde_json::Value>>(t).unwrap_or_default()
         } else if t.starts_with('{') {
-            serde_json::from_str::<serde_json::Value>(t).ok().into_iter().collect()
+            serde_json::from_str::<serde_json::Value>(t)
+                .ok()
+                .into_iter()
+                .collect()
         } else {
             Vec::new()
         };
         for v in values {
-            let Some(message) = v.get("message").and_then(|m| m.as_str()) else { continue };
+            let Some(message) = v.get("message").and_then(|m| m.as_str()) else {
+                continue;
+            };
             let line_no = v.get("line").and_then(|l| l.as_u64()).unwrap_or(1).max(1) as u32;
-            let end = v.get("endLine").or_else(|| v.get("end_line")).and_then(|l| l.as_u64()).map(|l| l as u32).unwrap_or(line_no).max(line_no);
-            let severity = match v.get("severity").and_then(|s| s.as_str()).map(str::to_lowercase).as_deref() {
+            let end = v
+                .get("endLine")
+                .or_else(|| v.get("end_line"))
+                .and_then(|l| l.as_u64())
+                .map(|l| l as u32)
+                .unwrap_or(line_no)
+                .max(line_no);
+            let severity = match v
+                .get("severity")
+                .and_then(|s| s.as_str())
+                .map(str::to_lowercase)
+                .as_deref()
+            {
                 Some("error") => 1,
                 Some("warning") | Some("warn") => 2,
                 Some("hint") => 4,
@@ -237,25 +317,52 @@ mod tests {
     #[test]
     fn fenced_block_replaces_target() {
         let reply = "Here you go:\n```rust\nfn a() -> i32 {\n    2\n}\n```\nDone.";
-        assert_eq!(parse_edit(reply, "fn a() -> i32 {\n    1\n}\n").unwrap(), "fn a() -> i32 {\n    2\n}\n");
-        assert_eq!(parse_edit(reply, "fn a() -> i32 { 1 }").unwrap(), "fn a() -> i32 {\n    2\n}");
+        assert_eq!(
+            parse_edit(reply, "fn a() -> i32 {\n    1\n}\n").unwrap(),
+            "fn a() -> i32 {\n    2\n}\n"
+        );
+        assert_eq!(
+            parse_edit(reply, "fn a() -> i32 { 1 }").unwrap(),
+            "fn a() -> i32 {\n    2\n}"
+        );
     }
 
     #[test]
     fn refuses_empty_unparsable_unclosed_and_elided_replies() {
         assert_eq!(parse_edit("no code here", "x"), Err(ResultError::NoEdit));
-        assert_eq!(parse_edit("```\n\n```", "x"), Err(ResultError::EmptyReplacement));
-        assert_eq!(parse_edit("```rust\nfn a() {\n", "fn a() {}"), Err(ResultError::NoEdit));
-        assert!(matches!(parse_edit("```rust\nfn a() {\n    // ... rest unchanged\n}\n```", "fn a() {\n    x();\n}\n"), Err(ResultError::Placeholder(_))));
+        assert_eq!(
+            parse_edit("```\n\n```", "x"),
+            Err(ResultError::EmptyReplacement)
+        );
+        assert_eq!(
+            parse_edit("```rust\nfn a() {\n", "fn a() {}"),
+            Err(ResultError::NoEdit)
+        );
+        assert!(matches!(
+            parse_edit(
+                "```rust\nfn a() {\n    // ... rest unchanged\n}\n```",
+                "fn a() {\n    x();\n}\n"
+            ),
+            Err(ResultError::Placeholder(_))
+        ));
     }
 
     #[test]
     fn unified_diff_applies_by_context() {
         let original = "a\nb\nc\nd\n";
         let diff = "--- a/x\n+++ b/x\n@@ -2,2 +2,2 @@\n b\n-c\n+C\n";
-        assert_eq!(parse_edit(&format!("```diff\n{diff}```"), original).unwrap(), "a\nb\nC\nd\n");
-        assert!(matches!(apply_unified_diff(original, "@@ -1 +1 @@\n-zzz\n+y\n"), Err(ResultError::DiffMismatch(_))));
-        assert_eq!(apply_unified_diff("a\r\nb\r\n", "@@\n-a\n+A\n").unwrap(), "A\r\nb\r\n");
+        assert_eq!(
+            parse_edit(&format!("```diff\n{diff}```"), original).unwrap(),
+            "a\nb\nC\nd\n"
+        );
+        assert!(matches!(
+            apply_unified_diff(original, "@@ -1 +1 @@\n-zzz\n+y\n"),
+            Err(ResultError::DiffMismatch(_))
+        ));
+        assert_eq!(
+            apply_unified_diff("a\r\nb\r\n", "@@\n-a\n+A\n").unwrap(),
+            "A\r\nb\r\n"
+        );
     }
 
     #[test]
@@ -266,9 +373,24 @@ mod tests {
 
     #[test]
     fn diagnostics_json_lines() {
-        let d = parse_diagnostics("{\"line\": 2, \"severity\": \"error\", \"message\": \"boom\"}\nnoise\n", 10).unwrap();
-        assert_eq!(d, vec![AgentDiagnostic { line: 11, end_line: 11, severity: 1, message: "boom".into() }]);
+        let d = parse_diagnostics(
+            "{\"line\": 2, \"severity\": \"error\", \"message\": \"boom\"}\nnoise\n",
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            vec![AgentDiagnostic {
+                line: 11,
+                end_line: 11,
+                severity: 1,
+                message: "boom".into()
+            }]
+        );
         assert_eq!(parse_diagnostics("[]", 0).unwrap(), vec![]);
-        assert_eq!(parse_diagnostics("I think it is fine", 0), Err(ResultError::NoDiagnostics));
+        assert_eq!(
+            parse_diagnostics("I think it is fine", 0),
+            Err(ResultError::NoDiagnostics)
+        );
     }
 }

@@ -104,7 +104,15 @@ pub enum TaskEvent {
     /// A state change.
     State { task: TaskInfo },
     /// Streamed text; `seq` starts at 1 per task and has no gaps.
-    Chunk { task_id: TaskId, seq: u64, text: String },
+    Chunk {
+        task_id: TaskId,
+        seq: u64,
+        text: String,
+    },
     /// A provider attempt failed after streaming some text: discard the text received so far.
-    Reset { task_id: TaskId, seq: u64, reason: String },
+    Reset {
+        task_id: TaskId,
+        seq: u64,
+        reason: String,
+    },
 }

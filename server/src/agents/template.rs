@@ -1,7 +1,14 @@
 //! Prompt templates: `{{variable}}` substitution with a fixed set of variables.
 
 /// The variables a template may use.
-pub const VARIABLES: &[&str] = &["selection", "context", "file", "language", "diagnostics", "prompt"];
+pub const VARIABLES: &[&str] = &[
+    "selection",
+    "context",
+    "file",
+    "language",
+    "diagnostics",
+    "prompt",
+];
 
 /// Values for one rendering.
 #[derive(Debug, Clone, Default)]
@@ -16,7 +23,10 @@ pub struct TemplateVars {
 
 /// The `{{name}}` placeholders in `template` that are not known variables.
 pub fn unknown_variables(template: &str) -> Vec<String> {
-    placeholders(template).into_iter().filter(|n| !VARIABLES.contains(&n.as_str())).collect()
+    placeholders(template)
+        .into_iter()
+        .filter(|n| !VARIABLES.contains(&n.as_str()))
+        .collect()
 }
 
 fn placeholders(template: &str) -> Vec<String> {
@@ -73,8 +83,18 @@ mod tests {
 
     #[test]
     fn renders_known_variables_once() {
-        let vars = TemplateVars { selection: "x {{prompt}}".into(), prompt: "why".into(), ..Default::default() };
-        assert_eq!(render("S: {{selection}} P: {{ prompt }} U: {{nope}} {{", &vars), "S: x {{prompt}} P: why U: {{nope}} {{");
-        assert_eq!(unknown_variables("{{selection}} {{nope}} {{ file }}"), vec!["nope".to_string()]);
+        let vars = TemplateVars {
+            selection: "x {{prompt}}".into(),
+            prompt: "why".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            render("S: {{selection}} P: {{ prompt }} U: {{nope}} {{", &vars),
+            "S: x {{prompt}} P: why U: {{nope}} {{"
+        );
+        assert_eq!(
+            unknown_variables("{{selection}} {{nope}} {{ file }}"),
+            vec!["nope".to_string()]
+        );
     }
 }

@@ -38,8 +38,14 @@ impl Span {
         Span {
             start_byte: node.start_byte(),
             end_byte: node.end_byte(),
-            start: TextPoint { line: s.row as u32, col: s.column as u32 },
-            end: TextPoint { line: e.row as u32, col: e.column as u32 },
+            start: TextPoint {
+                line: s.row as u32,
+                col: s.column as u32,
+            },
+            end: TextPoint {
+                line: e.row as u32,
+                col: e.column as u32,
+            },
         }
     }
 
@@ -97,7 +103,10 @@ impl SymbolKind {
 
     /// Kinds whose body is code that uses other identifiers (worth taking whole as context).
     pub fn is_callable(self) -> bool {
-        matches!(self, SymbolKind::Function | SymbolKind::Method | SymbolKind::Constructor)
+        matches!(
+            self,
+            SymbolKind::Function | SymbolKind::Method | SymbolKind::Constructor
+        )
     }
 }
 

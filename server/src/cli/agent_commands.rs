@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 
 use super::{char_col_to_position, default_root, parse_line_col, parse_location};
 use crate::agents::{
-    AgentDiagnostic, EditProposal, Orchestrator, OrchestratorConfig, PromptRequest, TaskEvent, TaskHost, TaskInfo,
-    TaskState, effective_providers, prepare_task,
+    AgentDiagnostic, EditProposal, Orchestrator, OrchestratorConfig, PromptRequest, TaskEvent,
+    TaskHost, TaskInfo, TaskState, effective_providers, prepare_task,
 };
 use crate::audit::{AuditLog, AuditQuery, audit_dir, database_file_in};
 use crate::config::{Config, ConfigSources};
@@ -30,7 +30,8 @@ pub struct RunArgs {
 }
 
 fn load_config(root: &Path) -> Result<Config> {
-    let loaded = crate::config::load(&ConfigSources::for_root(Some(root)), None).map_err(|e| anyhow!(redact(&e.to_string())))?;
+    let loaded = crate::config::load(&ConfigSources::for_root(Some(root)), None)
+        .map_err(|e| anyhow!(redact(&e.to_string())))?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
@@ -39,7 +40,9 @@ fn load_config(root: &Path) -> Result<Config> {
 
 fn resolve_root(root: Option<PathBuf>, near: &Path) -> Result<PathBuf> {
     match root {
-        Some(r) => std::fs::canonicalize(&r).with_context(|| format!("cannot open root {}", r.display())),
+        Some(r) => {
+            std::fs::canonicalize(&r).with_context(|| format!("cannot open root {}", r.display()))
+        }
         None => Ok(default_root(near)),
     }
 }
@@ -55,7 +58,13 @@ struct CliHost {
 }
 
 fn unified_diff(edit: &EditProposal) -> String {
-    let mut out = format!("--- a/{0}\n+++ b/{0}\n@@ -{1},{2} +{1},{3} @@\n", edit.uri.trim_start_matches("file://"), edit.range.start.line + 1, edit.original_text.lines().count(), edit.new_text.lines().count());
+    let mut out = format!(
+        "--- a/{0}\n+++ b/{0}\n@@ -{1},{2} +{1},{3} @@\n",
+        edit.uri.trim_start_matches("file://"),
+        edit.range.start.line + 1,
+        edit.original_text.lines().count(),
+        edit.new_text.lines().count()
+    );
     for l in edit.original_text.lines() {
         out.push_str(&format!("-{l}\n"));
     }
@@ -67,18 +76,26 @@ fn unified_diff(edit: &EditProposal) -> String {
 
 /// Writes one edit to its file, checking the replaced text is still what the model saw.
 fn write_edit(edit: &EditProposal) -> Result<(), String> {
-    let path = crate::engine::uri_to_path(&edit.uri).ok_or_else(|| format!("{} is not a file", edit.uri))?;
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let path = crate::engine::uri_to_path(&edit.uri)
+        .ok_or_else(|| format!("{} is not a file", edit.uri))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let rope = ropey::Rope::from_str(&text);
-    let start = crate::documents::position_to_char(&rope, edit.range.start, PositionEncoding::Utf8).map_err(|e| e.to_string())?;
-    let end = crate::documents::position_to_char(&rope, edit.range.end, PositionEncoding::Utf8).map_err(|e| e.to_string())?;
-    if rope.slice(start..end).to_string() != edit.original_text {
-        return Err(format!("{} changed since the task started; not writing", path.display()));
+    let start = crate::documents::position_to_char(&rope, edit.range.start, PositionEncoding::Utf8)
+        .map_err(|e| e.to_string())?;
+    let end = crate::documents::position_to_char(&rope, edit.range.end, PositionEncoding::Utf8)
+        .map_err(|e| e.to_string())?;
+    if rope.slice(start..end) != edit.original_text.as_str() {
+        return Err(format!(
+            "{} changed since the task started; not writing",
+            path.display()
+        ));
     }
     let mut rope = rope;
     rope.remove(start..end);
     rope.insert(start, &edit.new_text);
-    std::fs::write(&path, rope.to_string()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    std::fs::write(&path, rope.to_string())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 impl TaskHost for CliHost {
@@ -92,7 +109,14 @@ impl TaskHost for CliHost {
             TaskEvent::Reset { reason, .. } => eprintln!("\n[{reason}; starting over]"),
             TaskEvent::State { task } => {
                 match task.state {
-                    TaskState::Running => eprintln!("[{} running{}]", task.agent, task.provider.as_deref().map(|p| format!(" on {p}")).unwrap_or_default()),
+                    TaskState::Running => eprintln!(
+                        "[{} running{}]",
+                        task.agent,
+                        task.provider
+                            .as_deref()
+                            .map(|p| format!(" on {p}"))
+                            .unwrap_or_default()
+                    ),
                     TaskState::AwaitingApproval => eprintln!("[awaiting approval]"),
                     _ => {}
                 }
@@ -103,14 +127,20 @@ impl TaskHost for CliHost {
         }
     }
 
-    fn apply_edit(&self, _task: &TaskInfo, edits: Vec<EditProposal>) -> BoxFuture<'static, Result<bool, String>> {
+    fn apply_edit(
+        &self,
+        _task: &TaskInfo,
+        edits: Vec<EditProposal>,
+    ) -> BoxFuture<'static, Result<bool, String>> {
         let apply = self.apply;
         Box::pin(async move {
             for e in &edits {
                 eprintln!("{}", unified_diff(e));
             }
             if !apply {
-                return Err("dry run: the diff above was not written (pass --apply to write it)".into());
+                return Err(
+                    "dry run: the diff above was not written (pass --apply to write it)".into(),
+                );
             }
             for e in &edits {
                 write_edit(e)?;
@@ -119,7 +149,12 @@ impl TaskHost for CliHost {
         })
     }
 
-    fn ask_approval(&self, _task: &TaskInfo, edits: &[EditProposal], reasons: &[String]) -> BoxFuture<'static, Option<bool>> {
+    fn ask_approval(
+        &self,
+        _task: &TaskInfo,
+        edits: &[EditProposal],
+        reasons: &[String],
+    ) -> BoxFuture<'static, Option<bool>> {
         for e in edits {
             eprintln!("{}", unified_diff(e));
         }
@@ -133,7 +168,14 @@ impl TaskHost for CliHost {
         Box::pin(async move { Some(apply) })
     }
 
-    fn alert(&self, _task: &TaskInfo, _edits: &[EditProposal], _reasons: &[String], _timeout: Duration) {}
+    fn alert(
+        &self,
+        _task: &TaskInfo,
+        _edits: &[EditProposal],
+        _reasons: &[String],
+        _timeout: Duration,
+    ) {
+    }
 
     fn publish_diagnostics(&self, _task: &TaskInfo, uri: &str, diagnostics: &[AgentDiagnostic]) {
         let file = uri.trim_start_matches("file://");
@@ -155,7 +197,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         Ok((f, l, c)) => (f, Some((l, c))),
         Err(_) => (PathBuf::from(&args.location), None),
     };
-    let file = std::fs::canonicalize(&file).with_context(|| format!("cannot open {}", file.display()))?;
+    let file =
+        std::fs::canonicalize(&file).with_context(|| format!("cannot open {}", file.display()))?;
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     if crate::index::walk_is_binary(&bytes) {
         bail!("{} is a binary file", file.display());
@@ -182,33 +225,59 @@ pub fn run(args: RunArgs) -> Result<()> {
             (p, r)
         }
         None => {
-            let snap = engine.documents.snapshot(&uri).ok_or_else(|| anyhow!("internal: document not open"))?;
-            let end = crate::documents::byte_to_position(&snap.rope, text.len(), PositionEncoding::Utf8);
-            (Position::new(0, 0), Some(Range::new(Position::new(0, 0), end)))
+            let snap = engine
+                .documents
+                .snapshot(&uri)
+                .ok_or_else(|| anyhow!("internal: document not open"))?;
+            let end =
+                crate::documents::byte_to_position(&snap.rope, text.len(), PositionEncoding::Utf8);
+            (
+                Position::new(0, 0),
+                Some(Range::new(Position::new(0, 0), end)),
+            )
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
-        let audit = AuditLog::open(&database_file_in(&audit_dir(), Some(&root)), config.audit.store_prompts)
-            .map_err(|e| eprintln!("warning: audit log unavailable: {e}"))
-            .ok()
-            .map(|a| {
-                a.set_redactor(redact);
-                Arc::new(a)
-            });
+        let audit = AuditLog::open(
+            &database_file_in(&audit_dir(), Some(&root)),
+            config.audit.store_prompts,
+        )
+        .map_err(|e| eprintln!("warning: audit log unavailable: {e}"))
+        .ok()
+        .map(|a| {
+            a.set_redactor(redact);
+            Arc::new(a)
+        });
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let host = Arc::new(CliHost { apply: args.apply, done: tx });
+        let host = Arc::new(CliHost {
+            apply: args.apply,
+            done: tx,
+        });
         let agent_name = args.agent.unwrap_or_else(|| config.defaults.agent.clone());
         let orch = Orchestrator::new(
-            OrchestratorConfig { config, workspace_roots: vec![root] },
+            OrchestratorConfig {
+                config,
+                workspace_roots: vec![root],
+            },
             host,
             audit.clone(),
             Arc::new(Metrics::new()),
             Arc::new(SecretStore::new()),
         );
         let agent = orch.agent(&agent_name)?;
-        let snap = engine.documents.snapshot(&uri).ok_or_else(|| anyhow!("internal: document not open"))?;
-        let req = PromptRequest { prompt: args.prompt.unwrap_or_default(), position: Some(position), range, diagnostics: Vec::new() };
+        let snap = engine
+            .documents
+            .snapshot(&uri)
+            .ok_or_else(|| anyhow!("internal: document not open"))?;
+        let req = PromptRequest {
+            prompt: args.prompt.unwrap_or_default(),
+            position: Some(position),
+            range,
+            diagnostics: Vec::new(),
+        };
         let spec = prepare_task(&engine, &agent, &snap, &req)?;
         let id = orch.submit(spec)?;
         let ctrl_c = tokio::signal::ctrl_c();
@@ -232,12 +301,29 @@ pub fn run(args: RunArgs) -> Result<()> {
         println!();
         match info.state {
             TaskState::Succeeded => {
-                eprintln!("[{} succeeded on {} ({}) in task {}]", info.agent, info.provider.unwrap_or_default(), info.model.unwrap_or_default(), info.id);
+                eprintln!(
+                    "[{} succeeded on {} ({}) in task {}]",
+                    info.agent,
+                    info.provider.unwrap_or_default(),
+                    info.model.unwrap_or_default(),
+                    info.id
+                );
                 Ok(())
             }
-            _ if info.error.as_deref().is_some_and(|e| e.starts_with("dry run") || e.contains("dry run")) => Ok(()),
+            _ if info
+                .error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("dry run") || e.contains("dry run")) =>
+            {
+                Ok(())
+            }
             _ if info.error.as_deref() == Some("edit rejected") && !args.apply => Ok(()),
-            state => bail!("task {} {}: {}", info.id, state.as_str(), info.error.unwrap_or_default()),
+            state => bail!(
+                "task {} {}: {}",
+                info.id,
+                state.as_str(),
+                info.error.unwrap_or_default()
+            ),
         }
     })
 }
@@ -248,7 +334,11 @@ pub fn agents(root: Option<PathBuf>) -> Result<()> {
     let root = resolve_root(root, &cwd.join("x"))?;
     let config = load_config(&root)?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<12} {:<12} {:<8} {:<28} {:<20} DESCRIPTION", "AGENT", "OUTPUT", "APPROVAL", "TRIGGERS", "PROVIDERS")?;
+    writeln!(
+        out,
+        "{:<12} {:<12} {:<8} {:<28} {:<20} DESCRIPTION",
+        "AGENT", "OUTPUT", "APPROVAL", "TRIGGERS", "PROVIDERS"
+    )?;
     for a in crate::agents::resolve_agents(&config) {
         let triggers: Vec<String> = a.triggers.iter().map(|t| format!("{t:?}")).collect();
         writeln!(
@@ -270,47 +360,98 @@ pub fn doctor(root: Option<PathBuf>) -> Result<()> {
     let cwd = std::env::current_dir()?;
     let root = resolve_root(root, &cwd.join("x"))?;
     let config = load_config(&root)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let secrets = Arc::new(SecretStore::new());
     let rows = runtime.block_on(async {
         let mut rows = Vec::new();
         for (name, cfg) in effective_providers(&config) {
             let url = cfg.base_url.clone().unwrap_or_else(|| "(default)".into());
             let row = match ProviderHandle::from_config(&name, &cfg, secrets.clone()) {
-                Err(e) => (name, format!("{:?}", cfg.kind).to_lowercase(), cfg.model.clone(), url, String::from("no"), String::from("-"), String::from("-"), redact(&e.to_string())),
-                Ok(h) => match tokio::time::timeout(Duration::from_secs(10), h.provider.check()).await {
-                    Ok(r) => {
-                        let yn = |b: Option<bool>| match b {
-                            Some(true) => "yes".to_string(),
-                            Some(false) => "NO".to_string(),
-                            None => "?".to_string(),
-                        };
-                        (name, format!("{:?}", cfg.kind).to_lowercase(), cfg.model.clone(), url, if r.reachable { "yes".into() } else { "NO".into() }, yn(r.authorized), yn(r.model_present), redact(&r.detail))
+                Err(e) => (
+                    name,
+                    format!("{:?}", cfg.kind).to_lowercase(),
+                    cfg.model.clone(),
+                    url,
+                    String::from("no"),
+                    String::from("-"),
+                    String::from("-"),
+                    redact(&e.to_string()),
+                ),
+                Ok(h) => {
+                    match tokio::time::timeout(Duration::from_secs(10), h.provider.check()).await {
+                        Ok(r) => {
+                            let yn = |b: Option<bool>| match b {
+                                Some(true) => "yes".to_string(),
+                                Some(false) => "NO".to_string(),
+                                None => "?".to_string(),
+                            };
+                            (
+                                name,
+                                format!("{:?}", cfg.kind).to_lowercase(),
+                                cfg.model.clone(),
+                                url,
+                                if r.reachable {
+                                    "yes".into()
+                                } else {
+                                    "NO".into()
+                                },
+                                yn(r.authorized),
+                                yn(r.model_present),
+                                redact(&r.detail),
+                            )
+                        }
+                        Err(_) => (
+                            name,
+                            format!("{:?}", cfg.kind).to_lowercase(),
+                            cfg.model.clone(),
+                            url,
+                            "NO".into(),
+                            "?".into(),
+                            "?".into(),
+                            "no answer within 10 s".into(),
+                        ),
                     }
-                    Err(_) => (name, format!("{:?}", cfg.kind).to_lowercase(), cfg.model.clone(), url, "NO".into(), "?".into(), "?".into(), "no answer within 10 s".into()),
-                },
+                }
             };
             rows.push(row);
         }
         rows
     });
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:<10} {:<10} {:<22} {:<34} {:<9} {:<10} {:<6} DETAIL", "PROVIDER", "KIND", "MODEL", "URL", "REACHABLE", "AUTHORIZED", "MODEL")?;
+    writeln!(
+        out,
+        "{:<10} {:<10} {:<22} {:<34} {:<9} {:<10} {:<6} DETAIL",
+        "PROVIDER", "KIND", "MODEL", "URL", "REACHABLE", "AUTHORIZED", "MODEL"
+    )?;
     let mut ok = false;
     for (name, kind, model, url, reach, auth, present, detail) in rows {
         ok |= reach == "yes" && present != "NO" && auth != "NO";
-        writeln!(out, "{name:<10} {kind:<10} {model:<22} {url:<34} {reach:<9} {auth:<10} {present:<6} {detail}")?;
+        writeln!(
+            out,
+            "{name:<10} {kind:<10} {model:<22} {url:<34} {reach:<9} {auth:<10} {present:<6} {detail}"
+        )?;
     }
     if !ok {
-        writeln!(out, "\nNo provider is usable. Start the bundled local model with `bash scripts/local-model.sh start`, or configure one in {}.", crate::config::user_config_path().display())?;
+        writeln!(
+            out,
+            "\nNo provider is usable. Start the bundled local model with `bash scripts/local-model.sh start`, or configure one in {}.",
+            crate::config::user_config_path().display()
+        )?;
     }
     Ok(())
 }
 
 fn parse_since(s: &str) -> Result<i64> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().with_context(|| format!("--since {s:?}: expected e.g. 30m, 2h, 7d or epoch milliseconds"))?;
+    let n: i64 = num.parse().with_context(|| {
+        format!("--since {s:?}: expected e.g. 30m, 2h, 7d or epoch milliseconds")
+    })?;
     let ms = match unit {
         "" => return Ok(n),
         "s" => n * 1000,
@@ -323,15 +464,31 @@ fn parse_since(s: &str) -> Result<i64> {
 }
 
 /// `infinity-matrix audit`.
-pub fn audit(root: Option<PathBuf>, since: Option<String>, task: Option<String>, limit: usize, json: bool) -> Result<()> {
+pub fn audit(
+    root: Option<PathBuf>,
+    since: Option<String>,
+    task: Option<String>,
+    limit: usize,
+    json: bool,
+) -> Result<()> {
     let cwd = std::env::current_dir()?;
     let root = resolve_root(root, &cwd.join("x"))?;
     let path = database_file_in(&audit_dir(), Some(&root));
     if !path.exists() {
-        bail!("no audit log for {} yet ({} does not exist)", root.display(), path.display());
+        bail!(
+            "no audit log for {} yet ({} does not exist)",
+            root.display(),
+            path.display()
+        );
     }
     let log = AuditLog::open(&path, false)?;
-    let query = AuditQuery { since: since.as_deref().map(parse_since).transpose()?, task_id: task, agent: None, kind: None, limit: Some(limit) };
+    let query = AuditQuery {
+        since: since.as_deref().map(parse_since).transpose()?,
+        task_id: task,
+        agent: None,
+        kind: None,
+        limit: Some(limit),
+    };
     let entries = log.query(&query)?;
     let mut out = std::io::stdout().lock();
     for e in entries {
@@ -339,8 +496,19 @@ pub fn audit(root: Option<PathBuf>, since: Option<String>, task: Option<String>,
             serde_json::to_writer(&mut out, &e)?;
             writeln!(out)?;
         } else {
-            let kind = serde_json::to_value(&e.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-            writeln!(out, "{} {:<10} {:<16} {:<9} {}", e.at, kind, e.task_id, e.agent.as_deref().unwrap_or("-"), e.summary)?;
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "{} {:<10} {:<16} {:<9} {}",
+                e.at,
+                kind,
+                e.task_id,
+                e.agent.as_deref().unwrap_or("-"),
+                e.summary
+            )?;
         }
     }
     Ok(())

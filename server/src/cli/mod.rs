@@ -15,7 +15,11 @@ use crate::documents::{Position, PositionEncoding, parse_str};
 use crate::engine::{Engine, path_to_uri};
 
 #[derive(Parser, Debug)]
-#[command(name = "infinity-matrix", version, about = "Infinity Matrix: code context capture and AI agent dispatch, as a language server and a CLI")]
+#[command(
+    name = "infinity-matrix",
+    version,
+    about = "Infinity Matrix: code context capture and AI agent dispatch, as a language server and a CLI"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -111,17 +115,41 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Lsp => {
             crate::telemetry::init("info");
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(crate::lsp::run_stdio(Arc::new(Engine::new())));
+            // A blocking stdin read may still be parked in the runtime's pool: don't wait for it.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
             Ok(())
         }
-        Command::Context { location, root, budget, to, json } => {
+        Command::Context {
+            location,
+            root,
+            budget,
+            to,
+            json,
+        } => {
             crate::telemetry::init("warn");
             context_command(&location, root, budget, to.as_deref(), json)
         }
-        Command::Run { agent, prompt, location, to, root, apply } => {
+        Command::Run {
+            agent,
+            prompt,
+            location,
+            to,
+            root,
+            apply,
+        } => {
             crate::telemetry::init("warn");
-            agent_commands::run(agent_commands::RunArgs { agent, prompt, location, to, root, apply })
+            agent_commands::run(agent_commands::RunArgs {
+                agent,
+                prompt,
+                location,
+                to,
+                root,
+                apply,
+            })
         }
         Command::Agents { root } => {
             crate::telemetry::init("warn");
@@ -131,15 +159,29 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::telemetry::init("warn");
             agent_commands::doctor(root)
         }
-        Command::Audit { root, since, task, limit, json } => {
+        Command::Audit {
+            root,
+            since,
+            task,
+            limit,
+            json,
+        } => {
             crate::telemetry::init("warn");
             agent_commands::audit(root, since, task, limit, json)
         }
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&crate::config::json_schema())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&crate::config::json_schema())?
+            );
             Ok(())
         }
-        Command::Symbols { path, json, stats, files_to } => {
+        Command::Symbols {
+            path,
+            json,
+            stats,
+            files_to,
+        } => {
             crate::telemetry::init("warn");
             symbols_command(&path, json, stats, files_to.as_deref())
         }
@@ -150,16 +192,26 @@ pub fn run(cli: Cli) -> Result<()> {
 pub(crate) fn parse_location(location: &str) -> Result<(PathBuf, u32, u32)> {
     let mut parts = location.rsplitn(3, ':');
     let col = parts.next().unwrap_or_default();
-    let line = parts.next().ok_or_else(|| anyhow!("expected FILE:LINE:COL, got {location:?}"))?;
-    let file = parts.next().ok_or_else(|| anyhow!("expected FILE:LINE:COL, got {location:?}"))?;
+    let line = parts
+        .next()
+        .ok_or_else(|| anyhow!("expected FILE:LINE:COL, got {location:?}"))?;
+    let file = parts
+        .next()
+        .ok_or_else(|| anyhow!("expected FILE:LINE:COL, got {location:?}"))?;
     let (line, col) = parse_line_col(&format!("{line}:{col}"))?;
     Ok((PathBuf::from(file), line, col))
 }
 
 pub(crate) fn parse_line_col(s: &str) -> Result<(u32, u32)> {
-    let (l, c) = s.split_once(':').ok_or_else(|| anyhow!("expected LINE:COL, got {s:?}"))?;
-    let line: u32 = l.parse().with_context(|| format!("line {l:?} is not a number"))?;
-    let col: u32 = c.parse().with_context(|| format!("column {c:?} is not a number"))?;
+    let (l, c) = s
+        .split_once(':')
+        .ok_or_else(|| anyhow!("expected LINE:COL, got {s:?}"))?;
+    let line: u32 = l
+        .parse()
+        .with_context(|| format!("line {l:?} is not a number"))?;
+    let col: u32 = c
+        .parse()
+        .with_context(|| format!("column {c:?} is not a number"))?;
     if line == 0 || col == 0 {
         bail!("line and column are 1-based; got {line}:{col}");
     }
@@ -167,7 +219,10 @@ pub(crate) fn parse_line_col(s: &str) -> Result<(u32, u32)> {
 }
 
 pub(crate) fn default_root(file: &Path) -> PathBuf {
-    let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     let mut cur = Some(dir.as_path());
     while let Some(d) = cur {
         if d.join(".git").exists() {
@@ -182,23 +237,38 @@ pub(crate) fn default_root(file: &Path) -> PathBuf {
 pub(crate) fn char_col_to_position(text: &str, line: u32, col: u32) -> Result<Position> {
     let line0 = line - 1;
     let line_text = text.split('\n').nth(line0 as usize).ok_or_else(|| {
-        anyhow!("line {line} is past the end of the file ({} lines)", text.split('\n').count())
+        anyhow!(
+            "line {line} is past the end of the file ({} lines)",
+            text.split('\n').count()
+        )
     })?;
     let line_text = line_text.strip_suffix('\r').unwrap_or(line_text);
-    let byte_col: usize = line_text.chars().take((col - 1) as usize).map(char::len_utf8).sum();
+    let byte_col: usize = line_text
+        .chars()
+        .take((col - 1) as usize)
+        .map(char::len_utf8)
+        .sum();
     Ok(Position::new(line0, byte_col as u32))
 }
 
-fn context_command(location: &str, root: Option<PathBuf>, budget: usize, to: Option<&str>, json: bool) -> Result<()> {
+fn context_command(
+    location: &str,
+    root: Option<PathBuf>,
+    budget: usize,
+    to: Option<&str>,
+    json: bool,
+) -> Result<()> {
     let (file, line, col) = parse_location(location)?;
-    let file = std::fs::canonicalize(&file).with_context(|| format!("cannot open {}", file.display()))?;
+    let file =
+        std::fs::canonicalize(&file).with_context(|| format!("cannot open {}", file.display()))?;
     let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
     if crate::index::walk_is_binary(&bytes) {
         bail!("{} is a binary file", file.display());
     }
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let root = match root {
-        Some(r) => std::fs::canonicalize(&r).with_context(|| format!("cannot open root {}", r.display()))?,
+        Some(r) => std::fs::canonicalize(&r)
+            .with_context(|| format!("cannot open root {}", r.display()))?,
         None => default_root(&file),
     };
     let engine = Engine::new();
@@ -211,12 +281,24 @@ fn context_command(location: &str, root: Option<PathBuf>, budget: usize, to: Opt
     let range = match to {
         Some(to) => {
             let (l2, c2) = parse_line_col(to)?;
-            Some(crate::documents::Range::new(position, char_col_to_position(&text, l2, c2)?))
+            Some(crate::documents::Range::new(
+                position,
+                char_col_to_position(&text, l2, c2)?,
+            ))
         }
         None => None,
     };
-    let snap = engine.documents.snapshot(&uri).ok_or_else(|| anyhow!("internal: document not open"))?;
-    let req = ContextRequest { position, range, budget_tokens: budget, diagnostics: Vec::new(), encoding: PositionEncoding::Utf8 };
+    let snap = engine
+        .documents
+        .snapshot(&uri)
+        .ok_or_else(|| anyhow!("internal: document not open"))?;
+    let req = ContextRequest {
+        position,
+        range,
+        budget_tokens: budget,
+        diagnostics: Vec::new(),
+        encoding: PositionEncoding::Utf8,
+    };
     let snapshot = engine.context(&snap, &req)?;
     let mut out = std::io::stdout().lock();
     if json {
@@ -224,18 +306,29 @@ fn context_command(location: &str, root: Option<PathBuf>, budget: usize, to: Opt
         writeln!(out)?;
     } else {
         write!(out, "{}", snapshot.rendered)?;
-        writeln!(out, "-- {} items, {} of {} tokens", snapshot.items.len(), snapshot.total_tokens, snapshot.budget_tokens)?;
+        writeln!(
+            out,
+            "-- {} items, {} of {} tokens",
+            snapshot.items.len(),
+            snapshot.total_tokens,
+            snapshot.budget_tokens
+        )?;
     }
     Ok(())
 }
 
 fn symbols_command(path: &Path, json: bool, stats: bool, files_to: Option<&Path>) -> Result<()> {
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut out = std::io::stdout().lock();
     if meta.is_dir() {
         let root = std::fs::canonicalize(path)?;
         let started = std::time::Instant::now();
-        let files = crate::index::walk_workspace(std::slice::from_ref(&root), &crate::index::IndexConfig::default(), &|_| {});
+        let files = crate::index::walk_workspace(
+            std::slice::from_ref(&root),
+            &crate::index::IndexConfig::default(),
+            &|_| {},
+        );
         let elapsed = started.elapsed();
         let lines: usize = files.iter().map(|(_, s)| s.lines).sum();
         let count: usize = files.iter().map(|(_, s)| s.symbols.len()).sum();
@@ -245,7 +338,8 @@ fn symbols_command(path: &Path, json: bool, stats: bool, files_to: Option<&Path>
                 text.push_str(&file.to_string_lossy());
                 text.push('\n');
             }
-            std::fs::write(list, text).with_context(|| format!("cannot write {}", list.display()))?;
+            std::fs::write(list, text)
+                .with_context(|| format!("cannot write {}", list.display()))?;
         }
         if stats {
             let secs = elapsed.as_secs_f64();
@@ -260,14 +354,24 @@ fn symbols_command(path: &Path, json: bool, stats: bool, files_to: Option<&Path>
         for (file, symbols) in &files {
             for s in &symbols.symbols {
                 if json {
-                    serde_json::to_writer(&mut out, &serde_json::json!({
-                        "path": file, "name": s.name, "kind": s.kind, "container": s.container,
-                        "line": s.selection_range.start.line + 1, "signature": s.signature,
-                    }))?;
+                    serde_json::to_writer(
+                        &mut out,
+                        &serde_json::json!({
+                            "path": file, "name": s.name, "kind": s.kind, "container": s.container,
+                            "line": s.selection_range.start.line + 1, "signature": s.signature,
+                        }),
+                    )?;
                     writeln!(out)?;
                 } else {
                     let rel = file.strip_prefix(&root).unwrap_or(file);
-                    writeln!(out, "{}:{}\t{}\t{}", rel.display(), s.selection_range.start.line + 1, s.kind.as_str(), s.signature)?;
+                    writeln!(
+                        out,
+                        "{}:{}\t{}\t{}",
+                        rel.display(),
+                        s.selection_range.start.line + 1,
+                        s.kind.as_str(),
+                        s.signature
+                    )?;
                 }
             }
         }
@@ -289,7 +393,15 @@ fn symbols_command(path: &Path, json: bool, stats: bool, files_to: Option<&Path>
         writeln!(out)?;
     } else {
         for (depth, s) in analysis::outline(&symbols) {
-            writeln!(out, "{}{}:{} {} {}", "  ".repeat(depth), s.selection_range.start.line + 1, s.selection_range.start.col + 1, s.kind.as_str(), s.signature)?;
+            writeln!(
+                out,
+                "{}{}:{} {} {}",
+                "  ".repeat(depth),
+                s.selection_range.start.line + 1,
+                s.selection_range.start.col + 1,
+                s.kind.as_str(),
+                s.signature
+            )?;
         }
     }
     Ok(())

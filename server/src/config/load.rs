@@ -27,7 +27,11 @@ impl ConfigSources {
 
     /// The files to watch for hot reload.
     pub fn files(&self) -> Vec<PathBuf> {
-        self.user_file.iter().chain(self.workspace_file.iter()).cloned().collect()
+        self.user_file
+            .iter()
+            .chain(self.workspace_file.iter())
+            .cloned()
+            .collect()
     }
 }
 
@@ -56,7 +60,11 @@ pub enum ConfigError {
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
     #[error("{source_name}: {key}: {message}")]
-    Invalid { source_name: String, key: String, message: String },
+    Invalid {
+        source_name: String,
+        key: String,
+        message: String,
+    },
 }
 
 /// The merged configuration plus what was ignored and why (shown to the user).
@@ -70,17 +78,27 @@ fn parse_file(path: &Path) -> Result<Option<Config>, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(ConfigError::Parse { file: path.display().to_string(), message: e.to_string() }),
+        Err(e) => {
+            return Err(ConfigError::Parse {
+                file: path.display().to_string(),
+                message: e.to_string(),
+            });
+        }
     };
     toml::from_str::<Config>(&text)
         .map(Some)
-        .map_err(|e| ConfigError::Parse { file: path.display().to_string(), message: e.to_string().trim().replace('\n', " ") })
+        .map_err(|e| ConfigError::Parse {
+            file: path.display().to_string(),
+            message: e.to_string().trim().replace('\n', " "),
+        })
 }
 
 /// Parses client settings (initializationOptions.config or the `infinityMatrix` section).
 pub fn parse_client_settings(value: &serde_json::Value) -> Result<Config, ConfigError> {
-    serde_json::from_value::<Config>(value.clone())
-        .map_err(|e| ConfigError::Parse { file: "client settings (infinityMatrix)".into(), message: e.to_string() })
+    serde_json::from_value::<Config>(value.clone()).map_err(|e| ConfigError::Parse {
+        file: "client settings (infinityMatrix)".into(),
+        message: e.to_string(),
+    })
 }
 
 /// Loads and merges: user file < workspace file (restricted) < client settings. Validates the result.
@@ -91,25 +109,75 @@ pub fn load(sources: &ConfigSources, client: Option<&Config>) -> Result<LoadedCo
         None => None,
     };
     let mut merged = user.clone().unwrap_or_default();
-    if let Some(client) = client {
-        merge_trusted(&mut merged, client.clone());
-    }
+    // Only the user's own file can trust a workspace (client settings may come from the
+    // workspace's editor settings).
     let trusted_roots: Vec<String> = merged.trusted_workspaces.clone();
-    if let Some(ws_path) = &sources.workspace_file {
-        if let Some(ws) = parse_file(ws_path)? {
+    let mut named: Vec<(String, Config)> = Vec::new();
+    if let (Some(p), Some(u)) = (&sources.user_file, &user) {
+        named.push((p.display().to_string(), u.clone()));
+    }
+    if let Some(client) = client {
+        let mut client = client.clone();
+        if !client.trusted_workspaces.is_empty() {
+            warnings.push("client settings: trusted_workspaces ignored: only the user config file can trust a workspace".into());
+            client.trusted_workspaces.clear();
+        }
+        named.push(("client settings (infinityMatrix)".into(), client.clone()));
+        merge_trusted(&mut merged, client);
+    }
+    if let Some(ws_path) = &sources.workspace_file
+        && let Some(ws) = parse_file(ws_path)?
+    {
+        {
             let trusted = sources
                 .workspace_root
                 .as_ref()
                 .is_some_and(|r| trusted_roots.iter().any(|t| Path::new(t) == r.as_path()));
+            named.push((ws_path.display().to_string(), ws.clone()));
             if trusted {
                 merge_trusted(&mut merged, ws);
             } else {
-                merge_untrusted(&mut merged, ws, &ws_path.display().to_string(), &mut warnings);
+                merge_untrusted(
+                    &mut merged,
+                    ws,
+                    &ws_path.display().to_string(),
+                    &mut warnings,
+                );
             }
         }
     }
-    validate(&merged)?;
-    Ok(LoadedConfig { config: merged, warnings })
+    validate(&merged).map_err(|e| attribute(e, &named))?;
+    Ok(LoadedConfig {
+        config: merged,
+        warnings,
+    })
+}
+
+/// Names the source that set the offending key (the last one that mentions it wins).
+fn attribute(err: ConfigError, sources: &[(String, Config)]) -> ConfigError {
+    let ConfigError::Invalid { key, message, .. } = err else {
+        return err;
+    };
+    let mut parts = key.split('.');
+    let (section, name) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let mentions = |c: &Config| match section {
+        "providers" => c.providers.contains_key(name),
+        "agents" => c.agents.contains_key(name),
+        "defaults" => c.defaults != super::DefaultsConfig::default(),
+        "metrics" => c.metrics.listen.is_some(),
+        _ => false,
+    };
+    let source_name = sources
+        .iter()
+        .rev()
+        .find(|(_, c)| mentions(c))
+        .map(|(n, _)| n.clone())
+        .unwrap_or_else(|| "configuration".into());
+    ConfigError::Invalid {
+        source_name,
+        key,
+        message,
+    }
 }
 
 /// Overlay `over` onto `base` (later sources win key by key; agents merge field by field).
@@ -121,7 +189,7 @@ fn merge_trusted(base: &mut Config, over: Config) {
         let entry = base.agents.entry(name).or_default();
         merge_agent_fields(entry, a);
     }
-    base.defaults = over.defaults;
+    merge_defaults(&mut base.defaults, over.defaults);
     if over.audit != super::AuditConfig::default() {
         base.audit = over.audit;
     }
@@ -137,11 +205,42 @@ fn merge_trusted(base: &mut Config, over: Config) {
     }
 }
 
+/// `[defaults]` keys override one by one (a source without `[defaults]` changes nothing).
+fn merge_defaults(base: &mut super::DefaultsConfig, over: super::DefaultsConfig) {
+    let d = super::DefaultsConfig::default();
+    if over.agent != d.agent {
+        base.agent = over.agent;
+    }
+    if !over.providers.is_empty() {
+        base.providers = over.providers;
+    }
+    if over.context_budget_tokens != d.context_budget_tokens {
+        base.context_budget_tokens = over.context_budget_tokens;
+    }
+    if over.max_concurrent_tasks != d.max_concurrent_tasks {
+        base.max_concurrent_tasks = over.max_concurrent_tasks;
+    }
+}
+
 fn merge_agent_fields(base: &mut super::AgentConfig, over: super::AgentConfig) {
     macro_rules! take {
         ($($f:ident),*) => { $( if over.$f.is_some() { base.$f = over.$f; } )* };
     }
-    take!(description, providers, model, system_prompt, prompt, output, approval, triggers, concurrency, priority, rate_per_minute, debounce_ms, context_budget_tokens);
+    take!(
+        description,
+        providers,
+        model,
+        system_prompt,
+        prompt,
+        output,
+        approval,
+        triggers,
+        concurrency,
+        priority,
+        rate_per_minute,
+        debounce_ms,
+        context_budget_tokens
+    );
 }
 
 /// A workspace file that is not trusted may add agents and prompts, but not set providers
@@ -153,13 +252,19 @@ fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec
         ));
     }
     if ws.metrics.listen.is_some() {
-        warnings.push(format!("{file}: [metrics] ignored in an untrusted workspace file"));
+        warnings.push(format!(
+            "{file}: [metrics] ignored in an untrusted workspace file"
+        ));
     }
     if ws.audit != super::AuditConfig::default() {
-        warnings.push(format!("{file}: [audit] ignored in an untrusted workspace file"));
+        warnings.push(format!(
+            "{file}: [audit] ignored in an untrusted workspace file"
+        ));
     }
     if !ws.trusted_workspaces.is_empty() {
-        warnings.push(format!("{file}: trusted_workspaces ignored: only the user config can trust a workspace"));
+        warnings.push(format!(
+            "{file}: trusted_workspaces ignored: only the user config can trust a workspace"
+        ));
     }
     let builtins = crate::agents::builtin_agents();
     for (name, mut agent) in ws.agents {
@@ -182,46 +287,58 @@ fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec
         let entry = base.agents.entry(name).or_default();
         merge_agent_fields(entry, agent);
     }
-    if !ws.defaults.providers.is_empty() || ws.defaults != super::DefaultsConfig::default() {
-        let providers = base.defaults.providers.clone();
-        base.defaults = ws.defaults;
-        if base.defaults.providers.is_empty() {
-            base.defaults.providers = providers;
-        }
-    }
+    merge_defaults(&mut base.defaults, ws.defaults);
     // Policy: only stricter values.
     base.policy.max_auto_lines = base.policy.max_auto_lines.min(ws.policy.max_auto_lines);
 }
 
 /// Checks cross references and values; the error names the key.
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
-    let invalid = |key: String, message: String| ConfigError::Invalid { source_name: "configuration".into(), key, message };
+    let invalid = |key: String, message: String| ConfigError::Invalid {
+        source_name: "configuration".into(),
+        key,
+        message,
+    };
     let providers = crate::agents::orchestrator_providers(config);
     for (name, p) in &config.providers {
-        if let Some(url) = &p.base_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(format!("providers.{name}.base_url"), format!("{url:?} is not an http(s) URL")));
-            }
+        if let Some(url) = p
+            .base_url
+            .as_ref()
+            .filter(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(invalid(
+                format!("providers.{name}.base_url"),
+                format!("{url:?} is not an http(s) URL"),
+            ));
         }
         if p.model.trim().is_empty() {
-            return Err(invalid(format!("providers.{name}.model"), "must not be empty".into()));
+            return Err(invalid(
+                format!("providers.{name}.model"),
+                "must not be empty".into(),
+            ));
         }
         if p.kind == crate::providers::ProviderKind::Vertex && p.project.is_none() {
-            return Err(invalid(format!("providers.{name}.project"), "is required for kind = \"vertex\"".into()));
+            return Err(invalid(
+                format!("providers.{name}.project"),
+                "is required for kind = \"vertex\"".into(),
+            ));
         }
-        if let Some(env) = &p.api_key_env {
-            if env.is_empty() || env.contains(char::is_whitespace) || env.len() > 128 {
-                return Err(invalid(
-                    format!("providers.{name}.api_key_env"),
-                    "must be the NAME of an environment variable (never the key itself)".into(),
-                ));
-            }
+        if p.api_key_env.as_ref().is_some_and(|env| {
+            env.is_empty() || env.contains(char::is_whitespace) || env.len() > 128
+        }) {
+            return Err(invalid(
+                format!("providers.{name}.api_key_env"),
+                "must be the NAME of an environment variable (never the key itself)".into(),
+            ));
         }
     }
     for (name, a) in &config.agents {
         for p in a.providers.iter().flatten() {
             if !providers.contains(p) {
-                return Err(invalid(format!("agents.{name}.providers"), format!("unknown provider {p:?}; known: {}", providers.join(", "))));
+                return Err(invalid(
+                    format!("agents.{name}.providers"),
+                    format!("unknown provider {p:?}; known: {}", providers.join(", ")),
+                ));
             }
         }
         for (field, t) in [("prompt", &a.prompt), ("system_prompt", &a.system_prompt)] {
@@ -230,30 +347,48 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 if !unknown.is_empty() {
                     return Err(invalid(
                         format!("agents.{name}.{field}"),
-                        format!("unknown template variables {unknown:?}; known: {}", crate::agents::template::VARIABLES.join(", ")),
+                        format!(
+                            "unknown template variables {unknown:?}; known: {}",
+                            crate::agents::template::VARIABLES.join(", ")
+                        ),
                     ));
                 }
             }
         }
         if a.concurrency == Some(0) {
-            return Err(invalid(format!("agents.{name}.concurrency"), "must be at least 1".into()));
+            return Err(invalid(
+                format!("agents.{name}.concurrency"),
+                "must be at least 1".into(),
+            ));
         }
     }
     for p in &config.defaults.providers {
         if !providers.contains(p) {
-            return Err(invalid("defaults.providers".into(), format!("unknown provider {p:?}; known: {}", providers.join(", "))));
+            return Err(invalid(
+                "defaults.providers".into(),
+                format!("unknown provider {p:?}; known: {}", providers.join(", ")),
+            ));
         }
     }
     let agents = crate::agents::resolve_agents(config);
     if !agents.iter().any(|a| a.name == config.defaults.agent) {
-        return Err(invalid("defaults.agent".into(), format!("unknown agent {:?}", config.defaults.agent)));
+        return Err(invalid(
+            "defaults.agent".into(),
+            format!("unknown agent {:?}", config.defaults.agent),
+        ));
     }
     if let Some(listen) = &config.metrics.listen {
         let host = listen.rsplit_once(':').map(|(h, _)| h).unwrap_or(listen);
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
         if !loopback {
-            return Err(invalid("metrics.listen".into(), format!("{listen:?} is not a loopback address (use 127.0.0.1:PORT)")));
+            return Err(invalid(
+                "metrics.listen".into(),
+                format!("{listen:?} is not a loopback address (use 127.0.0.1:PORT)"),
+            ));
         }
     }
     Ok(())

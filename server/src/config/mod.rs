@@ -3,5 +3,8 @@
 mod load;
 pub mod types;
 
-pub use load::{ConfigError, ConfigSources, LoadedConfig, data_dir, json_schema, load, parse_client_settings, user_config_path, validate};
+pub use load::{
+    ConfigError, ConfigSources, LoadedConfig, data_dir, json_schema, load, parse_client_settings,
+    user_config_path, validate,
+};
 pub use types::*;

@@ -99,7 +99,20 @@ pub enum OutputMode {
 }
 
 /// Approval policy for an agent's edits.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Approval {
     /// Apply at once (rules may still tighten it).
@@ -214,7 +227,10 @@ fn default_retention() -> u32 {
 
 impl Default for AuditConfig {
     fn default() -> Self {
-        AuditConfig { store_prompts: false, retention_days: default_retention() }
+        AuditConfig {
+            store_prompts: false,
+            retention_days: default_retention(),
+        }
     }
 }
 
@@ -247,7 +263,10 @@ fn default_alert_timeout() -> u64 {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        PolicyConfig { max_auto_lines: default_max_auto_lines(), alert_timeout_secs: default_alert_timeout() }
+        PolicyConfig {
+            max_auto_lines: default_max_auto_lines(),
+            alert_timeout_secs: default_alert_timeout(),
+        }
     }
 }
 
@@ -277,11 +296,21 @@ fn bare_provider(kind: ProviderKind, base_url: &str, model: &str) -> ProviderCon
 
 /// The built-in `ollama` provider: a local Ollama on 127.0.0.1:11434.
 pub fn default_ollama_provider() -> ProviderConfig {
-    ProviderConfig { max_attempts: Some(1), ..bare_provider(ProviderKind::Ollama, "http://127.0.0.1:11434", "llama3.2") }
+    ProviderConfig {
+        max_attempts: Some(1),
+        ..bare_provider(ProviderKind::Ollama, "http://127.0.0.1:11434", "llama3.2")
+    }
 }
 
 /// The built-in `local` provider: the llama.cpp server with SmolLM2 that the set-up script starts.
 pub fn default_local_provider() -> ProviderConfig {
-    let port = std::env::var("INFINITY_MATRIX_LOCAL_PORT").ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(LOCAL_MODEL_PORT);
-    bare_provider(ProviderKind::Openai, &format!("http://127.0.0.1:{port}/v1"), "smollm2")
+    let port = std::env::var("INFINITY_MATRIX_LOCAL_PORT")
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or(LOCAL_MODEL_PORT);
+    bare_provider(
+        ProviderKind::Openai,
+        &format!("http://127.0.0.1:{port}/v1"),
+        "smollm2",
+    )
 }

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Span, Symbol, SymbolKind};
 use crate::documents::{
-    DocSnapshot, Position, PositionEncoding, Range, RecentEdit, column_in_line, point_to_position, position_to_char,
+    DocSnapshot, Position, PositionEncoding, Range, RecentEdit, column_in_line, point_to_position,
+    position_to_char,
 };
 use crate::index::{IndexedSymbol, WorkspaceIndex};
 
@@ -87,8 +88,14 @@ pub struct ContextRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContextError {
-    #[error("position {line}:{character} is outside the document ({line_count} lines)")]
-    OutOfRange { line: u32, character: u32, line_count: usize },
+    #[error(
+        "line {line} (character {character}) is past the end of the document ({line_count} lines)"
+    )]
+    OutOfRange {
+        line: u32,
+        character: u32,
+        line_count: usize,
+    },
 }
 
 /// Where the builder gets text of other files: open documents first, then disk.
@@ -119,7 +126,8 @@ pub fn build(
         character: p.character,
         line_count: rope.len_lines(),
     };
-    let cursor_char = position_to_char(rope, req.position, enc).map_err(|_| out_of_range(req.position))?;
+    let cursor_char =
+        position_to_char(rope, req.position, enc).map_err(|_| out_of_range(req.position))?;
     let cursor_byte = rope.char_to_byte(cursor_char);
     let selection = match req.range {
         Some(r) => {
@@ -132,13 +140,22 @@ pub fn build(
     };
     let language = doc.language.name();
     let this_path = doc.path.clone();
-    let display = this_path.as_deref().map(|p| sources.display_path(p)).unwrap_or_else(|| doc.uri.clone());
+    let display = this_path
+        .as_deref()
+        .map(|p| sources.display_path(p))
+        .unwrap_or_else(|| doc.uri.clone());
     let span_range = |start: usize, end: usize| Range {
         start: crate::documents::byte_to_position(rope, start, enc),
         end: crate::documents::byte_to_position(rope, end, enc),
     };
     let mut candidates: Vec<ContextItem> = Vec::new();
-    let item = |kind, range, text: String, reason: String, language: &'static str, uri: &str, path: &str| ContextItem {
+    let item = |kind,
+                range,
+                text: String,
+                reason: String,
+                language: &'static str,
+                uri: &str,
+                path: &str| ContextItem {
         kind,
         uri: uri.to_string(),
         range,
@@ -165,13 +182,24 @@ pub fn build(
 
     // 2. The enclosing symbol with its scope chain.
     let scopes: Vec<Symbol> = match &doc.analysis.tree {
-        Some(tree) => analysis::enclosing_scopes(doc.language, tree, text, selection.map_or(cursor_byte, |s| s.0)),
+        Some(tree) => analysis::enclosing_scopes(
+            doc.language,
+            tree,
+            text,
+            selection.map_or(cursor_byte, |s| s.0),
+        ),
         None => Vec::new(),
     };
     let enclosing = scopes.last().cloned();
     if let Some(sym) = &enclosing {
-        let chain: Vec<String> = scopes.iter().map(|s| format!("{} {}", s.kind.as_str(), s.name)).collect();
-        let body = text.get(sym.range.start_byte..sym.range.end_byte).unwrap_or_default().to_string();
+        let chain: Vec<String> = scopes
+            .iter()
+            .map(|s| format!("{} {}", s.kind.as_str(), s.name))
+            .collect();
+        let body = text
+            .get(sym.range.start_byte..sym.range.end_byte)
+            .unwrap_or_default()
+            .to_string();
         candidates.push(item(
             ContextItemKind::EnclosingSymbol,
             span_range(sym.range.start_byte, sym.range.end_byte),
@@ -207,7 +235,10 @@ pub fn build(
         (None, Some((a, b))) if b > a => Some((a, b)),
         _ => {
             let line = rope.char_to_line(cursor_char);
-            Some((rope.line_to_byte(line), rope.line_to_byte((line + 1).min(rope.len_lines()))))
+            Some((
+                rope.line_to_byte(line),
+                rope.line_to_byte((line + 1).min(rope.len_lines())),
+            ))
         }
     };
     if let (Some(tree), Some((ua, ub))) = (&doc.analysis.tree, used_span) {
@@ -226,14 +257,20 @@ pub fn build(
             }
             for (path, sym) in index.definitions(name) {
                 let same_file = this_path.as_deref() == Some(path.as_ref());
-                if same_file && used_span.is_some_and(|(a, b)| sym.range.start_byte >= a && sym.range.end_byte <= b) {
+                if same_file
+                    && used_span
+                        .is_some_and(|(a, b)| sym.range.start_byte >= a && sym.range.end_byte <= b)
+                {
                     continue; // defined inside the code we already include
                 }
                 let tier = if same_file {
                     0
                 } else if this_dir.is_some() && path.parent() == this_dir {
                     1
-                } else if path.file_stem().and_then(|s| s.to_str()).is_some_and(|s| import_segments.contains(s))
+                } else if path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .is_some_and(|s| import_segments.contains(s))
                     || path
                         .parent()
                         .and_then(|p| p.file_name())
@@ -261,7 +298,9 @@ pub fn build(
             if *n >= 2 || taken >= MAX_DEFINITIONS {
                 continue;
             }
-            let Some(def) = definition_item(path, sym, *tier, doc, sources, enc) else { continue };
+            let Some(def) = definition_item(path, sym, *tier, doc, sources, enc) else {
+                continue;
+            };
             *n += 1;
             taken += 1;
             candidates.push(def);
@@ -275,7 +314,10 @@ pub fn build(
             point_to_position(rope, sym.range.start, enc),
             point_to_position(rope, sym.range.end, enc),
         ),
-        (None, None) => (Position::new(req.position.line, 0), Position::new(req.position.line, u32::MAX)),
+        (None, None) => (
+            Position::new(req.position.line, 0),
+            Position::new(req.position.line, u32::MAX),
+        ),
     };
     let diags: Vec<&DiagnosticInput> = req
         .diagnostics
@@ -293,15 +335,26 @@ pub fn build(
                     Some(4) => "hint",
                     _ => "diagnostic",
                 };
-                let src = d.source.as_deref().map(|s| format!(" [{s}]")).unwrap_or_default();
+                let src = d
+                    .source
+                    .as_deref()
+                    .map(|s| format!(" [{s}]"))
+                    .unwrap_or_default();
                 format!("line {}: {sev}{src}: {}", d.range.start.line + 1, d.message)
             })
             .collect();
-        let first = diags.iter().map(|d| d.range.start).min().unwrap_or_default();
+        let first = diags
+            .iter()
+            .map(|d| d.range.start)
+            .min()
+            .unwrap_or_default();
         let last = diags.iter().map(|d| d.range.end).max().unwrap_or_default();
         candidates.push(item(
             ContextItemKind::Diagnostics,
-            Range { start: first, end: last },
+            Range {
+                start: first,
+                end: last,
+            },
             lines.join("\n"),
             format!("{} diagnostics for this range", diags.len()),
             "text",
@@ -314,7 +367,14 @@ pub fn build(
     let outline_lines: Vec<String> = analysis::outline(&doc.analysis.symbols)
         .into_iter()
         .filter(|(_, s)| enclosing.as_ref().is_none_or(|e| e.range != s.range))
-        .map(|(depth, s)| format!("{}{}: {}", "  ".repeat(depth), s.range.start.line + 1, s.signature))
+        .map(|(depth, s)| {
+            format!(
+                "{}{}: {}",
+                "  ".repeat(depth),
+                s.range.start.line + 1,
+                s.signature
+            )
+        })
         .collect();
     if !outline_lines.is_empty() {
         candidates.push(item(
@@ -341,7 +401,11 @@ pub fn build(
             match sources.open_document(&edit.uri) {
                 Some(s) => {
                     other = s;
-                    let d = other.path.as_deref().map(|p| sources.display_path(p)).unwrap_or_else(|| edit.uri.clone());
+                    let d = other
+                        .path
+                        .as_deref()
+                        .map(|p| sources.display_path(p))
+                        .unwrap_or_else(|| edit.uri.clone());
                     (&other.rope, other.language.name(), d)
                 }
                 None => continue,
@@ -350,10 +414,15 @@ pub fn build(
         let line = (edit.line as usize).min(erope.len_lines().saturating_sub(1));
         let from = line.saturating_sub(2);
         let to = (line + 3).min(erope.len_lines());
-        let snippet = erope.slice(erope.line_to_char(from)..erope.line_to_char(to)).to_string();
+        let snippet = erope
+            .slice(erope.line_to_char(from)..erope.line_to_char(to))
+            .to_string();
         candidates.push(item(
             ContextItemKind::RecentEdit,
-            Range { start: Position::new(from as u32, 0), end: Position::new(to as u32, 0) },
+            Range {
+                start: Position::new(from as u32, 0),
+                end: Position::new(to as u32, 0),
+            },
             snippet,
             format!("recently edited near line {}", edit.line + 1),
             elang,
@@ -364,7 +433,12 @@ pub fn build(
 
     let (items, total) = cut_to_budget(candidates, req.budget_tokens);
     let rendered = render(&items);
-    Ok(ContextSnapshot { items, total_tokens: total, budget_tokens: req.budget_tokens, rendered })
+    Ok(ContextSnapshot {
+        items,
+        total_tokens: total,
+        budget_tokens: req.budget_tokens,
+        rendered,
+    })
 }
 
 /// A definition from the index as a context item: whole body when short, signature when long.
@@ -377,7 +451,11 @@ fn definition_item(
     enc: PositionEncoding,
 ) -> Option<ContextItem> {
     let same_file = doc.path.as_deref() == Some(path.as_ref());
-    let file_text: Arc<str> = if same_file { doc.analysis.text.clone() } else { sources.text_of(path)? };
+    let file_text: Arc<str> = if same_file {
+        doc.analysis.text.clone()
+    } else {
+        sources.text_of(path)?
+    };
     let r: Span = sym.range;
     // The index may be older than the file: check the name is still where it was.
     let name_here = file_text.get(sym.selection_range.start_byte..sym.selection_range.end_byte);
@@ -392,10 +470,16 @@ fn definition_item(
     };
     let col = |byte: usize, col: u32| {
         let line_start = byte.saturating_sub(col as usize);
-        file_text.get(line_start..byte).map(|p| column_in_line(p, enc)).unwrap_or(col)
+        file_text
+            .get(line_start..byte)
+            .map(|p| column_in_line(p, enc))
+            .unwrap_or(col)
     };
     let range = if same_file {
-        Range { start: point_to_position(&doc.rope, r.start, enc), end: point_to_position(&doc.rope, r.end, enc) }
+        Range {
+            start: point_to_position(&doc.rope, r.start, enc),
+            end: point_to_position(&doc.rope, r.end, enc),
+        }
     } else {
         Range {
             start: Position::new(r.start.line, col(r.start_byte, r.start.col)),
@@ -408,7 +492,11 @@ fn definition_item(
         2 => "imported module",
         _ => "workspace",
     };
-    let how = if whole { "definition" } else { "signature of long definition" };
+    let how = if whole {
+        "definition"
+    } else {
+        "signature of long definition"
+    };
     let language = crate::analysis::Language::from_path(path).name();
     Some(ContextItem {
         kind: ContextItemKind::Definition,
@@ -416,7 +504,11 @@ fn definition_item(
         range,
         tokens: estimate_tokens(&text),
         text,
-        reason: format!("{how} of {} {} used here ({where_})", sym.kind.as_str(), sym.name),
+        reason: format!(
+            "{how} of {} {} used here ({where_})",
+            sym.kind.as_str(),
+            sym.name
+        ),
         language,
         display_path: sources.display_path(path),
     })
@@ -437,7 +529,10 @@ fn cut_to_budget(candidates: Vec<ContextItem>, budget: usize) -> (Vec<ContextIte
         }
         let truncatable = matches!(
             item.kind,
-            ContextItemKind::Selection | ContextItemKind::EnclosingSymbol | ContextItemKind::Outline | ContextItemKind::Imports
+            ContextItemKind::Selection
+                | ContextItemKind::EnclosingSymbol
+                | ContextItemKind::Outline
+                | ContextItemKind::Imports
         );
         if !truncatable || left < 16 {
             continue;
@@ -460,7 +555,10 @@ fn cut_to_budget(candidates: Vec<ContextItem>, budget: usize) -> (Vec<ContextIte
         if n == 0 {
             continue;
         }
-        kept.push_str(&format!("… ({} more lines cut to fit the budget)", total_lines - n));
+        kept.push_str(&format!(
+            "… ({} more lines cut to fit the budget)",
+            total_lines - n
+        ));
         item.tokens = estimate_tokens(&kept);
         if item.tokens > left {
             continue;

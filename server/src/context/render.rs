@@ -20,8 +20,15 @@ pub fn render(items: &[ContextItem]) -> String {
         } else {
             format!("{}", item.range.start.line + 1)
         };
-        out.push_str(&format!("### {title}: {}:{lines} — {}\n", item.display_path, item.reason));
-        let fence = if item.text.contains("```") { "````" } else { "```" };
+        out.push_str(&format!(
+            "### {title}: {}:{lines} — {}\n",
+            item.display_path, item.reason
+        ));
+        let fence = if item.text.contains("```") {
+            "````"
+        } else {
+            "```"
+        };
         out.push_str(fence);
         out.push_str(item.language);
         out.push('\n');

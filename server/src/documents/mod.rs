@@ -7,8 +7,8 @@
 mod position;
 
 pub use position::{
-    PositionEncoding, PositionError, Position, Range, byte_to_point, byte_to_position, char_to_position,
-    column_in_line, line_count, point_to_position, position_to_char,
+    Position, PositionEncoding, PositionError, Range, byte_to_point, byte_to_position,
+    char_to_position, column_in_line, line_count, point_to_position, position_to_char,
 };
 
 use std::collections::VecDeque;
@@ -35,8 +35,14 @@ pub enum EditError {
     NotOpen(String),
     #[error("stale version {got} for {uri}: already at version {current}; change ignored")]
     StaleVersion { uri: String, got: i32, current: i32 },
-    #[error("invalid range in change {index} for {uri}: {source}; the rest of the batch was skipped")]
-    BadRange { uri: String, index: usize, source: PositionError },
+    #[error(
+        "invalid range in change {index} for {uri}: {source}; the rest of the batch was skipped"
+    )]
+    BadRange {
+        uri: String,
+        index: usize,
+        source: PositionError,
+    },
 }
 
 /// A place the user edited recently (for context: "what was I just doing").
@@ -114,7 +120,12 @@ impl PendingSnapshot {
                     Some(t) => crate::analysis::symbols(self.job.language, t, &text),
                     None => Vec::new(),
                 };
-                let analysis = Arc::new(Analysis { version: self.job.version, text, tree, symbols });
+                let analysis = Arc::new(Analysis {
+                    version: self.job.version,
+                    text,
+                    tree,
+                    symbols,
+                });
                 let mut doc = self.doc.lock();
                 if doc.version == analysis.version {
                     if let Some(t) = &analysis.tree {
@@ -138,7 +149,13 @@ impl PendingSnapshot {
 }
 
 impl Document {
-    pub fn new(uri: String, path: Option<PathBuf>, language: Language, version: i32, text: &str) -> Document {
+    pub fn new(
+        uri: String,
+        path: Option<PathBuf>,
+        language: Language,
+        version: i32,
+        text: &str,
+    ) -> Document {
         Document {
             uri,
             path,
@@ -158,7 +175,11 @@ impl Document {
     /// Takes what a reader needs at the current version; cheap (O(1) clones), so it runs
     /// under the lock in the request's synchronous prefix, before any `.await`.
     pub fn pending_snapshot(&self, doc: Arc<Mutex<Document>>) -> PendingSnapshot {
-        let ready = self.analysis.as_ref().filter(|a| a.version == self.version).cloned();
+        let ready = self
+            .analysis
+            .as_ref()
+            .filter(|a| a.version == self.version)
+            .cloned();
         PendingSnapshot {
             doc,
             uri: self.uri.clone(),
@@ -177,7 +198,11 @@ impl Document {
         encoding: PositionEncoding,
     ) -> Result<Vec<u32>, EditError> {
         if version <= self.version {
-            return Err(EditError::StaleVersion { uri: self.uri.clone(), got: version, current: self.version });
+            return Err(EditError::StaleVersion {
+                uri: self.uri.clone(),
+                got: version,
+                current: self.version,
+            });
         }
         let mut touched_lines = Vec::with_capacity(changes.len());
         if !changes.is_empty() {
@@ -191,7 +216,11 @@ impl Document {
                     touched_lines.push(0);
                 }
                 Some(range) => {
-                    let map = |source| EditError::BadRange { uri: self.uri.clone(), index, source };
+                    let map = |source| EditError::BadRange {
+                        uri: self.uri.clone(),
+                        index,
+                        source,
+                    };
                     let a = position_to_char(&self.rope, range.start, encoding).map_err(map)?;
                     let b = position_to_char(&self.rope, range.end, encoding).map_err(map)?;
                     let (start, end) = if a <= b { (a, b) } else { (b, a) };
@@ -235,7 +264,11 @@ impl Document {
 
     /// The tree, if it was parsed at the current version.
     pub fn fresh_tree(&self) -> Option<&Tree> {
-        if self.tree_version == Some(self.version) { self.tree.as_ref() } else { None }
+        if self.tree_version == Some(self.version) {
+            self.tree.as_ref()
+        } else {
+            None
+        }
     }
 
     /// Parses (incrementally when an old tree exists) and stores the tree. Returns the tree.
@@ -290,7 +323,10 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's parser for `language` (parsers are reused, one per thread and language).
-pub fn with_parser<R>(language: Language, f: impl FnOnce(&mut tree_sitter::Parser) -> R) -> Option<R> {
+pub fn with_parser<R>(
+    language: Language,
+    f: impl FnOnce(&mut tree_sitter::Parser) -> R,
+) -> Option<R> {
     PARSERS.with(|cell| {
         let mut parsers = cell.borrow_mut();
         let idx = match parsers.iter().position(|(l, _)| *l == language) {
@@ -315,7 +351,10 @@ pub fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> O
                 return &[];
             }
             let (chunk, chunk_start, _, _) = rope.chunk_at_byte(byte);
-            chunk.as_bytes().get(byte - chunk_start..).unwrap_or_default()
+            chunk
+                .as_bytes()
+                .get(byte - chunk_start..)
+                .unwrap_or_default()
         };
         parser.parse_with_options(&mut read, old_tree, None)
     })
@@ -339,9 +378,22 @@ impl DocumentStore {
         DocumentStore::default()
     }
 
-    pub fn open(&self, uri: &str, path: Option<PathBuf>, language_id: &str, version: i32, text: &str) -> Arc<Mutex<Document>> {
+    pub fn open(
+        &self,
+        uri: &str,
+        path: Option<PathBuf>,
+        language_id: &str,
+        version: i32,
+        text: &str,
+    ) -> Arc<Mutex<Document>> {
         let language = Language::detect(language_id, path.as_deref().unwrap_or(Path::new(uri)));
-        let doc = Arc::new(Mutex::new(Document::new(uri.to_string(), path, language, version, text)));
+        let doc = Arc::new(Mutex::new(Document::new(
+            uri.to_string(),
+            path,
+            language,
+            version,
+            text,
+        )));
         self.docs.insert(uri.to_string(), doc.clone());
         doc
     }
@@ -374,13 +426,18 @@ impl DocumentStore {
         changes: &[TextChange],
         encoding: PositionEncoding,
     ) -> Result<(), EditError> {
-        let doc = self.get(uri).ok_or_else(|| EditError::NotOpen(uri.to_string()))?;
+        let doc = self
+            .get(uri)
+            .ok_or_else(|| EditError::NotOpen(uri.to_string()))?;
         let result = doc.lock().apply_changes(version, changes, encoding);
         let lines = result?;
         if let Some(&line) = lines.last() {
             let mut recent = self.recent.lock();
             recent.retain(|e| !(e.uri == uri && e.line.abs_diff(line) <= 3));
-            recent.push_front(RecentEdit { uri: uri.to_string(), line });
+            recent.push_front(RecentEdit {
+                uri: uri.to_string(),
+                line,
+            });
             recent.truncate(RECENT_EDITS);
         }
         Ok(())

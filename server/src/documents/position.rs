@@ -78,7 +78,10 @@ pub fn position_to_char(
 ) -> Result<usize, PositionError> {
     let line_idx = pos.line as usize;
     if line_idx >= rope.len_lines() {
-        return Err(PositionError::LineOutOfRange { line: pos.line, line_count: rope.len_lines() });
+        return Err(PositionError::LineOutOfRange {
+            line: pos.line,
+            line_count: rope.len_lines(),
+        });
     }
     let line_start = rope.line_to_char(line_idx);
     let line = line_without_break(rope.line(line_idx));
@@ -108,10 +111,15 @@ pub fn char_to_position(rope: &Rope, char_idx: usize, encoding: PositionEncoding
     let line_idx = rope.char_to_line(char_idx);
     let line_start = rope.line_to_char(line_idx);
     let character = match encoding {
-        PositionEncoding::Utf16 => rope.char_to_utf16_cu(char_idx) - rope.char_to_utf16_cu(line_start),
+        PositionEncoding::Utf16 => {
+            rope.char_to_utf16_cu(char_idx) - rope.char_to_utf16_cu(line_start)
+        }
         PositionEncoding::Utf8 => rope.char_to_byte(char_idx) - rope.char_to_byte(line_start),
     };
-    Position { line: line_idx as u32, character: character as u32 }
+    Position {
+        line: line_idx as u32,
+        character: character as u32,
+    }
 }
 
 /// Converts a byte offset (clamped, and rounded down to a char boundary) to a client position.
@@ -140,5 +148,8 @@ pub fn column_in_line(line_prefix: &str, encoding: PositionEncoding) -> u32 {
 pub fn byte_to_point(rope: &Rope, byte: usize) -> tree_sitter::Point {
     let byte = byte.min(rope.len_bytes());
     let line = rope.byte_to_line(byte);
-    tree_sitter::Point { row: line, column: byte - rope.line_to_byte(line) }
+    tree_sitter::Point {
+        row: line,
+        column: byte - rope.line_to_byte(line),
+    }
 }

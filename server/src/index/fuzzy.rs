@@ -25,7 +25,10 @@ pub fn fuzzy_score(query: &str, candidate: &str) -> Option<i64> {
             first_match.get_or_insert(i);
             let word_start = match prev {
                 None => true,
-                Some(p) => (p == '_' || p == ':' || p == '.' || p == '-') || (p.is_lowercase() && c.is_uppercase()),
+                Some(p) => {
+                    (p == '_' || p == ':' || p == '.' || p == '-')
+                        || (p.is_lowercase() && c.is_uppercase())
+                }
             };
             consecutive += 1;
             score += 10 + consecutive * 5 + if word_start { 30 } else { 0 };

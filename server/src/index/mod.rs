@@ -4,7 +4,9 @@ mod fuzzy;
 mod walk;
 
 pub use fuzzy::fuzzy_score;
-pub use walk::{IndexConfig, IndexProgress, index_file_text, is_binary as walk_is_binary, walk_workspace};
+pub use walk::{
+    IndexConfig, IndexProgress, index_file_text, is_binary as walk_is_binary, walk_workspace,
+};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -69,7 +71,10 @@ impl WorkspaceIndex {
         Self::remove_locked(&mut data, path);
         let key: Arc<Path> = Arc::from(path);
         for (i, s) in symbols.symbols.iter().enumerate() {
-            data.by_name.entry(s.name.clone()).or_default().push((key.clone(), i as u32));
+            data.by_name
+                .entry(s.name.clone())
+                .or_default()
+                .push((key.clone(), i as u32));
         }
         data.files.insert(key, Arc::new(symbols));
     }
@@ -81,7 +86,10 @@ impl WorkspaceIndex {
             Self::remove_locked(&mut data, &path);
             let key: Arc<Path> = Arc::from(path.as_path());
             for (i, s) in symbols.symbols.iter().enumerate() {
-                data.by_name.entry(s.name.clone()).or_default().push((key.clone(), i as u32));
+                data.by_name
+                    .entry(s.name.clone())
+                    .or_default()
+                    .push((key.clone(), i as u32));
             }
             data.files.insert(key, Arc::new(symbols));
         }
@@ -110,7 +118,12 @@ impl WorkspaceIndex {
     }
 
     pub fn symbol_count(&self) -> usize {
-        self.data.read().files.values().map(|f| f.symbols.len()).sum()
+        self.data
+            .read()
+            .files
+            .values()
+            .map(|f| f.symbols.len())
+            .sum()
     }
 
     pub fn line_count(&self) -> usize {
@@ -124,7 +137,9 @@ impl WorkspaceIndex {
     /// Definitions named exactly `name`.
     pub fn definitions(&self, name: &str) -> Vec<(Arc<Path>, IndexedSymbol)> {
         let data = self.data.read();
-        let Some(list) = data.by_name.get(name) else { return Vec::new() };
+        let Some(list) = data.by_name.get(name) else {
+            return Vec::new();
+        };
         list.iter()
             .filter_map(|(path, i)| {
                 let file = data.files.get(path)?;
@@ -154,7 +169,11 @@ impl WorkspaceIndex {
         });
         hits.truncate(limit);
         hits.into_iter()
-            .map(|(score, path, s)| SymbolHit { path: path.clone(), symbol: s.clone(), score })
+            .map(|(score, path, s)| SymbolHit {
+                path: path.clone(),
+                symbol: s.clone(),
+                score,
+            })
             .collect()
     }
 }

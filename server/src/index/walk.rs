@@ -27,8 +27,22 @@ impl Default for IndexConfig {
         IndexConfig {
             max_file_size: 1024 * 1024,
             skip_dirs: [
-                "node_modules", "target", "vendor", "third_party", "dist", "build", "out", "__pycache__",
-                ".venv", "venv", ".git", ".hg", ".svn", ".mypy_cache", ".tox", "bower_components",
+                "node_modules",
+                "target",
+                "vendor",
+                "third_party",
+                "dist",
+                "build",
+                "out",
+                "__pycache__",
+                ".venv",
+                "venv",
+                ".git",
+                ".hg",
+                ".svn",
+                ".mypy_cache",
+                ".tox",
+                "bower_components",
             ]
             .iter()
             .map(|s| s.to_string())
@@ -56,7 +70,11 @@ pub fn index_file_text(path: &Path, bytes: &[u8]) -> Option<FileSymbols> {
     let lines = bytecount_lines(bytes);
     let language = Language::from_path(path);
     if language == Language::PlainText {
-        return Some(FileSymbols { language: None, symbols: Vec::new(), lines });
+        return Some(FileSymbols {
+            language: None,
+            symbols: Vec::new(),
+            lines,
+        });
     }
     let tree = parse_str(language, &text)?;
     let symbols = analysis::flatten(analysis::symbols(language, &tree, &text));
@@ -65,8 +83,12 @@ pub fn index_file_text(path: &Path, bytes: &[u8]) -> Option<FileSymbols> {
         .map(|s| {
             let sel = s.selection_range;
             let line_start = sel.start_byte.saturating_sub(sel.start.col as usize);
-            let start16 = text.get(line_start..sel.start_byte).map(|p| column_in_line(p, PositionEncoding::Utf16));
-            let end16 = text.get(line_start..sel.end_byte).map(|p| column_in_line(p, PositionEncoding::Utf16));
+            let start16 = text
+                .get(line_start..sel.start_byte)
+                .map(|p| column_in_line(p, PositionEncoding::Utf16));
+            let end16 = text
+                .get(line_start..sel.end_byte)
+                .map(|p| column_in_line(p, PositionEncoding::Utf16));
             let single_line = sel.start.line == sel.end.line;
             IndexedSymbol {
                 name: s.name.into_boxed_str(),
@@ -77,12 +99,20 @@ pub fn index_file_text(path: &Path, bytes: &[u8]) -> Option<FileSymbols> {
                 selection_range: sel,
                 selection_utf16: (
                     start16.unwrap_or(sel.start.col),
-                    if single_line { end16.unwrap_or(sel.end.col) } else { sel.end.col },
+                    if single_line {
+                        end16.unwrap_or(sel.end.col)
+                    } else {
+                        sel.end.col
+                    },
                 ),
             }
         })
         .collect();
-    Some(FileSymbols { language: Some(language), symbols, lines })
+    Some(FileSymbols {
+        language: Some(language),
+        symbols,
+        lines,
+    })
 }
 
 fn bytecount_lines(bytes: &[u8]) -> usize {
@@ -105,14 +135,18 @@ pub fn walk_workspace(
     config: &IndexConfig,
     progress: &(dyn Fn(IndexProgress) + Sync),
 ) -> Vec<(PathBuf, FileSymbols)> {
-    let Some(first) = roots.first() else { return Vec::new() };
+    let Some(first) = roots.first() else {
+        return Vec::new();
+    };
     let mut builder = WalkBuilder::new(first);
     for root in roots.iter().skip(1) {
         builder.add(root);
     }
     let skip: Arc<Vec<String>> = Arc::new(config.skip_dirs.clone());
     let threads = if config.threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     } else {
         config.threads
     };
@@ -128,7 +162,10 @@ pub fn walk_workspace(
     let indexed = AtomicUsize::new(0);
     let skipped = AtomicUsize::new(0);
     builder.build_parallel().run(|| {
-        let mut worker = Worker { local: Vec::new(), results: &results };
+        let mut worker = Worker {
+            local: Vec::new(),
+            results: &results,
+        };
         let indexed = &indexed;
         let skipped = &skipped;
         Box::new(move |entry: Result<ignore::DirEntry, ignore::Error>| {
@@ -143,11 +180,14 @@ pub fn walk_workspace(
             if Language::from_path(path) == Language::PlainText {
                 return WalkState::Continue;
             }
-            match std::fs::read(path).ok().and_then(|bytes| index_file_text(path, &bytes)) {
+            match std::fs::read(path)
+                .ok()
+                .and_then(|bytes| index_file_text(path, &bytes))
+            {
                 Some(symbols) => {
                     worker.local.push((path.to_path_buf(), symbols));
                     let n = indexed.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n % 500 == 0 {
+                    if n.is_multiple_of(500) {
                         progress(IndexProgress {
                             files_indexed: n,
                             files_skipped: skipped.load(Ordering::Relaxed),

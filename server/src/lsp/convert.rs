@@ -6,19 +6,31 @@ use crate::analysis::SymbolKind;
 use crate::documents::{Position, Range};
 
 pub fn position(p: lsp::Position) -> Position {
-    Position { line: p.line, character: p.character }
+    Position {
+        line: p.line,
+        character: p.character,
+    }
 }
 
 pub fn range(r: lsp::Range) -> Range {
-    Range { start: position(r.start), end: position(r.end) }
+    Range {
+        start: position(r.start),
+        end: position(r.end),
+    }
 }
 
 pub fn to_lsp_position(p: Position) -> lsp::Position {
-    lsp::Position { line: p.line, character: p.character }
+    lsp::Position {
+        line: p.line,
+        character: p.character,
+    }
 }
 
 pub fn to_lsp_range(r: Range) -> lsp::Range {
-    lsp::Range { start: to_lsp_position(r.start), end: to_lsp_position(r.end) }
+    lsp::Range {
+        start: to_lsp_position(r.start),
+        end: to_lsp_position(r.end),
+    }
 }
 
 pub fn symbol_kind(kind: SymbolKind) -> LspKind {

@@ -58,7 +58,6 @@ pub struct InitializationOptions {
     pub config: Option<serde_json::Value>,
 }
 
-
 // ---- agents -------------------------------------------------------------------------------
 
 /// workspace/executeCommand commands. Each answers `{ "taskId": string | null }` at once; the
@@ -186,7 +185,13 @@ pub struct DiagnosticsChangedParams {
 }
 
 /// Commands accepted by workspace/executeCommand.
-pub const COMMANDS: &[&str] = &[START_AGENT, STOP_AGENT, EXECUTE_PROMPT, CANCEL_TASK, APPROVE];
+pub const COMMANDS: &[&str] = &[
+    START_AGENT,
+    STOP_AGENT,
+    EXECUTE_PROMPT,
+    CANCEL_TASK,
+    APPROVE,
+];
 
 /// `initializationOptions.config`, and the `infinityMatrix` section of workspace/configuration,
 /// take the configuration file's shape (see docs/configuration.md and docs/config.schema.json).

@@ -14,7 +14,9 @@ use tower_lsp_server::ls_types::*;
 
 use super::convert;
 use super::ext;
-use crate::agents::{AgentDiagnostic, EditProposal, Orchestrator, TaskEvent, TaskHost, TaskInfo, TaskState};
+use crate::agents::{
+    AgentDiagnostic, EditProposal, Orchestrator, TaskEvent, TaskHost, TaskInfo, TaskState,
+};
 use crate::providers::BoxFuture;
 
 /// How often streamed text and status are flushed to the client (≤ 10 notifications a second each).
@@ -61,7 +63,11 @@ pub fn task_of_token(token: &NumberOrString) -> Option<String> {
 impl LspHost {
     /// Creates the host and starts its notification pump; `orch` is filled once the
     /// orchestrator exists (the pump reads status from it).
-    pub fn new(client: Client, caps: HostCapabilities, orch: Arc<OnceLock<Orchestrator>>) -> Arc<LspHost> {
+    pub fn new(
+        client: Client,
+        caps: HostCapabilities,
+        orch: Arc<OnceLock<Orchestrator>>,
+    ) -> Arc<LspHost> {
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(pump(client.clone(), rx, orch, caps));
         Arc::new(LspHost { client, tx, caps })
@@ -82,8 +88,7 @@ async fn pump(
     caps: HostCapabilities,
 ) {
     let mut pending: HashMap<String, PendingText> = HashMap::new();
-    let mut progress: HashMap<String, Ongoing> =
-        HashMap::new();
+    let mut progress: HashMap<String, Ongoing> = HashMap::new();
     let mut dirty = false;
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -172,8 +177,17 @@ async fn update_progress(
         return;
     }
     let token = progress_token(&task.id);
-    if client.create_work_done_progress(token.clone()).await.is_ok() {
-        let p = client.progress(token, format!("Infinity Matrix: {}", task.agent)).with_message(message).with_cancel_button().begin().await;
+    if client
+        .create_work_done_progress(token.clone())
+        .await
+        .is_ok()
+    {
+        let p = client
+            .progress(token, format!("Infinity Matrix: {}", task.agent))
+            .with_message(message)
+            .with_cancel_button()
+            .begin()
+            .await;
         progress.insert(task.id.clone(), p);
     }
 }
@@ -182,7 +196,10 @@ fn workspace_edit(edits: &[EditProposal], document_changes: bool) -> Option<Work
     let mut by_uri: Vec<(Uri, Option<i32>, Vec<TextEdit>)> = Vec::new();
     for e in edits {
         let uri: Uri = e.uri.parse().ok()?;
-        let edit = TextEdit { range: convert::to_lsp_range(e.range), new_text: e.new_text.clone() };
+        let edit = TextEdit {
+            range: convert::to_lsp_range(e.range),
+            new_text: e.new_text.clone(),
+        };
         match by_uri.iter_mut().find(|(u, _, _)| *u == uri) {
             Some((_, _, list)) => list.push(edit),
             None => by_uri.push((uri, e.version, vec![edit])),
@@ -196,10 +213,19 @@ fn workspace_edit(edits: &[EditProposal], document_changes: bool) -> Option<Work
                 edits: edits.into_iter().map(OneOf::Left).collect(),
             })
             .collect();
-        Some(WorkspaceEdit { document_changes: Some(DocumentChanges::Edits(changes)), ..Default::default() })
+        Some(WorkspaceEdit {
+            document_changes: Some(DocumentChanges::Edits(changes)),
+            ..Default::default()
+        })
     } else {
-        let changes = by_uri.into_iter().map(|(uri, _, edits)| (uri, edits)).collect();
-        Some(WorkspaceEdit { changes: Some(changes), ..Default::default() })
+        let changes = by_uri
+            .into_iter()
+            .map(|(uri, _, edits)| (uri, edits))
+            .collect();
+        Some(WorkspaceEdit {
+            changes: Some(changes),
+            ..Default::default()
+        })
     }
 }
 
@@ -208,10 +234,20 @@ fn describe(task: &TaskInfo, edits: &[EditProposal]) -> String {
         .iter()
         .map(|e| {
             let file = e.uri.rsplit('/').next().unwrap_or(&e.uri);
-            format!("{file} lines {}-{} ({} lines changed)", e.range.start.line + 1, e.range.end.line + 1, e.lines_changed)
+            format!(
+                "{file} lines {}-{} ({} lines changed)",
+                e.range.start.line + 1,
+                e.range.end.line + 1,
+                e.lines_changed
+            )
         })
         .collect();
-    format!("Infinity Matrix: agent \"{}\" (task {}) proposes an edit to {}", task.agent, task.id, places.join(", "))
+    format!(
+        "Infinity Matrix: agent \"{}\" (task {}) proposes an edit to {}",
+        task.agent,
+        task.id,
+        places.join(", ")
+    )
 }
 
 impl TaskHost for LspHost {
@@ -219,14 +255,26 @@ impl TaskHost for LspHost {
         let _ = self.tx.send(event);
     }
 
-    fn apply_edit(&self, task: &TaskInfo, edits: Vec<EditProposal>) -> BoxFuture<'static, Result<bool, String>> {
+    fn apply_edit(
+        &self,
+        task: &TaskInfo,
+        edits: Vec<EditProposal>,
+    ) -> BoxFuture<'static, Result<bool, String>> {
         let client = self.client.clone();
         let label = format!("Infinity Matrix: {}", task.agent);
         let edit = workspace_edit(&edits, self.caps.document_changes);
         Box::pin(async move {
-            let edit = edit.ok_or_else(|| "the edit names a document URI the client cannot take".to_string())?;
-            let params = ApplyWorkspaceEditParams { label: Some(label), edit };
-            match client.send_request::<request::ApplyWorkspaceEdit>(params).await {
+            let edit = edit.ok_or_else(|| {
+                "the edit names a document URI the client cannot take".to_string()
+            })?;
+            let params = ApplyWorkspaceEditParams {
+                label: Some(label),
+                edit,
+            };
+            match client
+                .send_request::<request::ApplyWorkspaceEdit>(params)
+                .await
+            {
                 Ok(resp) => {
                     if !resp.applied {
                         tracing::warn!("client did not apply the edit: {:?}", resp.failure_reason);
@@ -238,7 +286,12 @@ impl TaskHost for LspHost {
         })
     }
 
-    fn ask_approval(&self, task: &TaskInfo, edits: &[EditProposal], reasons: &[String]) -> BoxFuture<'static, Option<bool>> {
+    fn ask_approval(
+        &self,
+        task: &TaskInfo,
+        edits: &[EditProposal],
+        reasons: &[String],
+    ) -> BoxFuture<'static, Option<bool>> {
         let client = self.client.clone();
         let mut message = describe(task, edits);
         if !reasons.is_empty() {
@@ -247,10 +300,19 @@ impl TaskHost for LspHost {
         message.push_str(". Apply it?");
         Box::pin(async move {
             let actions = vec![
-                MessageActionItem { title: "Apply".into(), properties: Default::default() },
-                MessageActionItem { title: "Reject".into(), properties: Default::default() },
+                MessageActionItem {
+                    title: "Apply".into(),
+                    properties: Default::default(),
+                },
+                MessageActionItem {
+                    title: "Reject".into(),
+                    properties: Default::default(),
+                },
             ];
-            match client.show_message_request(MessageType::INFO, message, Some(actions)).await {
+            match client
+                .show_message_request(MessageType::INFO, message, Some(actions))
+                .await
+            {
                 Ok(Some(item)) if item.title == "Apply" => Some(true),
                 Ok(Some(item)) if item.title == "Reject" => Some(false),
                 _ => None,
@@ -258,7 +320,13 @@ impl TaskHost for LspHost {
         })
     }
 
-    fn alert(&self, task: &TaskInfo, edits: &[EditProposal], reasons: &[String], timeout: Duration) {
+    fn alert(
+        &self,
+        task: &TaskInfo,
+        edits: &[EditProposal],
+        reasons: &[String],
+        timeout: Duration,
+    ) {
         let client = self.client.clone();
         let mut message = describe(task, edits);
         message.push_str(&format!(
@@ -279,7 +347,16 @@ impl TaskHost for LspHost {
         let diags: Vec<Diagnostic> = diagnostics
             .iter()
             .map(|d| Diagnostic {
-                range: Range { start: Position { line: d.line, character: 0 }, end: Position { line: d.end_line + 1, character: 0 } },
+                range: Range {
+                    start: Position {
+                        line: d.line,
+                        character: 0,
+                    },
+                    end: Position {
+                        line: d.end_line + 1,
+                        character: 0,
+                    },
+                },
                 severity: Some(match d.severity {
                     1 => DiagnosticSeverity::ERROR,
                     2 => DiagnosticSeverity::WARNING,

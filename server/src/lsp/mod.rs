@@ -4,5 +4,6 @@ mod convert;
 pub mod ext;
 mod host;
 mod server;
+mod transport;
 
 pub use server::{Backend, run_stdio};

@@ -20,7 +20,9 @@ use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 use super::convert;
 use super::ext::{self, ContextParams, ContextResult, InitializationOptions};
 use super::host::{HostCapabilities, LspHost, task_of_token};
-use crate::agents::{AgentDef, Orchestrator, OrchestratorConfig, PromptRequest, TaskSpec, prepare_task};
+use crate::agents::{
+    AgentDef, Orchestrator, OrchestratorConfig, PromptRequest, TaskSpec, prepare_task,
+};
 use crate::audit::{AuditLog, AuditQuery, audit_dir, database_file_in};
 use crate::config::{Config, ConfigSources, Trigger};
 use crate::context::{ContextRequest, DEFAULT_BUDGET_TOKENS, DiagnosticInput};
@@ -41,6 +43,9 @@ struct ClientInfo {
     configuration: bool,
     document_changes: bool,
 }
+
+/// Builds a task spec for an agent on a document URI (for background triggers).
+type PrepareForUri = Arc<dyn Fn(&AgentDef, &str) -> Option<TaskSpec> + Send + Sync>;
 
 /// How often the configuration files are checked for changes (hot reload).
 const CONFIG_POLL: Duration = Duration::from_secs(2);
@@ -79,7 +84,17 @@ pub async fn run_stdio(engine: Arc<Engine>) {
         .custom_method(ext::DIAGNOSTICS_CHANGED, Backend::diagnostics_changed)
         .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
         .finish();
-    Server::new(stdin, stdout, socket).serve(service).await;
+    // Framing is validated before tower-lsp-server sees it (see transport.rs).
+    let (server_in, filter_out) = tokio::io::duplex(1 << 20);
+    let (server_out, merge_in) = tokio::io::duplex(1 << 20);
+    let (errors_tx, errors_rx) = tokio::sync::mpsc::unbounded_channel();
+    let filter = tokio::spawn(super::transport::filter_input(stdin, filter_out, errors_tx));
+    let merge = tokio::spawn(super::transport::merge_output(merge_in, stdout, errors_rx));
+    Server::new(server_in, server_out, socket)
+        .serve(service)
+        .await;
+    filter.abort();
+    let _ = merge.await;
 }
 
 /// The `LanguageServer`: a handle on the shared state (background tasks hold the same `Arc`).
@@ -95,7 +110,11 @@ impl std::ops::Deref for Backend {
 }
 
 fn invalid_params(message: impl Into<String>) -> Error {
-    Error { code: ErrorCode::InvalidParams, message: message.into().into(), data: None }
+    Error {
+        code: ErrorCode::InvalidParams,
+        message: message.into().into(),
+        data: None,
+    }
 }
 
 fn engine_error(e: EngineError) -> Error {
@@ -119,14 +138,19 @@ impl Backend {
             client_config: Mutex::new(None),
             metrics_server: Mutex::new(None),
         };
-        Backend { s: Arc::new(shared) }
+        Backend {
+            s: Arc::new(shared),
+        }
     }
 }
 
 impl Shared {
-
     fn orch(&self) -> Result<&Orchestrator> {
-        self.orch.get().ok_or_else(|| Error { code: ErrorCode::ServerError(-32002), message: "server not initialized".into(), data: None })
+        self.orch.get().ok_or_else(|| Error {
+            code: ErrorCode::ServerError(-32002),
+            message: "server not initialized".into(),
+            data: None,
+        })
     }
 
     /// Loads configuration from every source; on error keeps the previous one and tells the user.
@@ -137,18 +161,29 @@ impl Shared {
             Ok(loaded) => {
                 for w in &loaded.warnings {
                     tracing::warn!("{w}");
-                    self.client.show_message(MessageType::WARNING, format!("Infinity Matrix: {w}")).await;
+                    self.client
+                        .show_message(MessageType::WARNING, format!("Infinity Matrix: {w}"))
+                        .await;
                 }
                 if let Some(o) = self.orch.get() {
-                    o.reconfigure(OrchestratorConfig { config: loaded.config.clone(), workspace_roots: self.engine.roots() });
+                    o.reconfigure(OrchestratorConfig {
+                        config: loaded.config.clone(),
+                        workspace_roots: self.engine.roots(),
+                    });
                 }
-                self.apply_metrics_listen(loaded.config.metrics.listen.clone()).await;
+                self.apply_metrics_listen(loaded.config.metrics.listen.clone())
+                    .await;
                 if announce {
-                    self.client.log_message(MessageType::INFO, "configuration reloaded").await;
+                    self.client
+                        .log_message(MessageType::INFO, "configuration reloaded")
+                        .await;
                 }
             }
             Err(e) => {
-                let message = format!("Infinity Matrix configuration error, keeping the previous configuration: {}", redact(&e.to_string()));
+                let message = format!(
+                    "Infinity Matrix configuration error, keeping the previous configuration: {}",
+                    redact(&e.to_string())
+                );
                 tracing::error!("{message}");
                 self.client.show_message(MessageType::ERROR, message).await;
             }
@@ -171,7 +206,12 @@ impl Shared {
                 *self.metrics_server.lock() = Some((listen, token));
             }
             Err(e) => {
-                self.client.show_message(MessageType::ERROR, format!("Infinity Matrix: metrics endpoint not started: {e}")).await;
+                self.client
+                    .show_message(
+                        MessageType::ERROR,
+                        format!("Infinity Matrix: metrics endpoint not started: {e}"),
+                    )
+                    .await;
             }
         }
     }
@@ -181,14 +221,19 @@ impl Shared {
         if !self.info.lock().configuration {
             return;
         }
-        let items = vec![ConfigurationItem { scope_uri: None, section: Some(ext::CONFIG_SECTION.into()) }];
+        let items = vec![ConfigurationItem {
+            scope_uri: None,
+            section: Some(ext::CONFIG_SECTION.into()),
+        }];
         if let Ok(values) = self.client.configuration(items).await {
             self.set_client_settings(values.into_iter().next()).await;
         }
     }
 
     async fn set_client_settings(&self, value: Option<Value>) {
-        let Some(value) = value.filter(|v| v.is_object()) else { return };
+        let Some(value) = value.filter(|v| v.is_object()) else {
+            return;
+        };
         let init_cfg = self.client_config.lock().clone();
         match crate::config::parse_client_settings(&value) {
             Ok(cfg) => {
@@ -204,7 +249,12 @@ impl Shared {
                 *self.client_config.lock() = Some(merged);
             }
             Err(e) => {
-                self.client.show_message(MessageType::ERROR, format!("Infinity Matrix settings: {}", redact(&e.to_string()))).await;
+                self.client
+                    .show_message(
+                        MessageType::ERROR,
+                        format!("Infinity Matrix settings: {}", redact(&e.to_string())),
+                    )
+                    .await;
             }
         }
     }
@@ -215,7 +265,10 @@ impl Shared {
         let roots = self.engine.roots();
         let root = roots.first().cloned();
         *self.sources.lock() = ConfigSources::for_root(root.as_deref());
-        let loaded = crate::config::load(&self.sources.lock().clone(), self.client_config.lock().clone().as_ref());
+        let loaded = crate::config::load(
+            &self.sources.lock().clone(),
+            self.client_config.lock().clone().as_ref(),
+        );
         let config = match loaded {
             Ok(l) => l.config,
             Err(e) => {
@@ -228,7 +281,9 @@ impl Shared {
             Ok(log) => {
                 log.set_redactor(redact);
                 match log.recover_interrupted() {
-                    Ok(n) if n > 0 => tracing::warn!("{n} tasks left running by an earlier server were marked failed (interrupted)"),
+                    Ok(n) if n > 0 => tracing::warn!(
+                        "{n} tasks left running by an earlier server were marked failed (interrupted)"
+                    ),
                     Ok(_) => {}
                     Err(e) => tracing::error!("audit recovery failed: {e}"),
                 }
@@ -237,15 +292,24 @@ impl Shared {
                 }
                 let _ = self.audit.set(Arc::new(log));
             }
-            Err(e) => tracing::error!("audit log {} could not be opened: {e}; tasks run without an audit trail", db.display()),
+            Err(e) => tracing::error!(
+                "audit log {} could not be opened: {e}; tasks run without an audit trail",
+                db.display()
+            ),
         }
         let caps = {
             let info = self.info.lock();
-            HostCapabilities { document_changes: info.document_changes, work_done_progress: info.work_done_progress }
+            HostCapabilities {
+                document_changes: info.document_changes,
+                work_done_progress: info.work_done_progress,
+            }
         };
         let host = LspHost::new(self.client.clone(), caps, self.orch.clone());
         let orch = Orchestrator::new(
-            OrchestratorConfig { config, workspace_roots: roots },
+            OrchestratorConfig {
+                config,
+                workspace_roots: roots,
+            },
             host,
             self.audit.get().cloned(),
             self.metrics.clone(),
@@ -255,10 +319,13 @@ impl Shared {
     }
 
     fn config_stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
-        files.iter().map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok()).collect()
+        files
+            .iter()
+            .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+            .collect()
     }
 
-    fn snapshot_prepare(&self) -> Arc<dyn Fn(&AgentDef, &str) -> Option<TaskSpec> + Send + Sync> {
+    fn snapshot_prepare(&self) -> PrepareForUri {
         let engine = self.engine.clone();
         Arc::new(move |agent: &AgentDef, uri: &str| {
             let snap = engine.documents.snapshot(uri)?;
@@ -269,13 +336,19 @@ impl Shared {
     /// Prepares and submits a task for an agent on a document.
     async fn run_agent(&self, agent_name: &str, uri: &str, req: PromptRequest) -> Result<String> {
         let orch = self.orch()?.clone();
-        let agent = orch.agent(agent_name).map_err(|e| invalid_params(e.to_string()))?;
+        let agent = orch
+            .agent(agent_name)
+            .map_err(|e| invalid_params(e.to_string()))?;
         let pending = self.engine.pending_snapshot(uri).map_err(engine_error)?;
         let snap = Shared::resolve(pending).await?;
         let engine = self.engine.clone();
         let spec = tokio::task::spawn_blocking(move || prepare_task(&engine, &agent, &snap, &req))
             .await
-            .map_err(|e| Error { code: ErrorCode::InternalError, message: format!("prepare failed: {e}").into(), data: None })?
+            .map_err(|e| Error {
+                code: ErrorCode::InternalError,
+                message: format!("prepare failed: {e}").into(),
+                data: None,
+            })?
             .map_err(engine_error)?;
         orch.submit(spec).map_err(|e| invalid_params(e.to_string()))
     }
@@ -287,7 +360,11 @@ impl Shared {
         }
         tokio::task::spawn_blocking(move || pending.resolve())
             .await
-            .map_err(|e| Error { code: ErrorCode::InternalError, message: format!("parse task failed: {e}").into(), data: None })
+            .map_err(|e| Error {
+                code: ErrorCode::InternalError,
+                message: format!("parse task failed: {e}").into(),
+                data: None,
+            })
     }
 
     fn log_to_client(&self, typ: MessageType, message: String) {
@@ -312,7 +389,9 @@ impl Shared {
             if generations.lock().get(&uri) != Some(&generation) {
                 return; // a newer edit rescheduled it
             }
-            let Ok(pending) = engine.pending_snapshot(&uri) else { return };
+            let Ok(pending) = engine.pending_snapshot(&uri) else {
+                return;
+            };
             let _ = tokio::task::spawn_blocking(move || {
                 let snap = pending.resolve();
                 engine.reindex_open_document(&snap);
@@ -323,10 +402,24 @@ impl Shared {
 
     /// The initial workspace walk, with work-done progress when the client supports it.
     async fn index_workspace(&self) {
-        let token = NumberOrString::String(format!("infinity-matrix/index/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed)));
+        let token = NumberOrString::String(format!(
+            "infinity-matrix/index/{}",
+            self.progress_ids.fetch_add(1, Ordering::Relaxed)
+        ));
         let progress_supported = self.info.lock().work_done_progress;
-        let progress = if progress_supported && self.client.create_work_done_progress(token.clone()).await.is_ok() {
-            Some(self.client.progress(token, "Indexing workspace").begin().await)
+        let progress = if progress_supported
+            && self
+                .client
+                .create_work_done_progress(token.clone())
+                .await
+                .is_ok()
+        {
+            Some(
+                self.client
+                    .progress(token, "Indexing workspace")
+                    .begin()
+                    .await,
+            )
         } else {
             None
         };
@@ -344,9 +437,15 @@ impl Shared {
             }
         }
         let result = job.await;
-        let (files, symbols) = (self.engine.index.file_count(), self.engine.index.symbol_count());
+        let (files, symbols) = (
+            self.engine.index.file_count(),
+            self.engine.index.symbol_count(),
+        );
         let message = match result {
-            Ok(_) => format!("indexed {files} files, {symbols} symbols in {:.0?}", started.elapsed()),
+            Ok(_) => format!(
+                "indexed {files} files, {symbols} symbols in {:.0?}",
+                started.elapsed()
+            ),
             Err(e) => format!("indexing failed: {e}"),
         };
         tracing::info!("{message}");
@@ -361,7 +460,10 @@ impl Shared {
             return;
         }
         let options = DidChangeWatchedFilesRegistrationOptions {
-            watchers: vec![FileSystemWatcher { glob_pattern: GlobPattern::String("**/*".into()), kind: None }],
+            watchers: vec![FileSystemWatcher {
+                glob_pattern: GlobPattern::String("**/*".into()),
+                kind: None,
+            }],
         };
         let registration = Registration {
             id: "infinity-matrix-watch".into(),
@@ -402,7 +504,9 @@ impl Backend {
         let req = ContextRequest {
             position: convert::position(params.position),
             range: params.range.map(convert::range),
-            budget_tokens: params.budget_tokens.map_or(DEFAULT_BUDGET_TOKENS, |b| b as usize),
+            budget_tokens: params
+                .budget_tokens
+                .map_or(DEFAULT_BUDGET_TOKENS, |b| b as usize),
             diagnostics: params
                 .diagnostics
                 .unwrap_or_default()
@@ -419,14 +523,21 @@ impl Backend {
         let engine = self.engine.clone();
         let snapshot = tokio::task::spawn_blocking(move || engine.context(&snap, &req))
             .await
-            .map_err(|e| Error { code: ErrorCode::InternalError, message: format!("context task failed: {e}").into(), data: None })?
+            .map_err(|e| Error {
+                code: ErrorCode::InternalError,
+                message: format!("context task failed: {e}").into(),
+                data: None,
+            })?
             .map_err(engine_error)?;
         Ok(ContextResult {
             items: snapshot
                 .items
                 .into_iter()
                 .map(|i| ext::ContextItem {
-                    kind: serde_json::to_value(i.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                    kind: serde_json::to_value(i.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
                     uri: i.uri,
                     range: convert::to_lsp_range(i.range),
                     text: i.text,
@@ -440,11 +551,12 @@ impl Backend {
         })
     }
 
-
     /// `infinityMatrix/agents`.
     pub async fn agents_request(&self) -> Result<Value> {
         let orch = self.orch()?;
-        Ok(serde_json::json!({ "agents": orch.agents(), "defaultAgent": orch.config().defaults.agent }))
+        Ok(
+            serde_json::json!({ "agents": orch.agents(), "defaultAgent": orch.config().defaults.agent }),
+        )
     }
 
     /// `infinityMatrix/tasks`.
@@ -454,7 +566,10 @@ impl Backend {
 
     /// `infinityMatrix/task`.
     pub async fn task_request(&self, params: ext::TaskParams) -> Result<Value> {
-        let detail = self.orch()?.task(&params.task_id).ok_or_else(|| invalid_params(format!("unknown task {:?}", params.task_id)))?;
+        let detail = self
+            .orch()?
+            .task(&params.task_id)
+            .ok_or_else(|| invalid_params(format!("unknown task {:?}", params.task_id)))?;
         serde_json::to_value(detail).map_err(|e| invalid_params(e.to_string()))
     }
 
@@ -491,7 +606,10 @@ impl Backend {
         self.secrets.set(&params.name, &params.value);
         if let Some(o) = self.orch.get() {
             // Providers resolve keys per call; reconfigure so cached tokens are dropped.
-            o.reconfigure(OrchestratorConfig { config: (*o.config()).clone(), workspace_roots: self.engine.roots() });
+            o.reconfigure(OrchestratorConfig {
+                config: (*o.config()).clone(),
+                workspace_roots: self.engine.roots(),
+            });
         }
         Ok(Value::Null)
     }
@@ -506,11 +624,15 @@ impl Backend {
         let prepare = self.snapshot_prepare();
         let diags: Vec<DiagnosticInput> = params.diagnostics.iter().map(diagnostic_input).collect();
         let uri2 = uri.clone();
-        orch.fire_trigger(Trigger::OnDiagnostics, &uri, Arc::new(move |agent: &AgentDef| {
-            let mut spec = prepare(agent, &uri2)?;
-            spec.diagnostics = diags.clone();
-            Some(spec)
-        }));
+        orch.fire_trigger(
+            Trigger::OnDiagnostics,
+            &uri,
+            Arc::new(move |agent: &AgentDef| {
+                let mut spec = prepare(agent, &uri2)?;
+                spec.diagnostics = diags.clone();
+                Some(spec)
+            }),
+        );
     }
 
     /// `window/workDoneProgress/cancel` (notification): cancelling a task's progress cancels the task.
@@ -522,63 +644,101 @@ impl Backend {
 
     async fn execute_agent_command(&self, command: &str, arg: Value) -> Result<ext::CommandResult> {
         fn parse<T: serde::de::DeserializeOwned>(command: &str, arg: Value) -> Result<T> {
-            serde_json::from_value(arg).map_err(|e| invalid_params(format!("bad arguments for {command}: {e}")))
+            serde_json::from_value(arg)
+                .map_err(|e| invalid_params(format!("bad arguments for {command}: {e}")))
         }
         match command {
             ext::EXECUTE_PROMPT => {
                 let a: ext::ExecutePromptArgs = parse(command, arg)?;
                 let orch = self.orch()?;
-                let agent = a.agent.unwrap_or_else(|| orch.config().defaults.agent.clone());
+                let agent = a
+                    .agent
+                    .unwrap_or_else(|| orch.config().defaults.agent.clone());
                 let req = PromptRequest {
                     prompt: a.prompt,
                     position: a.position.map(convert::position),
                     range: a.range.map(convert::range),
-                    diagnostics: a.diagnostics.unwrap_or_default().iter().map(diagnostic_input).collect(),
+                    diagnostics: a
+                        .diagnostics
+                        .unwrap_or_default()
+                        .iter()
+                        .map(diagnostic_input)
+                        .collect(),
                 };
-                let id = self.run_agent(&agent, a.text_document.uri.as_str(), req).await?;
+                let id = self
+                    .run_agent(&agent, a.text_document.uri.as_str(), req)
+                    .await?;
                 Ok(ext::CommandResult { task_id: Some(id) })
             }
             ext::START_AGENT => {
                 let a: ext::StartAgentArgs = parse(command, arg)?;
                 let orch = self.orch()?;
-                let background = orch.enable(&a.agent).map_err(|e| invalid_params(e.to_string()))?;
+                let background = orch
+                    .enable(&a.agent)
+                    .map_err(|e| invalid_params(e.to_string()))?;
                 match a.text_document {
                     Some(doc) => {
                         let req = PromptRequest {
                             prompt: a.prompt.unwrap_or_default(),
                             position: a.position.map(convert::position),
                             range: a.range.map(convert::range),
-                            diagnostics: a.diagnostics.unwrap_or_default().iter().map(diagnostic_input).collect(),
+                            diagnostics: a
+                                .diagnostics
+                                .unwrap_or_default()
+                                .iter()
+                                .map(diagnostic_input)
+                                .collect(),
                         };
                         let id = self.run_agent(&a.agent, doc.uri.as_str(), req).await?;
                         Ok(ext::CommandResult { task_id: Some(id) })
                     }
                     None if background => Ok(ext::CommandResult { task_id: None }),
-                    None => Err(invalid_params(format!("agent {} runs on a document: pass textDocument (and range or position)", a.agent))),
+                    None => Err(invalid_params(format!(
+                        "agent {} runs on a document: pass textDocument (and range or position)",
+                        a.agent
+                    ))),
                 }
             }
             ext::STOP_AGENT => {
                 let a: ext::StopAgentArgs = parse(command, arg)?;
-                self.orch()?.stop_agent(&a.agent).map_err(|e| invalid_params(e.to_string()))?;
+                self.orch()?
+                    .stop_agent(&a.agent)
+                    .map_err(|e| invalid_params(e.to_string()))?;
                 Ok(ext::CommandResult { task_id: None })
             }
             ext::CANCEL_TASK => {
                 let a: ext::CancelTaskArgs = parse(command, arg)?;
-                self.orch()?.cancel(&a.task_id).map_err(|e| invalid_params(e.to_string()))?;
-                Ok(ext::CommandResult { task_id: Some(a.task_id) })
+                self.orch()?
+                    .cancel(&a.task_id)
+                    .map_err(|e| invalid_params(e.to_string()))?;
+                Ok(ext::CommandResult {
+                    task_id: Some(a.task_id),
+                })
             }
             ext::APPROVE => {
                 let a: ext::ApproveArgs = parse(command, arg)?;
-                self.orch()?.approve(&a.task_id, a.accept).map_err(|e| invalid_params(e.to_string()))?;
-                Ok(ext::CommandResult { task_id: Some(a.task_id) })
+                self.orch()?
+                    .approve(&a.task_id, a.accept)
+                    .map_err(|e| invalid_params(e.to_string()))?;
+                Ok(ext::CommandResult {
+                    task_id: Some(a.task_id),
+                })
             }
-            other => Err(invalid_params(format!("unknown command {other:?}; this server provides: {}", ext::COMMANDS.join(", ")))),
+            other => Err(invalid_params(format!(
+                "unknown command {other:?}; this server provides: {}",
+                ext::COMMANDS.join(", ")
+            ))),
         }
     }
 }
 
 fn diagnostic_input(d: &Diagnostic) -> DiagnosticInput {
-    DiagnosticInput { range: convert::range(d.range), message: d.message.clone(), severity: convert::severity(d), source: d.source.clone() }
+    DiagnosticInput {
+        range: convert::range(d.range),
+        message: d.message.clone(),
+        severity: convert::severity(d),
+        source: d.source.clone(),
+    }
 }
 
 /// Code action titles for the built-in agents.
@@ -596,7 +756,11 @@ fn action_title(agent: &AgentDef) -> String {
 fn to_document_symbol(s: DocumentSymbolInfo) -> DocumentSymbol {
     #[allow(deprecated)]
     DocumentSymbol {
-        name: if s.name.is_empty() { "<anonymous>".into() } else { s.name },
+        name: if s.name.is_empty() {
+            "<anonymous>".into()
+        } else {
+            s.name
+        },
         detail: Some(s.detail),
         kind: convert::symbol_kind(s.kind),
         tags: None,
@@ -609,16 +773,21 @@ fn to_document_symbol(s: DocumentSymbolInfo) -> DocumentSymbol {
 
 fn workspace_roots(params: &InitializeParams) -> Vec<PathBuf> {
     if let Some(folders) = &params.workspace_folders {
-        let roots: Vec<PathBuf> = folders.iter().filter_map(|f| uri_to_path(f.uri.as_str())).collect();
+        let roots: Vec<PathBuf> = folders
+            .iter()
+            .filter_map(|f| uri_to_path(f.uri.as_str()))
+            .collect();
         if !roots.is_empty() {
             return roots;
         }
     }
     #[allow(deprecated)]
-    if let Some(uri) = &params.root_uri {
-        if let Some(p) = uri_to_path(uri.as_str()) {
-            return vec![p];
-        }
+    if let Some(p) = params
+        .root_uri
+        .as_ref()
+        .and_then(|uri| uri_to_path(uri.as_str()))
+    {
+        return vec![p];
     }
     #[allow(deprecated)]
     if let Some(path) = &params.root_path {
@@ -635,7 +804,11 @@ impl LanguageServer for Backend {
             .as_ref()
             .and_then(|g| g.position_encodings.as_ref())
             .is_some_and(|encs| encs.contains(&PositionEncodingKind::UTF8));
-        let encoding = if offers_utf8 { PositionEncoding::Utf8 } else { PositionEncoding::Utf16 };
+        let encoding = if offers_utf8 {
+            PositionEncoding::Utf8
+        } else {
+            PositionEncoding::Utf16
+        };
         self.engine.set_encoding(encoding);
         self.engine.set_roots(workspace_roots(&params));
         if let Some(opts) = params.initialization_options.as_ref() {
@@ -661,8 +834,12 @@ impl LanguageServer for Backend {
         }
         {
             let mut info = self.info.lock();
-            info.work_done_progress =
-                params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
+            info.work_done_progress = params
+                .capabilities
+                .window
+                .as_ref()
+                .and_then(|w| w.work_done_progress)
+                .unwrap_or(false);
             info.watch_dynamic_registration = params
                 .capabilities
                 .workspace
@@ -670,7 +847,12 @@ impl LanguageServer for Backend {
                 .and_then(|w| w.did_change_watched_files.as_ref())
                 .and_then(|d| d.dynamic_registration)
                 .unwrap_or(false);
-            info.configuration = params.capabilities.workspace.as_ref().and_then(|w| w.configuration).unwrap_or(false);
+            info.configuration = params
+                .capabilities
+                .workspace
+                .as_ref()
+                .and_then(|w| w.configuration)
+                .unwrap_or(false);
             info.document_changes = params
                 .capabilities
                 .workspace
@@ -681,18 +863,25 @@ impl LanguageServer for Backend {
         }
         self.start_agents();
         Ok(InitializeResult {
-            server_info: Some(ServerInfo { name: "infinity-matrix".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            server_info: Some(ServerInfo {
+                name: "infinity-matrix".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
             capabilities: ServerCapabilities {
                 position_encoding: Some(match encoding {
                     PositionEncoding::Utf8 => PositionEncodingKind::UTF8,
                     PositionEncoding::Utf16 => PositionEncodingKind::UTF16,
                 }),
-                text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
-                    open_close: Some(true),
-                    change: Some(TextDocumentSyncKind::INCREMENTAL),
-                    save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions { include_text: Some(false) })),
-                    ..Default::default()
-                })),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        save: Some(TextDocumentSyncSaveOptions::SaveOptions(SaveOptions {
+                            include_text: Some(false),
+                        })),
+                        ..Default::default()
+                    },
+                )),
                 document_symbol_provider: Some(OneOf::Left(true)),
                 workspace_symbol_provider: Some(OneOf::Left(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
@@ -742,7 +931,13 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
         let uri = doc.uri.as_str().to_string();
-        self.engine.open_document(&uri, uri_to_path(&uri), &doc.language_id, doc.version, &doc.text);
+        self.engine.open_document(
+            &uri,
+            uri_to_path(&uri),
+            &doc.language_id,
+            doc.version,
+            &doc.text,
+        );
         // Parse and index off the request path.
         self.schedule_reindex(uri, Duration::ZERO);
     }
@@ -753,9 +948,15 @@ impl LanguageServer for Backend {
         let changes: Vec<TextChange> = params
             .content_changes
             .into_iter()
-            .map(|c| TextChange { range: c.range.map(convert::range), text: c.text })
+            .map(|c| TextChange {
+                range: c.range.map(convert::range),
+                text: c.text,
+            })
             .collect();
-        match self.engine.change_document(&uri, params.text_document.version, &changes) {
+        match self
+            .engine
+            .change_document(&uri, params.text_document.version, &changes)
+        {
             Ok(()) => self.schedule_reindex(uri, REINDEX_DEBOUNCE),
             Err(e) => {
                 tracing::warn!("{e}");
@@ -769,7 +970,11 @@ impl LanguageServer for Backend {
         if let Ok(orch) = self.orch() {
             let prepare = self.snapshot_prepare();
             let target = uri.clone();
-            orch.fire_trigger(Trigger::OnSave, &uri, Arc::new(move |agent: &AgentDef| prepare(agent, &target)));
+            orch.fire_trigger(
+                Trigger::OnSave,
+                &uri,
+                Arc::new(move |agent: &AgentDef| prepare(agent, &target)),
+            );
         }
         if self.engine.documents.get(&uri).is_some() {
             self.schedule_reindex(uri, Duration::ZERO);
@@ -792,15 +997,23 @@ impl LanguageServer for Backend {
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
         let engine = self.engine.clone();
-        let events: Vec<(String, FileChangeType)> =
-            params.changes.into_iter().map(|c| (c.uri.as_str().to_string(), c.typ)).collect();
+        let events: Vec<(String, FileChangeType)> = params
+            .changes
+            .into_iter()
+            .map(|c| (c.uri.as_str().to_string(), c.typ))
+            .collect();
         let config_files = self.sources.lock().files();
-        if events.iter().any(|(uri, _)| uri_to_path(uri).is_some_and(|p| config_files.contains(&p))) {
+        if events
+            .iter()
+            .any(|(uri, _)| uri_to_path(uri).is_some_and(|p| config_files.contains(&p)))
+        {
             self.reload_config(true).await;
         }
         let _ = tokio::task::spawn_blocking(move || {
             for (uri, typ) in events {
-                let Some(path) = uri_to_path(&uri) else { continue };
+                let Some(path) = uri_to_path(&uri) else {
+                    continue;
+                };
                 if engine.documents.get(&uri).is_some() {
                     continue; // the open buffer wins over the disk
                 }
@@ -814,19 +1027,35 @@ impl LanguageServer for Backend {
         .await;
     }
 
-    async fn document_symbol(&self, params: DocumentSymbolParams) -> Result<Option<DocumentSymbolResponse>> {
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
         let uri = params.text_document.uri.as_str().to_string();
         let pending = self.engine.pending_snapshot(&uri).map_err(engine_error)?;
         let snap = Shared::resolve(pending).await?;
-        let symbols = self.engine.document_symbols(&snap).into_iter().map(to_document_symbol).collect();
+        let symbols = self
+            .engine
+            .document_symbols(&snap)
+            .into_iter()
+            .map(to_document_symbol)
+            .collect();
         Ok(Some(DocumentSymbolResponse::Nested(symbols)))
     }
 
-    async fn symbol(&self, params: WorkspaceSymbolParams) -> Result<Option<WorkspaceSymbolResponse>> {
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> Result<Option<WorkspaceSymbolResponse>> {
         let engine = self.engine.clone();
-        let hits = tokio::task::spawn_blocking(move || engine.workspace_symbols(&params.query, 256))
-            .await
-            .map_err(|e| Error { code: ErrorCode::InternalError, message: format!("search failed: {e}").into(), data: None })?;
+        let hits =
+            tokio::task::spawn_blocking(move || engine.workspace_symbols(&params.query, 256))
+                .await
+                .map_err(|e| Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("search failed: {e}").into(),
+                    data: None,
+                })?;
         #[allow(deprecated)]
         let symbols = hits
             .into_iter()
@@ -837,7 +1066,10 @@ impl LanguageServer for Backend {
                     kind: convert::symbol_kind(h.kind),
                     tags: None,
                     deprecated: None,
-                    location: Location { uri, range: convert::to_lsp_range(h.range) },
+                    location: Location {
+                        uri,
+                        range: convert::to_lsp_range(h.range),
+                    },
                     container_name: h.container,
                 })
             })
@@ -846,7 +1078,9 @@ impl LanguageServer for Backend {
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        let Ok(orch) = self.orch() else { return Ok(Some(Vec::new())) };
+        let Ok(orch) = self.orch() else {
+            return Ok(Some(Vec::new()));
+        };
         let has_selection = params.range.start != params.range.end;
         let diagnostics = params.context.diagnostics.clone();
         let mut actions = Vec::new();
@@ -870,9 +1104,17 @@ impl LanguageServer for Backend {
             let title = action_title(&agent);
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: title.clone(),
-                kind: Some(if for_diagnostics { CodeActionKind::QUICKFIX } else { CodeActionKind::REFACTOR }),
+                kind: Some(if for_diagnostics {
+                    CodeActionKind::QUICKFIX
+                } else {
+                    CodeActionKind::REFACTOR
+                }),
                 diagnostics: for_diagnostics.then(|| diagnostics.clone()),
-                command: Some(Command { title, command: ext::START_AGENT.into(), arguments: Some(vec![args]) }),
+                command: Some(Command {
+                    title,
+                    command: ext::START_AGENT.into(),
+                    arguments: Some(vec![args]),
+                }),
                 ..Default::default()
             }));
         }

@@ -20,13 +20,13 @@ pub mod vertex;
 
 pub use anthropic::AnthropicProvider;
 pub use gemini::GeminiProvider;
-pub use http::{CallLimits, build_client, parse_retry_after};
+pub use http::{CallLimits, build_client, classify_status, parse_retry_after};
 pub use ollama::OllamaProvider;
 pub use openai::OpenAiProvider;
 pub use registry::{ProviderHandle, build_provider};
 pub use resilience::{
     AttemptEvent, AttemptReport, BreakerPermit, CircuitBreaker, CircuitSnapshot, CircuitState,
-    RetryPolicy, call_with_resilience,
+    RetryPolicy, call_with_resilience, counts_as_failure,
 };
 pub use secrets::{REDACTED, SecretStore, redact, register_secret};
 pub use vertex::VertexProvider;

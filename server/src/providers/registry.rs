@@ -9,7 +9,7 @@ use super::gemini::GeminiProvider;
 use super::ollama::OllamaProvider;
 use super::openai::OpenAiProvider;
 use super::resilience::{AttemptEvent, CircuitBreaker, RetryPolicy, call_with_resilience};
-use super::secrets::SecretStore;
+use super::secrets::{SecretStore, redact};
 use super::vertex::VertexProvider;
 use super::{
     ChatOutcome, ChatRequest, ChunkSink, ErrorClass, Provider, ProviderError, ProviderKind,
@@ -95,7 +95,7 @@ impl ProviderHandle {
         let cancelled = |what: &str| ProviderError {
             provider: self.provider.name().to_string(),
             class: ErrorClass::Cancelled,
-            message: what.to_string(),
+            message: redact(what),
             partial_text: String::new(),
         };
         let _slot = tokio::select! {

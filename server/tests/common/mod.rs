@@ -42,7 +42,10 @@ pub const EDIT_NEW_TEXT: &str = "fn a() -> i32 {\n    2\n}\n";
 pub async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + WAIT;
     while !cond() {
-        assert!(Instant::now() < deadline, "timed out after {WAIT:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -92,9 +95,16 @@ impl Gate {
 #[derive(Clone)]
 pub enum Step {
     /// Streams these chunks with `delay` before each, honouring cancellation.
-    Reply { chunks: Vec<String>, delay: Duration },
+    Reply {
+        chunks: Vec<String>,
+        delay: Duration,
+    },
     /// Streams `partial`, then fails.
-    Fail { partial: Vec<String>, class: ErrorClass, message: String },
+    Fail {
+        partial: Vec<String>,
+        class: ErrorClass,
+        message: String,
+    },
     /// Waits for the gate (or cancellation), then streams the chunks.
     Block { gate: Gate, chunks: Vec<String> },
     /// Waits for the gate only (ignores cancellation), then streams the chunks.
@@ -103,25 +113,48 @@ pub enum Step {
 
 impl Step {
     pub fn reply(chunks: &[&str]) -> Step {
-        Step::Reply { chunks: chunks.iter().map(|s| s.to_string()).collect(), delay: Duration::from_millis(5) }
+        Step::Reply {
+            chunks: chunks.iter().map(|s| s.to_string()).collect(),
+            delay: Duration::from_millis(5),
+        }
     }
     pub fn text(text: &str) -> Step {
-        Step::Reply { chunks: vec![text.to_string()], delay: Duration::from_millis(1) }
+        Step::Reply {
+            chunks: vec![text.to_string()],
+            delay: Duration::from_millis(1),
+        }
     }
     pub fn fail(class: ErrorClass, message: &str) -> Step {
-        Step::Fail { partial: Vec::new(), class, message: message.to_string() }
+        Step::Fail {
+            partial: Vec::new(),
+            class,
+            message: message.to_string(),
+        }
     }
     pub fn fail_after(partial: &[&str], class: ErrorClass, message: &str) -> Step {
-        Step::Fail { partial: partial.iter().map(|s| s.to_string()).collect(), class, message: message.to_string() }
+        Step::Fail {
+            partial: partial.iter().map(|s| s.to_string()).collect(),
+            class,
+            message: message.to_string(),
+        }
     }
     pub fn block(gate: &Gate) -> Step {
-        Step::Block { gate: gate.clone(), chunks: vec!["released".to_string()] }
+        Step::Block {
+            gate: gate.clone(),
+            chunks: vec!["released".to_string()],
+        }
     }
     pub fn block_then(gate: &Gate, text: &str) -> Step {
-        Step::Block { gate: gate.clone(), chunks: vec![text.to_string()] }
+        Step::Block {
+            gate: gate.clone(),
+            chunks: vec![text.to_string()],
+        }
     }
     pub fn block_ignoring_cancel(gate: &Gate) -> Step {
-        Step::BlockIgnoringCancel { gate: gate.clone(), chunks: vec!["late".to_string()] }
+        Step::BlockIgnoringCancel {
+            gate: gate.clone(),
+            chunks: vec!["late".to_string()],
+        }
     }
 }
 
@@ -164,7 +197,11 @@ impl Scripted {
 
     /// The next call whose prompt is `prompt` takes `step`.
     pub fn on(&self, prompt: &str, step: Step) {
-        self.by_prompt.lock().entry(prompt.to_string()).or_default().push_back(step);
+        self.by_prompt
+            .lock()
+            .entry(prompt.to_string())
+            .or_default()
+            .push_back(step);
     }
 
     /// The next call without a prompt-specific step takes `step`.
@@ -196,7 +233,12 @@ impl Scripted {
     }
 
     fn next_step(&self, prompt: &str) -> Step {
-        if let Some(step) = self.by_prompt.lock().get_mut(prompt).and_then(VecDeque::pop_front) {
+        if let Some(step) = self
+            .by_prompt
+            .lock()
+            .get_mut(prompt)
+            .and_then(VecDeque::pop_front)
+        {
             return step;
         }
         if let Some(step) = self.queue.lock().pop_front() {
@@ -206,7 +248,12 @@ impl Scripted {
     }
 
     fn error(&self, class: ErrorClass, message: &str, partial: String) -> ProviderError {
-        ProviderError { provider: self.name.clone(), class, message: message.to_string(), partial_text: partial }
+        ProviderError {
+            provider: self.name.clone(),
+            class,
+            message: message.to_string(),
+            partial_text: partial,
+        }
     }
 
     fn cancelled(&self, partial: String) -> ProviderError {
@@ -273,9 +320,17 @@ impl Provider for Scripted {
             self.prompts.lock().push(prompt.clone());
             let step = self.next_step(&prompt);
             let text = match step {
-                Step::Reply { chunks, delay } => self.stream(&chunks, delay, on_chunk, &cancel, true).await?,
-                Step::Fail { partial, class, message } => {
-                    let text = self.stream(&partial, Duration::from_millis(1), on_chunk, &cancel, true).await?;
+                Step::Reply { chunks, delay } => {
+                    self.stream(&chunks, delay, on_chunk, &cancel, true).await?
+                }
+                Step::Fail {
+                    partial,
+                    class,
+                    message,
+                } => {
+                    let text = self
+                        .stream(&partial, Duration::from_millis(1), on_chunk, &cancel, true)
+                        .await?;
                     return Err(self.error(class, &message, text));
                 }
                 Step::Block { gate, chunks } => {
@@ -283,18 +338,23 @@ impl Provider for Scripted {
                         () = cancel.cancelled() => return Err(self.cancelled(String::new())),
                         permit = gate.0.acquire() => permit.expect("gate closed").forget(),
                     }
-                    self.stream(&chunks, Duration::from_millis(1), on_chunk, &cancel, true).await?
+                    self.stream(&chunks, Duration::from_millis(1), on_chunk, &cancel, true)
+                        .await?
                 }
                 Step::BlockIgnoringCancel { gate, chunks } => {
                     gate.0.acquire().await.expect("gate closed").forget();
-                    self.stream(&chunks, Duration::from_millis(1), on_chunk, &cancel, false).await?
+                    self.stream(&chunks, Duration::from_millis(1), on_chunk, &cancel, false)
+                        .await?
                 }
             };
             if text.is_empty() {
                 return Err(self.error(ErrorClass::EmptyReply, "empty reply", String::new()));
             }
             Ok(ChatOutcome {
-                usage: Usage { prompt_tokens: Some(7), completion_tokens: Some(3) },
+                usage: Usage {
+                    prompt_tokens: Some(7),
+                    completion_tokens: Some(3),
+                },
                 text,
                 finish_reason: Some("stop".into()),
                 time_to_first_token: None,
@@ -304,7 +364,12 @@ impl Provider for Scripted {
 
     fn check(&self) -> BoxFuture<'_, HealthReport> {
         Box::pin(async {
-            HealthReport { reachable: true, authorized: Some(true), model_present: Some(true), detail: "scripted".into() }
+            HealthReport {
+                reachable: true,
+                authorized: Some(true),
+                model_present: Some(true),
+                detail: "scripted".into(),
+            }
         })
     }
 }
@@ -342,13 +407,16 @@ pub enum AskMode {
     Never,
 }
 
+/// (task id, edits, reasons) of one ask_approval call.
+pub type Question = (TaskId, Vec<EditProposal>, Vec<String>);
+
 pub struct RecordingHost {
     pub events: Mutex<Vec<TaskEvent>>,
     /// (task id, edits) of every apply_edit call.
     pub applied: Mutex<Vec<(TaskId, Vec<EditProposal>)>>,
     pub apply_answer: Mutex<Result<bool, String>>,
     /// (task id, edits, reasons) of every ask_approval call.
-    pub asked: Mutex<Vec<(TaskId, Vec<EditProposal>, Vec<String>)>>,
+    pub asked: Mutex<Vec<Question>>,
     pub ask_mode: Mutex<AskMode>,
     /// (task id, timeout) of every alert.
     pub alerts: Mutex<Vec<(TaskId, Duration)>>,
@@ -375,14 +443,25 @@ impl TaskHost for RecordingHost {
         self.events.lock().push(event);
     }
 
-    fn apply_edit(&self, task: &TaskInfo, edits: Vec<EditProposal>) -> BoxFuture<'static, Result<bool, String>> {
+    fn apply_edit(
+        &self,
+        task: &TaskInfo,
+        edits: Vec<EditProposal>,
+    ) -> BoxFuture<'static, Result<bool, String>> {
         self.applied.lock().push((task.id.clone(), edits));
         let answer = self.apply_answer.lock().clone();
         Box::pin(async move { answer })
     }
 
-    fn ask_approval(&self, task: &TaskInfo, edits: &[EditProposal], reasons: &[String]) -> BoxFuture<'static, Option<bool>> {
-        self.asked.lock().push((task.id.clone(), edits.to_vec(), reasons.to_vec()));
+    fn ask_approval(
+        &self,
+        task: &TaskInfo,
+        edits: &[EditProposal],
+        reasons: &[String],
+    ) -> BoxFuture<'static, Option<bool>> {
+        self.asked
+            .lock()
+            .push((task.id.clone(), edits.to_vec(), reasons.to_vec()));
         match *self.ask_mode.lock() {
             AskMode::Never => Box::pin(std::future::pending()),
             AskMode::Answer(answer) => Box::pin(async move {
@@ -392,12 +471,20 @@ impl TaskHost for RecordingHost {
         }
     }
 
-    fn alert(&self, task: &TaskInfo, _edits: &[EditProposal], _reasons: &[String], timeout: Duration) {
+    fn alert(
+        &self,
+        task: &TaskInfo,
+        _edits: &[EditProposal],
+        _reasons: &[String],
+        timeout: Duration,
+    ) {
         self.alerts.lock().push((task.id.clone(), timeout));
     }
 
     fn publish_diagnostics(&self, task: &TaskInfo, uri: &str, diagnostics: &[AgentDiagnostic]) {
-        self.diagnostics.lock().push((task.id.clone(), uri.to_string(), diagnostics.to_vec()));
+        self.diagnostics
+            .lock()
+            .push((task.id.clone(), uri.to_string(), diagnostics.to_vec()));
     }
 }
 
@@ -443,7 +530,10 @@ pub fn spec(agent: &str, prompt: &str) -> TaskSpec {
 }
 
 pub fn spec_prio(agent: &str, prompt: &str, priority: i32) -> TaskSpec {
-    TaskSpec { priority: Some(priority), ..spec(agent, prompt) }
+    TaskSpec {
+        priority: Some(priority),
+        ..spec(agent, prompt)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -463,13 +553,21 @@ impl Harness {
         let audit = Arc::new(AuditLog::open_in_memory().expect("in-memory audit log"));
         let metrics = Arc::new(Metrics::new());
         let orch = Orchestrator::new(
-            OrchestratorConfig { config, workspace_roots: vec![PathBuf::from("/ws")] },
+            OrchestratorConfig {
+                config,
+                workspace_roots: vec![PathBuf::from("/ws")],
+            },
             host.clone(),
             Some(audit.clone()),
             metrics.clone(),
             Arc::new(SecretStore::new()),
         );
-        Harness { orch, host, audit, metrics }
+        Harness {
+            orch,
+            host,
+            audit,
+            metrics,
+        }
     }
 
     /// Inserts a scripted provider named `name`.
@@ -489,20 +587,28 @@ impl Harness {
 
     /// Waits until the task is in `state` (read from the orchestrator).
     pub async fn wait_state(&self, id: &str, state: TaskState) {
-        wait_for(&format!("task {id} to be {state}"), || self.orch.task(id).is_some_and(|t| t.info.state == state)).await;
+        wait_for(&format!("task {id} to be {state}"), || {
+            self.orch.task(id).is_some_and(|t| t.info.state == state)
+        })
+        .await;
     }
 
     /// The last terminal state event of a task, if the host has seen one.
     pub fn terminal_info(&self, id: &str) -> Option<TaskInfo> {
         self.host.events.lock().iter().rev().find_map(|e| match e {
-            TaskEvent::State { task } if task.id == id && task.state.is_terminal() => Some(task.clone()),
+            TaskEvent::State { task } if task.id == id && task.state.is_terminal() => {
+                Some(task.clone())
+            }
             _ => None,
         })
     }
 
     /// Waits until the host saw a terminal state event of the task (sent after the audit write).
     pub async fn wait_terminal(&self, id: &str) -> TaskInfo {
-        wait_for(&format!("task {id} to reach a terminal state"), || self.terminal_info(id).is_some()).await;
+        wait_for(&format!("task {id} to reach a terminal state"), || {
+            self.terminal_info(id).is_some()
+        })
+        .await;
         self.terminal_info(id).expect("terminal")
     }
 
@@ -513,7 +619,9 @@ impl Harness {
             .iter()
             .filter(|e| match e {
                 TaskEvent::State { task } => task.id == id,
-                TaskEvent::Chunk { task_id, .. } | TaskEvent::Reset { task_id, .. } => task_id == id,
+                TaskEvent::Chunk { task_id, .. } | TaskEvent::Reset { task_id, .. } => {
+                    task_id == id
+                }
             })
             .cloned()
             .collect()
@@ -546,13 +654,21 @@ impl Harness {
 
     /// Waits until every task the orchestrator knows is terminal.
     pub async fn wait_all_terminal(&self) {
-        wait_for("every task to reach a terminal state", || self.orch.tasks().iter().all(|t| t.state.is_terminal())).await;
+        wait_for("every task to reach a terminal state", || {
+            self.orch.tasks().iter().all(|t| t.state.is_terminal())
+        })
+        .await;
     }
 
     pub fn audit_entries(&self, kind: Option<EntryKind>, task_id: Option<&str>) -> Vec<AuditEntry> {
         self.audit.flush().expect("audit flush");
         self.audit
-            .query(&AuditQuery { kind, task_id: task_id.map(str::to_string), limit: Some(10_000), ..AuditQuery::default() })
+            .query(&AuditQuery {
+                kind,
+                task_id: task_id.map(str::to_string),
+                limit: Some(10_000),
+                ..AuditQuery::default()
+            })
             .expect("audit query")
     }
 }

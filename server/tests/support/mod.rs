@@ -35,7 +35,10 @@ impl LspClient {
 
     pub fn spawn_with_env(env: &[(&str, &str)]) -> LspClient {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_infinity-matrix"));
-        cmd.arg("lsp").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        cmd.arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -72,12 +75,22 @@ impl LspClient {
                 }
             }
         });
-        LspClient { child, stdin, rx, next_id: 1, notifications: Vec::new(), server_requests: Vec::new(), pending: Vec::new() }
+        LspClient {
+            child,
+            stdin,
+            rx,
+            next_id: 1,
+            notifications: Vec::new(),
+            server_requests: Vec::new(),
+            pending: Vec::new(),
+        }
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
         let header = format!("Content-Length: {}\r\n\r\n", bytes.len());
-        self.stdin.write_all(header.as_bytes()).expect("write header");
+        self.stdin
+            .write_all(header.as_bytes())
+            .expect("write header");
         self.stdin.write_all(bytes).expect("write body");
         self.stdin.flush().expect("flush");
     }
@@ -133,6 +146,23 @@ impl LspClient {
         }
     }
 
+    /// Waits for the response to `id` (`Value::Null` for errors about messages without an id).
+    pub fn response_to(&mut self, id: Value) -> Value {
+        let deadline = Instant::now() + WAIT;
+        let mut stash = Vec::new();
+        loop {
+            assert!(Instant::now() < deadline, "no response to request {id}");
+            let msg = self.recv();
+            if let Some(resp) = self.dispatch(msg) {
+                if resp["id"] == id {
+                    self.pending.extend(stash);
+                    return resp;
+                }
+                stash.push(resp);
+            }
+        }
+    }
+
     /// Waits for the response to `id`.
     pub fn response(&mut self, id: i64) -> Value {
         let deadline = Instant::now() + WAIT;
@@ -167,16 +197,17 @@ impl LspClient {
         }
         let deadline = Instant::now() + WAIT;
         loop {
-            assert!(Instant::now() < deadline, "expected notification did not arrive");
+            assert!(
+                Instant::now() < deadline,
+                "expected notification did not arrive"
+            );
             let msg = self.recv();
             if let Some(resp) = self.dispatch(msg) {
                 self.pending.push(resp);
                 continue;
             }
-            if let Some(n) = self.notifications.last() {
-                if pred(n) {
-                    return n.clone();
-                }
+            if let Some(n) = self.notifications.last().filter(|n| pred(n)) {
+                return n.clone();
             }
         }
     }
@@ -202,7 +233,10 @@ impl LspClient {
     pub fn initialize_and_index(&mut self, root: &Path) -> Value {
         let result = self.initialize(root, json!({"window": {"workDoneProgress": true}}));
         self.wait_notification(|n| {
-            n["method"] == "window/logMessage" && n["params"]["message"].as_str().is_some_and(|m| m.starts_with("indexed "))
+            n["method"] == "window/logMessage"
+                && n["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("indexed "))
         });
         result
     }
@@ -222,7 +256,9 @@ impl LspClient {
         loop {
             match self.child.try_wait() {
                 Ok(Some(_)) => return,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 _ => {
                     let _ = self.child.kill();
                     panic!("server did not exit after `exit`");
@@ -252,7 +288,9 @@ impl Drop for LspClient {
 
 /// Copies a fixture directory into a fresh temp dir (so tests never write into the repo).
 pub fn copy_fixture(name: &str) -> tempfile::TempDir {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let dir = tempfile::tempdir().expect("tempdir");
     copy_dir(&src, dir.path());
     dir
