@@ -171,6 +171,13 @@ impl Shared {
                         workspace_roots: self.engine.roots(),
                     });
                 }
+                if let Some(level) = &loaded.config.log_level
+                    && let Err(e) = crate::telemetry::set_level(level)
+                {
+                    self.client
+                        .show_message(MessageType::WARNING, format!("Infinity Matrix: {e}"))
+                        .await;
+                }
                 self.apply_metrics_listen(loaded.config.metrics.listen.clone())
                     .await;
                 if announce {
@@ -654,17 +661,7 @@ impl Backend {
                 let agent = a
                     .agent
                     .unwrap_or_else(|| orch.config().defaults.agent.clone());
-                let req = PromptRequest {
-                    prompt: a.prompt,
-                    position: a.position.map(convert::position),
-                    range: a.range.map(convert::range),
-                    diagnostics: a
-                        .diagnostics
-                        .unwrap_or_default()
-                        .iter()
-                        .map(diagnostic_input)
-                        .collect(),
-                };
+                let req = prompt_request(a.prompt, a.position, a.range, a.diagnostics);
                 let id = self
                     .run_agent(&agent, a.text_document.uri.as_str(), req)
                     .await?;
@@ -678,17 +675,12 @@ impl Backend {
                     .map_err(|e| invalid_params(e.to_string()))?;
                 match a.text_document {
                     Some(doc) => {
-                        let req = PromptRequest {
-                            prompt: a.prompt.unwrap_or_default(),
-                            position: a.position.map(convert::position),
-                            range: a.range.map(convert::range),
-                            diagnostics: a
-                                .diagnostics
-                                .unwrap_or_default()
-                                .iter()
-                                .map(diagnostic_input)
-                                .collect(),
-                        };
+                        let req = prompt_request(
+                            a.prompt.unwrap_or_default(),
+                            a.position,
+                            a.range,
+                            a.diagnostics,
+                        );
                         let id = self.run_agent(&a.agent, doc.uri.as_str(), req).await?;
                         Ok(ext::CommandResult { task_id: Some(id) })
                     }
@@ -729,6 +721,25 @@ impl Backend {
                 ext::COMMANDS.join(", ")
             ))),
         }
+    }
+}
+
+/// The engine's request from command arguments (LSP types → plain types).
+fn prompt_request(
+    prompt: String,
+    position: Option<Position>,
+    range: Option<Range>,
+    diagnostics: Option<Vec<Diagnostic>>,
+) -> PromptRequest {
+    PromptRequest {
+        prompt,
+        position: position.map(convert::position),
+        range: range.map(convert::range),
+        diagnostics: diagnostics
+            .unwrap_or_default()
+            .iter()
+            .map(diagnostic_input)
+            .collect(),
     }
 }
 
@@ -840,23 +851,13 @@ impl LanguageServer for Backend {
                 .as_ref()
                 .and_then(|w| w.work_done_progress)
                 .unwrap_or(false);
-            info.watch_dynamic_registration = params
-                .capabilities
-                .workspace
-                .as_ref()
+            let ws = params.capabilities.workspace.as_ref();
+            info.watch_dynamic_registration = ws
                 .and_then(|w| w.did_change_watched_files.as_ref())
                 .and_then(|d| d.dynamic_registration)
                 .unwrap_or(false);
-            info.configuration = params
-                .capabilities
-                .workspace
-                .as_ref()
-                .and_then(|w| w.configuration)
-                .unwrap_or(false);
-            info.document_changes = params
-                .capabilities
-                .workspace
-                .as_ref()
+            info.configuration = ws.and_then(|w| w.configuration).unwrap_or(false);
+            info.document_changes = ws
                 .and_then(|w| w.workspace_edit.as_ref())
                 .and_then(|e| e.document_changes)
                 .unwrap_or(false);

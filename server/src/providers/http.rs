@@ -386,6 +386,22 @@ impl ProviderCore {
     }
 
     /// `Authorization: Bearer <token>` as a (name, sensitive value) pair.
+    /// Adds `Authorization: Bearer KEY` when a key is configured; local servers need none,
+    /// but a configured key variable that is empty is an error (nothing is sent).
+    pub fn authorize_optional_bearer(
+        &self,
+        builder: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+        match self.key() {
+            Some(key) => {
+                let (name, value) = self.bearer(&key)?;
+                Ok(builder.header(name, value))
+            }
+            None if self.api_key_env.is_some() => Err(self.missing_key_error()),
+            None => Ok(builder),
+        }
+    }
+
     pub fn bearer(&self, token: &str) -> Result<(HeaderName, HeaderValue), ProviderError> {
         Ok((
             reqwest::header::AUTHORIZATION,

@@ -40,20 +40,6 @@ impl OllamaProvider {
     pub fn chat_url(&self) -> String {
         format!("{}/api/chat", self.core.base_url)
     }
-
-    fn authorize(
-        &self,
-        builder: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
-        match self.core.key() {
-            Some(key) => {
-                let (name, value) = self.core.bearer(&key)?;
-                Ok(builder.header(name, value))
-            }
-            None if self.core.api_key_env.is_some() => Err(self.core.missing_key_error()),
-            None => Ok(builder),
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -200,7 +186,9 @@ impl Provider for OllamaProvider {
                     temperature: self.core.temperature_for(request),
                 },
             };
-            let builder = self.authorize(self.core.client.post(&url).json(&body))?;
+            let builder = self
+                .core
+                .authorize_optional_bearer(self.core.client.post(&url).json(&body))?;
             run_chat(
                 &self.core,
                 &url,
@@ -217,7 +205,10 @@ impl Provider for OllamaProvider {
     fn check(&self) -> BoxFuture<'_, HealthReport> {
         Box::pin(async move {
             let url = format!("{}/api/tags", self.core.base_url);
-            let (builder, key_problem) = match self.authorize(self.core.client.get(&url)) {
+            let (builder, key_problem) = match self
+                .core
+                .authorize_optional_bearer(self.core.client.get(&url))
+            {
                 Ok(b) => (b, None),
                 Err(e) => (self.core.client.get(&url), Some(e.message)),
             };

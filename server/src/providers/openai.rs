@@ -39,20 +39,6 @@ impl OpenAiProvider {
     pub fn chat_url(&self) -> String {
         format!("{}/chat/completions", self.core.base_url)
     }
-
-    fn authorize(
-        &self,
-        builder: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
-        match self.core.key() {
-            Some(key) => {
-                let (name, value) = self.core.bearer(&key)?;
-                Ok(builder.header(name, value))
-            }
-            None if self.core.api_key_env.is_some() => Err(self.core.missing_key_error()),
-            None => Ok(builder),
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -257,7 +243,7 @@ impl Provider for OpenAiProvider {
                 .post(&url)
                 .header("accept", "text/event-stream")
                 .json(&body);
-            let builder = self.authorize(builder)?;
+            let builder = self.core.authorize_optional_bearer(builder)?;
             run_chat(
                 &self.core,
                 &url,
@@ -274,7 +260,10 @@ impl Provider for OpenAiProvider {
     fn check(&self) -> BoxFuture<'_, HealthReport> {
         Box::pin(async move {
             let url = format!("{}/models", self.core.base_url);
-            let (builder, key_problem) = match self.authorize(self.core.client.get(&url)) {
+            let (builder, key_problem) = match self
+                .core
+                .authorize_optional_bearer(self.core.client.get(&url))
+            {
                 Ok(b) => (b, None),
                 Err(e) => (self.core.client.get(&url), Some(e.message)),
             };
