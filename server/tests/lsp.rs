@@ -27,6 +27,23 @@ fn project() -> tempfile::TempDir {
     dir
 }
 
+/// The index updates in the background: asks workspace/symbol until `query` gives `want`
+/// (bounded; fails the test otherwise).
+fn symbols_eventually(c: &mut LspClient, query: &str, want: &[&str]) {
+    let mut got = Vec::new();
+    for _ in 0..250 {
+        let r = c
+            .request("workspace/symbol", json!({ "query": query }))
+            .unwrap();
+        got = names(&r);
+        if got == want {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    panic!("workspace/symbol {query:?} gave {got:?}, expected {want:?}");
+}
+
 fn names(result: &Value) -> Vec<String> {
     result
         .as_array()
@@ -291,20 +308,14 @@ fn index_follows_saves_watched_files_and_open_buffers() {
         "workspace/didChangeWatchedFiles",
         json!({"changes": [{"uri": file_uri(&new_file), "type": 1}]}),
     );
-    let r = c
-        .request("workspace/symbol", json!({"query": "brand_new_function"}))
-        .unwrap();
-    assert_eq!(names(&r), vec!["brand_new_function"]);
+    symbols_eventually(&mut c, "brand_new_function", &["brand_new_function"]);
     // Deleted.
     std::fs::remove_file(&new_file).unwrap();
     c.notify(
         "workspace/didChangeWatchedFiles",
         json!({"changes": [{"uri": file_uri(&new_file), "type": 3}]}),
     );
-    let r = c
-        .request("workspace/symbol", json!({"query": "brand_new_function"}))
-        .unwrap();
-    assert!(names(&r).is_empty());
+    symbols_eventually(&mut c, "brand_new_function", &[]);
     // An open buffer's edits reach the index after a save.
     let util = dir.path().join("src/util.rs");
     let uri = file_uri(&util);
@@ -544,10 +555,7 @@ fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
         "workspace/didChangeWatchedFiles",
         json!({"changes": [{"uri": file_uri(&bin), "type": 2}]}),
     );
-    let r = c
-        .request("workspace/symbol", json!({"query": "after_bad_bytes"}))
-        .unwrap();
-    assert_eq!(names(&r), vec!["after_bad_bytes"]);
+    symbols_eventually(&mut c, "after_bad_bytes", &["after_bad_bytes"]);
     let r = c
         .request("workspace/symbol", json!({"query": "looks_like_rust"}))
         .unwrap();
