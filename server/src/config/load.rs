@@ -180,6 +180,12 @@ fn attribute(err: ConfigError, sources: &[(String, Config)]) -> ConfigError {
     }
 }
 
+/// Overlays one client configuration on another (e.g. workspace/configuration settings over
+/// initializationOptions.config), with the same rules as the files.
+pub fn overlay(base: &mut Config, over: Config) {
+    merge_trusted(base, over);
+}
+
 /// Overlay `over` onto `base` (later sources win key by key; agents merge field by field).
 fn merge_trusted(base: &mut Config, over: Config) {
     for (name, p) in over.providers {

@@ -4,7 +4,7 @@ mod load;
 pub mod types;
 
 pub use load::{
-    ConfigError, ConfigSources, LoadedConfig, data_dir, json_schema, load, parse_client_settings,
-    user_config_path, validate,
+    ConfigError, ConfigSources, LoadedConfig, data_dir, json_schema, load, overlay,
+    parse_client_settings, user_config_path, validate,
 };
 pub use types::*;

@@ -212,10 +212,13 @@ pub fn build(
     }
 
     // 3. Imports.
-    let imports = match &doc.analysis.tree {
-        Some(tree) => analysis::imports(doc.language, tree, text),
-        None => Vec::new(),
-    };
+    let imports = doc
+        .analysis
+        .imports
+        .get_or_init(|| match &doc.analysis.tree {
+            Some(tree) => analysis::imports(doc.language, tree, text),
+            None => Vec::new(),
+        });
     if let (Some(first), Some(last)) = (imports.first(), imports.last()) {
         let joined: Vec<&str> = imports.iter().map(|i| i.text.as_str()).collect();
         candidates.push(item(
@@ -255,32 +258,31 @@ pub fn build(
             if enclosing.as_ref().is_some_and(|e| &e.name == name) {
                 continue;
             }
-            for (path, sym) in index.definitions(name) {
-                let same_file = this_path.as_deref() == Some(path.as_ref());
+            let rank = |path: &Path, sym: &IndexedSymbol| -> Option<u8> {
+                let same_file = this_path.as_deref() == Some(path);
                 if same_file
                     && used_span
                         .is_some_and(|(a, b)| sym.range.start_byte >= a && sym.range.end_byte <= b)
                 {
-                    continue; // defined inside the code we already include
+                    return None; // defined inside the code we already include
                 }
-                let tier = if same_file {
+                let in_imports = |s: Option<&std::ffi::OsStr>| {
+                    s.and_then(|s| s.to_str())
+                        .is_some_and(|s| import_segments.contains(s))
+                };
+                Some(if same_file {
                     0
                 } else if this_dir.is_some() && path.parent() == this_dir {
                     1
-                } else if path
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .is_some_and(|s| import_segments.contains(s))
-                    || path
-                        .parent()
-                        .and_then(|p| p.file_name())
-                        .and_then(|s| s.to_str())
-                        .is_some_and(|s| import_segments.contains(s))
+                } else if in_imports(path.file_stem())
+                    || in_imports(path.parent().and_then(|p| p.file_name()))
                 {
                     2
                 } else {
                     3
-                };
+                })
+            };
+            for (tier, path, sym) in index.best_definitions(name, 2, rank) {
                 defs.push((tier, order, path, sym));
             }
         }
@@ -364,17 +366,26 @@ pub fn build(
     }
 
     // 6. Outline of the rest of the file.
-    let outline_lines: Vec<String> = analysis::outline(&doc.analysis.symbols)
-        .into_iter()
-        .filter(|(_, s)| enclosing.as_ref().is_none_or(|e| e.range != s.range))
-        .map(|(depth, s)| {
-            format!(
-                "{}{}: {}",
-                "  ".repeat(depth),
-                s.range.start.line + 1,
-                s.signature
-            )
-        })
+    let all_lines = doc.analysis.outline_lines.get_or_init(|| {
+        analysis::outline(&doc.analysis.symbols)
+            .into_iter()
+            .map(|(depth, s)| {
+                (
+                    s.range,
+                    format!(
+                        "{}{}: {}",
+                        "  ".repeat(depth),
+                        s.range.start.line + 1,
+                        s.signature
+                    ),
+                )
+            })
+            .collect()
+    });
+    let outline_lines: Vec<&str> = all_lines
+        .iter()
+        .filter(|(range, _)| enclosing.as_ref().is_none_or(|e| e.range != *range))
+        .map(|(_, line)| line.as_str())
         .collect();
     if !outline_lines.is_empty() {
         candidates.push(item(

@@ -76,6 +76,28 @@ pub struct Analysis {
     pub text: Arc<str>,
     pub tree: Option<Tree>,
     pub symbols: Vec<crate::analysis::Symbol>,
+    /// The imports, computed on first use at this version.
+    pub imports: std::sync::OnceLock<Vec<crate::analysis::Import>>,
+    /// One prompt line per symbol (`(symbol range, "  12: fn f()")`), on first use at this version.
+    pub outline_lines: std::sync::OnceLock<Vec<(crate::analysis::Span, String)>>,
+}
+
+impl Analysis {
+    pub fn new(
+        version: i32,
+        text: Arc<str>,
+        tree: Option<Tree>,
+        symbols: Vec<crate::analysis::Symbol>,
+    ) -> Analysis {
+        Analysis {
+            version,
+            text,
+            tree,
+            symbols,
+            imports: std::sync::OnceLock::new(),
+            outline_lines: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 /// A consistent view of a document at one version, cheap to clone and to send to another thread.
@@ -120,12 +142,7 @@ impl PendingSnapshot {
                     Some(t) => crate::analysis::symbols(self.job.language, t, &text),
                     None => Vec::new(),
                 };
-                let analysis = Arc::new(Analysis {
-                    version: self.job.version,
-                    text,
-                    tree,
-                    symbols,
-                });
+                let analysis = Arc::new(Analysis::new(self.job.version, text, tree, symbols));
                 let mut doc = self.doc.lock();
                 if doc.version == analysis.version {
                     if let Some(t) = &analysis.tree {

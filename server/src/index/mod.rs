@@ -149,6 +149,44 @@ impl WorkspaceIndex {
             .collect()
     }
 
+    /// The `limit` best definitions of `name` by `rank` (lower is better; `None` skips one),
+    /// ties broken by path and position. Only those are cloned (a name like `new` may have
+    /// hundreds of definitions).
+    pub fn best_definitions(
+        &self,
+        name: &str,
+        limit: usize,
+        rank: impl Fn(&Path, &IndexedSymbol) -> Option<u8>,
+    ) -> Vec<(u8, Arc<Path>, IndexedSymbol)> {
+        let data = self.data.read();
+        let Some(list) = data.by_name.get(name) else {
+            return Vec::new();
+        };
+        let mut best: Vec<(u8, &Arc<Path>, &IndexedSymbol)> = Vec::with_capacity(limit + 1);
+        for (path, i) in list {
+            let Some(sym) = data
+                .files
+                .get(path)
+                .and_then(|f| f.symbols.get(*i as usize))
+            else {
+                continue;
+            };
+            let Some(r) = rank(path, sym) else { continue };
+            let key =
+                |e: &(u8, &Arc<Path>, &IndexedSymbol)| (e.0, e.1.clone(), e.2.range.start_byte);
+            let cand = (r, path, sym);
+            if best.len() == limit && best.last().is_some_and(|last| key(last) <= key(&cand)) {
+                continue;
+            }
+            let pos = best.partition_point(|e| key(e) <= key(&cand));
+            best.insert(pos, cand);
+            best.truncate(limit);
+        }
+        best.into_iter()
+            .map(|(r, p, s)| (r, p.clone(), s.clone()))
+            .collect()
+    }
+
     /// Fuzzy search over all symbol names, best first, at most `limit` hits.
     /// Ties break by shorter name, then path, then position, so results are deterministic.
     pub fn search(&self, query: &str, limit: usize) -> Vec<SymbolHit> {

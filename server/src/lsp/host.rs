@@ -43,7 +43,8 @@ pub struct HostCapabilities {
 
 pub struct LspHost {
     client: Client,
-    tx: mpsc::UnboundedSender<TaskEvent>,
+    /// Task events, or `None` when only the agent status changed (configuration reload, start).
+    tx: mpsc::UnboundedSender<Option<TaskEvent>>,
     caps: HostCapabilities,
 }
 
@@ -72,6 +73,11 @@ impl LspHost {
         tokio::spawn(pump(client.clone(), rx, orch, caps));
         Arc::new(LspHost { client, tx, caps })
     }
+
+    /// Schedules an `infinityMatrix/agentStatus` notification (coalesced like the others).
+    pub fn status_changed(&self) {
+        let _ = self.tx.send(None);
+    }
 }
 
 #[derive(Default)]
@@ -83,7 +89,7 @@ struct PendingText {
 
 async fn pump(
     client: Client,
-    mut rx: mpsc::UnboundedReceiver<TaskEvent>,
+    mut rx: mpsc::UnboundedReceiver<Option<TaskEvent>>,
     orch: Arc<OnceLock<Orchestrator>>,
     caps: HostCapabilities,
 ) {
@@ -96,6 +102,10 @@ async fn pump(
         tokio::select! {
             ev = rx.recv() => {
                 let Some(ev) = ev else { return };
+                let Some(ev) = ev else {
+                    dirty = true;
+                    continue;
+                };
                 match ev {
                     TaskEvent::Chunk { task_id, text, .. } => {
                         pending.entry(task_id).or_default().text.push_str(&text);
@@ -252,7 +262,7 @@ fn describe(task: &TaskInfo, edits: &[EditProposal]) -> String {
 
 impl TaskHost for LspHost {
     fn on_event(&self, event: TaskEvent) {
-        let _ = self.tx.send(event);
+        let _ = self.tx.send(Some(event));
     }
 
     fn apply_edit(

@@ -32,6 +32,9 @@ use crate::index::IndexConfig;
 use crate::metrics::Metrics;
 use crate::providers::{SecretStore, redact};
 
+/// How long after didOpen the background parse starts.
+const OPEN_PARSE_DELAY: Duration = Duration::from_millis(50);
+
 /// How long after the last keystroke an open document is re-indexed.
 const REINDEX_DEBOUNCE: Duration = Duration::from_millis(300);
 
@@ -60,12 +63,15 @@ pub struct Shared {
     shutting_down: AtomicBool,
     progress_ids: AtomicU64,
     orch: Arc<OnceLock<Orchestrator>>,
+    host: OnceLock<Arc<LspHost>>,
     audit: OnceLock<Arc<AuditLog>>,
     metrics: Arc<Metrics>,
     secrets: Arc<SecretStore>,
     sources: Mutex<ConfigSources>,
-    /// Settings from initializationOptions.config and workspace/configuration.
+    /// Settings from initializationOptions.config.
     client_config: Mutex<Option<Config>>,
+    /// The latest `infinityMatrix` section from workspace/configuration (replaced on each pull).
+    settings_config: Mutex<Option<Config>>,
     metrics_server: Mutex<Option<(String, tokio_util::sync::CancellationToken)>>,
 }
 
@@ -131,11 +137,13 @@ impl Backend {
             shutting_down: AtomicBool::new(false),
             progress_ids: AtomicU64::new(1),
             orch: Arc::new(OnceLock::new()),
+            host: OnceLock::new(),
             audit: OnceLock::new(),
             metrics: Arc::new(Metrics::new()),
             secrets: Arc::new(SecretStore::new()),
             sources: Mutex::new(ConfigSources::default()),
             client_config: Mutex::new(None),
+            settings_config: Mutex::new(None),
             metrics_server: Mutex::new(None),
         };
         Backend {
@@ -156,7 +164,7 @@ impl Shared {
     /// Loads configuration from every source; on error keeps the previous one and tells the user.
     async fn reload_config(&self, announce: bool) {
         let sources = self.sources.lock().clone();
-        let client = self.client_config.lock().clone();
+        let client = self.client_settings();
         match crate::config::load(&sources, client.as_ref()) {
             Ok(loaded) => {
                 for w in &loaded.warnings {
@@ -180,6 +188,9 @@ impl Shared {
                 }
                 self.apply_metrics_listen(loaded.config.metrics.listen.clone())
                     .await;
+                if let Some(h) = self.host.get() {
+                    h.status_changed();
+                }
                 if announce {
                     self.client
                         .log_message(MessageType::INFO, "configuration reloaded")
@@ -241,20 +252,8 @@ impl Shared {
         let Some(value) = value.filter(|v| v.is_object()) else {
             return;
         };
-        let init_cfg = self.client_config.lock().clone();
         match crate::config::parse_client_settings(&value) {
-            Ok(cfg) => {
-                // initializationOptions.config first, workspace/configuration over it.
-                let merged = match init_cfg {
-                    Some(mut base) => {
-                        base.providers.extend(cfg.providers);
-                        base.agents.extend(cfg.agents);
-                        base
-                    }
-                    None => cfg,
-                };
-                *self.client_config.lock() = Some(merged);
-            }
+            Ok(cfg) => *self.settings_config.lock() = Some(cfg),
             Err(e) => {
                 self.client
                     .show_message(
@@ -263,6 +262,19 @@ impl Shared {
                     )
                     .await;
             }
+        }
+    }
+
+    /// initializationOptions.config with the latest workspace/configuration settings over it.
+    fn client_settings(&self) -> Option<Config> {
+        let init = self.client_config.lock().clone();
+        let settings = self.settings_config.lock().clone();
+        match (init, settings) {
+            (Some(mut base), Some(over)) => {
+                crate::config::overlay(&mut base, over);
+                Some(base)
+            }
+            (base, over) => over.or(base),
         }
     }
 
@@ -317,12 +329,14 @@ impl Shared {
                 config,
                 workspace_roots: roots,
             },
-            host,
+            host.clone(),
             self.audit.get().cloned(),
             self.metrics.clone(),
             self.secrets.clone(),
         );
         let _ = self.orch.set(orch);
+        host.status_changed();
+        let _ = self.host.set(host);
     }
 
     fn config_stamps(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
@@ -862,7 +876,6 @@ impl LanguageServer for Backend {
                 .and_then(|e| e.document_changes)
                 .unwrap_or(false);
         }
-        self.start_agents();
         Ok(InitializeResult {
             server_info: Some(ServerInfo {
                 name: "infinity-matrix".into(),
@@ -898,6 +911,9 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
+        // Off the initialize path (cold start): opening the audit database and building the
+        // providers' HTTP clients take milliseconds.
+        self.start_agents();
         self.register_watcher().await;
         self.fetch_client_settings().await;
         self.reload_config(false).await;
@@ -939,8 +955,9 @@ impl LanguageServer for Backend {
             doc.version,
             &doc.text,
         );
-        // Parse and index off the request path.
-        self.schedule_reindex(uri, Duration::ZERO);
+        // Parse and index off the request path, a moment later: requests that follow at once
+        // (not needing this tree) are not slowed by it; ones that need the tree parse on demand.
+        self.schedule_reindex(uri, OPEN_PARSE_DELAY);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {

@@ -13,16 +13,66 @@ use tokio::sync::mpsc;
 /// Largest message accepted (a 20 MB file in didOpen fits comfortably).
 const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
 
-/// Whether a parsed value is a message tower-lsp-server can decode.
-fn is_valid_message(value: &Value) -> bool {
-    let Some(obj) = value.as_object() else {
-        return false;
-    };
-    use serde::Deserialize;
-    if obj.contains_key("method") {
-        return tower_lsp_server::jsonrpc::Request::deserialize(value).is_ok();
+/// The envelope of a JSON-RPC 2.0 message, checked without building a tree of the params
+/// (a didOpen may carry megabytes).
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    jsonrpc: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    params: bool,
+    /// Present even when `null` (a response's result often is).
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+/// True when the key is there, whatever its value (including `null`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    <serde::de::IgnoredAny as serde::Deserialize>::deserialize(d).map(|_| true)
+}
+
+/// How a frame's body looks.
+enum Body {
+    /// A request, notification or response tower-lsp-server can decode; `true` when it needs
+    /// [`normalize`].
+    Valid(bool),
+    /// JSON, but not a JSON-RPC 2.0 message.
+    Invalid,
+    /// Not JSON.
+    Malformed(String),
+}
+
+fn classify(body: &[u8]) -> Body {
+    match serde_json::from_slice::<Envelope<'_>>(body) {
+        Ok(env) => {
+            let id_ok = env
+                .id
+                .as_ref()
+                .is_none_or(|id| id.is_number() || id.is_string() || id.is_null());
+            let shape_ok = match &env.method {
+                Some(_) => !env.result && env.error.is_none(),
+                None => {
+                    env.id.is_some()
+                        && (env.result || env.error.as_ref().is_some_and(|e| e.is_object()))
+                }
+            };
+            let _ = env.params;
+            if env.jsonrpc == "2.0" && id_ok && shape_ok {
+                Body::Valid(env.method.as_deref() == Some("workspace/executeCommand"))
+            } else {
+                Body::Invalid
+            }
+        }
+        Err(e) => match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+            Ok(_) => Body::Invalid,
+            Err(_) => Body::Malformed(e.to_string()),
+        },
     }
-    tower_lsp_server::jsonrpc::Response::deserialize(value).is_ok()
 }
 
 /// The value of a `Content-Length` header line, if this is one.
@@ -102,13 +152,15 @@ where
         if reader.read_exact(&mut body).await.is_err() {
             return;
         }
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(mut value) if is_valid_message(&value) => {
-                if normalize(&mut value) {
+        match classify(&body) {
+            Body::Valid(needs_normalizing) => {
+                if needs_normalizing
+                    && let Ok(mut value) = serde_json::from_slice::<Value>(&body)
+                    && normalize(&mut value)
+                {
                     body = value.to_string().into_bytes();
                 }
-                let len = body.len();
-                let header = format!("Content-Length: {len}\r\n\r\n");
+                let header = format!("Content-Length: {}\r\n\r\n", body.len());
                 if to_server.write_all(header.as_bytes()).await.is_err()
                     || to_server.write_all(&body).await.is_err()
                 {
@@ -116,14 +168,14 @@ where
                 }
                 let _ = to_server.flush().await;
             }
-            Ok(_) => {
+            Body::Invalid => {
                 tracing::warn!("invalid JSON-RPC message ignored");
                 let _ = errors.send(error_frame(
                     -32600,
                     "invalid request: not a JSON-RPC 2.0 request, notification or response",
                 ));
             }
-            Err(e) => {
+            Body::Malformed(e) => {
                 tracing::warn!("malformed JSON ignored: {e}");
                 let _ = errors.send(error_frame(-32700, &format!("parse error: {e}")));
             }

@@ -1,0 +1,480 @@
+/**
+ * The extension's commands. Server commands (startAgent, executePrompt, stopAgent, cancelTask,
+ * approve) are sent as workspace/executeCommand with the arguments object the server expects
+ * (see server/src/lsp/ext.rs); each answers `{taskId}`.
+ */
+import * as path from 'path';
+import * as vscode from 'vscode';
+import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
+import type { ServerManager } from './client';
+import { PROPOSAL_SCHEME, type MemoryDocuments, taskIdOfUri, taskUri, VIEW_SCHEME } from './documents';
+import { basename, renderAuditDocument, renderContextDocument, shortTaskId, stateLabel } from './format';
+import {
+  type AgentDef,
+  type AgentsResult,
+  type AuditResult,
+  type CommandResult,
+  type ContextParams,
+  type ContextResult,
+  type Diagnostic as LspDiagnostic,
+  isTerminal,
+  Methods,
+  type Range as LspRange,
+  type ServerCommand,
+  ServerCommands,
+  type TaskDetail,
+  type TaskInfo,
+} from './lsp_ext';
+import type { AgentModel } from './model';
+import { isSecretName, type Secrets } from './secrets';
+import { applyEdit } from './text';
+import { AgentNode, TaskNode } from './tree';
+
+export interface CommandHost {
+  server: ServerManager;
+  model: AgentModel;
+  memDocs: MemoryDocuments;
+  secrets: Secrets;
+  /** Tasks started from this window (their results open, their edits are previewed). */
+  ownTasks: Set<string>;
+  agents(refresh?: boolean): Promise<AgentsResult | undefined>;
+  fetchTask(taskId: string): Promise<TaskDetail | undefined>;
+  log(message: string): void;
+  focusAgents(): Promise<void>;
+  useBuiltinChain(): Promise<void>;
+}
+
+/** Our own diagnostics (published by review agents) are not fed back to the server. */
+const OWN_DIAGNOSTIC_SOURCE = 'infinity-matrix';
+
+function errorText(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+/** Extracts a task id from the forms commands receive: a tree node, a URI, an object, a string. */
+export function taskIdOf(arg: unknown): string | undefined {
+  if (arg instanceof TaskNode) return arg.id;
+  if (arg instanceof vscode.Uri) return taskIdOfUri(arg);
+  if (typeof arg === 'string') return arg;
+  if (arg && typeof arg === 'object') {
+    const o = arg as Record<string, unknown>;
+    if (typeof o.taskId === 'string') return o.taskId;
+    if (typeof o.id === 'string') return o.id;
+  }
+  return undefined;
+}
+
+function agentOf(arg: unknown): string | undefined {
+  if (arg instanceof AgentNode) return arg.name;
+  if (typeof arg === 'string') return arg;
+  if (arg && typeof arg === 'object' && typeof (arg as Record<string, unknown>).agent === 'string') {
+    return (arg as Record<string, string>).agent;
+  }
+  return undefined;
+}
+
+export class Commands {
+  constructor(private readonly h: CommandHost) {}
+
+  register(context: vscode.ExtensionContext): void {
+    const reg = (id: string, fn: (arg?: unknown) => unknown) =>
+      context.subscriptions.push(
+        vscode.commands.registerCommand(id, async (arg?: unknown) => {
+          try {
+            return await fn(arg);
+          } catch (e) {
+            this.h.log(`${id} failed: ${errorText(e)}`);
+            void vscode.window.showErrorMessage(`Infinity Matrix: ${errorText(e)}`);
+            return undefined;
+          }
+        }),
+      );
+    reg(ServerCommands.executePrompt, (arg) => this.executePrompt(arg));
+    reg(ServerCommands.startAgent, (arg) => this.startAgent(arg));
+    reg(ServerCommands.stopAgent, (arg) => this.stopAgent(arg));
+    reg(ServerCommands.cancelTask, (arg) => this.cancelTask(arg));
+    reg(ServerCommands.approve, (arg) => this.approve(arg, true));
+    reg('infinity-matrix.reject', (arg) => this.approve(arg, false));
+    reg('infinity-matrix.previewEdit', (arg) => this.previewEdit(arg));
+    reg('infinity-matrix.openResult', (arg) => this.openResult(arg));
+    reg('infinity-matrix.showContext', () => this.showContext());
+    reg('infinity-matrix.showAudit', () => this.showAudit());
+    reg('infinity-matrix.setApiKey', (arg) => this.setApiKey(arg));
+    reg('infinity-matrix.removeApiKey', () => this.removeApiKey());
+    reg('infinity-matrix.restartServer', () => this.h.server.restart());
+    reg('infinity-matrix.showLog', () => this.h.server.output.show(true));
+    reg('infinity-matrix.showAgents', () => this.h.focusAgents());
+    reg('infinity-matrix.openSettings', () =>
+      vscode.commands.executeCommand('workbench.action.openSettings', '@ext:InfinityXOne.infinity-matrix-agent'),
+    );
+    reg('infinity-matrix.useBuiltinChain', () => this.h.useBuiltinChain());
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  private client(): LanguageClient {
+    const c = this.h.server.running;
+    if (!c) {
+      const s = this.h.server.state;
+      const why =
+        s.kind === 'missing'
+          ? s.message
+          : s.kind === 'restarting'
+            ? `the server is restarting (in ${s.inSeconds} s)`
+            : s.kind === 'starting'
+              ? 'the server is still starting'
+              : 'the server is not running';
+      throw new Error(`${why}. Run "Infinity Matrix: Restart Server" or see "Infinity Matrix: Show Server Log".`);
+    }
+    return c;
+  }
+
+  private async runServerCommand(command: ServerCommand, arg: object): Promise<CommandResult> {
+    const client = this.client();
+    const result: unknown = await client.sendRequest(ExecuteCommandRequest.type, { command, arguments: [arg] });
+    const taskId =
+      result && typeof result === 'object' && typeof (result as Record<string, unknown>).taskId === 'string'
+        ? (result as { taskId: string }).taskId
+        : null;
+    return { taskId };
+  }
+
+  /** Where the editor's cursor or selection is, in LSP terms, with the diagnostics there. */
+  private async editorTarget(
+    editor: vscode.TextEditor,
+  ): Promise<{ textDocument: { uri: string }; range?: LspRange; position?: LspRange['start']; diagnostics: LspDiagnostic[] }> {
+    const client = this.client();
+    const c2p = client.code2ProtocolConverter;
+    const sel = editor.selection;
+    const doc = editor.document;
+    const area = sel.isEmpty ? doc.lineAt(sel.active.line).range : new vscode.Range(sel.start, sel.end);
+    const diags = vscode.languages
+      .getDiagnostics(doc.uri)
+      .filter((d) => d.source !== OWN_DIAGNOSTIC_SOURCE && d.range.intersection(area) !== undefined);
+    const diagnostics = (await c2p.asDiagnostics(diags)) as unknown as LspDiagnostic[];
+    const textDocument = { uri: c2p.asUri(doc.uri) };
+    return sel.isEmpty
+      ? { textDocument, position: c2p.asPosition(sel.active), diagnostics }
+      : { textDocument, range: c2p.asRange(sel), diagnostics };
+  }
+
+  private async outputOf(agent: string | undefined): Promise<AgentDef['output'] | undefined> {
+    const defs = await this.h.agents();
+    const name = agent ?? defs?.defaultAgent;
+    return defs?.agents.find((a) => a.name === name)?.output ?? this.h.model.agent(name ?? '')?.output;
+  }
+
+  /** Bookkeeping after the server accepted a task: open its result as it streams. */
+  private async started(taskId: string | null, agent: string | undefined): Promise<void> {
+    if (!taskId) {
+      if (agent) vscode.window.setStatusBarMessage(`$(eye) Infinity Matrix: agent ${agent} enabled`, 4000);
+      return;
+    }
+    this.h.ownTasks.add(taskId);
+    const output = await this.outputOf(agent);
+    const ui = vscode.workspace.getConfiguration('infinityMatrix.ui');
+    vscode.window.setStatusBarMessage(`$(sync~spin) Infinity Matrix: ${agent ?? 'agent'} task ${shortTaskId(taskId)} started`, 4000);
+    if (output !== 'edit' && output !== 'diagnostics' && ui.get<boolean>('openResults', true)) {
+      await this.showTask(taskId, true);
+    }
+  }
+
+  private async showTask(taskId: string, beside: boolean): Promise<void> {
+    const doc = await vscode.workspace.openTextDocument(taskUri(taskId));
+    await vscode.window.showTextDocument(doc, {
+      viewColumn: beside ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active,
+      preview: true,
+      preserveFocus: beside,
+    });
+  }
+
+  private async pickTask(filter: (t: TaskInfo) => boolean, placeHolder: string): Promise<string | undefined> {
+    const tasks = this.h.model.tasks.filter(filter);
+    if (tasks.length === 0) {
+      void vscode.window.showInformationMessage('Infinity Matrix: no such task right now.');
+      return undefined;
+    }
+    const pick = await vscode.window.showQuickPick(
+      tasks.map((t) => ({
+        label: `${t.agent} ${shortTaskId(t.id)}`,
+        description: `${stateLabel(t.state)}${t.uri ? ` · ${basename(t.uri)}` : ''}`,
+        id: t.id,
+      })),
+      { placeHolder },
+    );
+    return pick?.id;
+  }
+
+  // ---- server commands --------------------------------------------------------------------------
+
+  /** Prompt → the default agent (or `@agent prompt`) on the selection or cursor. */
+  async executePrompt(arg?: unknown): Promise<string | undefined> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || !['file', 'untitled'].includes(editor.document.uri.scheme)) {
+      void vscode.window.showWarningMessage('Infinity Matrix: open a file and place the cursor (or select code) first.');
+      return undefined;
+    }
+    const given = arg && typeof arg === 'object' ? (arg as Record<string, unknown>) : {};
+    let prompt = typeof given.prompt === 'string' ? given.prompt : undefined;
+    let agent = typeof given.agent === 'string' ? given.agent : undefined;
+    if (prompt === undefined) {
+      const defs = await this.h.agents();
+      prompt = await vscode.window.showInputBox({
+        title: 'Infinity Matrix: Execute Prompt',
+        prompt: `Ask about the ${editor.selection.isEmpty ? 'code at the cursor' : 'selection'}. Start with @agent to pick an agent (default: ${defs?.defaultAgent ?? 'explain'}).`,
+        placeHolder: 'e.g. What does this function do?',
+        ignoreFocusOut: true,
+      });
+      if (prompt === undefined) return undefined;
+    }
+    const m = /^@([\w.-]+)\s*([\s\S]*)$/.exec(prompt.trim());
+    if (m && !agent) {
+      agent = m[1];
+      prompt = m[2] ?? '';
+    }
+    const target = await this.editorTarget(editor);
+    const args = {
+      prompt,
+      ...(agent ? { agent } : {}),
+      ...target,
+    };
+    const { taskId } = await this.runServerCommand(ServerCommands.executePrompt, args);
+    await this.started(taskId, agent ?? (await this.h.agents())?.defaultAgent);
+    return taskId ?? undefined;
+  }
+
+  /**
+   * With arguments (a code action of the server, or another extension): passed to the server
+   * as they are. Without: a quick pick of the server's agents, run on the active editor.
+   */
+  async startAgent(arg?: unknown): Promise<string | undefined> {
+    if (arg && typeof arg === 'object' && !(arg instanceof AgentNode) && typeof (arg as Record<string, unknown>).agent === 'string') {
+      const a = arg as { agent: string };
+      const { taskId } = await this.runServerCommand(ServerCommands.startAgent, a);
+      await this.started(taskId, a.agent);
+      return taskId ?? undefined;
+    }
+    let agent = agentOf(arg);
+    if (!agent) {
+      const defs = await this.h.agents(true);
+      if (!defs || defs.agents.length === 0) {
+        void vscode.window.showWarningMessage('Infinity Matrix: the server has no agents.');
+        return undefined;
+      }
+      const pick = await vscode.window.showQuickPick(
+        defs.agents.map((d) => ({
+          label: d.name,
+          description: d.description,
+          detail: [
+            `output: ${d.output}`,
+            d.output === 'edit' ? `approval: ${d.approval}` : '',
+            `providers: ${d.providers.join(' → ') || 'default chain'}`,
+            `triggers: ${d.triggers.join(', ')}`,
+          ]
+            .filter(Boolean)
+            .join(' · '),
+          name: d.name,
+        })),
+        { title: 'Infinity Matrix: Start Agent', placeHolder: 'Pick an agent to run on the selection or cursor', matchOnDescription: true },
+      );
+      if (!pick) return undefined;
+      agent = pick.name;
+    }
+    const editor = vscode.window.activeTextEditor;
+    const onDoc = editor && ['file', 'untitled'].includes(editor.document.uri.scheme);
+    const args = onDoc ? { agent, ...(await this.editorTarget(editor)) } : { agent };
+    const { taskId } = await this.runServerCommand(ServerCommands.startAgent, args);
+    await this.started(taskId, agent);
+    return taskId ?? undefined;
+  }
+
+  async stopAgent(arg?: unknown): Promise<void> {
+    let agent = agentOf(arg);
+    if (!agent) {
+      const busy = this.h.model.agents.filter((a) => a.running > 0 || a.queued > 0 || a.enabled);
+      const list = busy.length ? busy : this.h.model.agents;
+      const pick = await vscode.window.showQuickPick(
+        list.map((a) => ({ label: a.name, description: a.description, detail: `${a.state} · ${a.running} running · ${a.queued} queued` })),
+        { title: 'Infinity Matrix: Stop Agent', placeHolder: 'Cancels its tasks and disables its background triggers' },
+      );
+      if (!pick) return;
+      agent = pick.label;
+    }
+    await this.runServerCommand(ServerCommands.stopAgent, { agent });
+    vscode.window.setStatusBarMessage(`Infinity Matrix: agent ${agent} stopped`, 4000);
+  }
+
+  async cancelTask(arg?: unknown): Promise<void> {
+    const taskId = taskIdOf(arg) ?? (await this.pickTask((t) => !isTerminal(t.state), 'Cancel which task?'));
+    if (!taskId) return;
+    await this.runServerCommand(ServerCommands.cancelTask, { taskId });
+  }
+
+  async approve(arg: unknown, accept: boolean): Promise<void> {
+    let taskId = taskIdOf(arg);
+    if (arg && typeof arg === 'object' && typeof (arg as Record<string, unknown>).accept === 'boolean') {
+      accept = (arg as { accept: boolean }).accept;
+    }
+    if (!taskId) {
+      const active = vscode.window.activeTextEditor?.document.uri;
+      taskId = active?.scheme === PROPOSAL_SCHEME ? taskIdOfUri(active) : undefined;
+    }
+    taskId ??= await this.pickTask((t) => t.state === 'awaiting_approval', accept ? 'Apply which edit?' : 'Reject which edit?');
+    if (!taskId) return;
+    await this.runServerCommand(ServerCommands.approve, { taskId, accept });
+    vscode.window.setStatusBarMessage(`Infinity Matrix: edit ${accept ? 'applied' : 'rejected'} (task ${shortTaskId(taskId)})`, 4000);
+    await closeProposalTabs(taskId);
+  }
+
+  // ---- results ---------------------------------------------------------------------------------
+
+  async openResult(arg?: unknown): Promise<void> {
+    const taskId = taskIdOf(arg) ?? (await this.pickTask(() => true, 'Open the result of which task?'));
+    if (!taskId) return;
+    await this.showTask(taskId, false);
+  }
+
+  /** A diff between the document and the proposed edit, with Apply / Reject in the title bar. */
+  async previewEdit(arg?: unknown): Promise<void> {
+    const taskId = taskIdOf(arg) ?? (await this.pickTask((t) => t.state === 'awaiting_approval', 'Preview which edit?'));
+    if (!taskId) return;
+    const detail = await this.h.fetchTask(taskId);
+    if (!detail) throw new Error(`task ${taskId} is unknown to the server`);
+    const edit = detail.edit;
+    if (!edit) {
+      void vscode.window.showInformationMessage(`Infinity Matrix: task ${shortTaskId(taskId)} has no proposed edit (${stateLabel(detail.state)}).`);
+      return;
+    }
+    const client = this.client();
+    const docUri = client.protocol2CodeConverter.asUri(edit.uri);
+    const doc = await vscode.workspace.openTextDocument(docUri);
+    const original = doc.getText();
+    const proposed = applyEdit(original, edit.range, edit.newText);
+    const file = path.posix.basename(docUri.path) || 'document';
+    const left = vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/${taskId}/original/${file}` });
+    const right = vscode.Uri.from({ scheme: PROPOSAL_SCHEME, path: `/${taskId}/proposed/${file}` });
+    this.h.memDocs.set(left, original);
+    this.h.memDocs.set(right, proposed);
+    const stale = edit.version !== null && edit.version !== doc.version ? ' — document changed since' : '';
+    const title = `${file}: ${detail.agent} ${shortTaskId(taskId)} proposal (${edit.linesChanged} lines)${stale}`;
+    await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: true });
+  }
+
+  async showContext(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || !['file', 'untitled'].includes(editor.document.uri.scheme)) {
+      void vscode.window.showWarningMessage('Infinity Matrix: open a file and place the cursor first.');
+      return;
+    }
+    const client = this.client();
+    const c2p = client.code2ProtocolConverter;
+    const sel = editor.selection;
+    const budget = vscode.workspace.getConfiguration('infinityMatrix.defaults').get<number>('context_budget_tokens', 4096);
+    const diags = vscode.languages.getDiagnostics(editor.document.uri).filter((d) => d.source !== OWN_DIAGNOSTIC_SOURCE);
+    const params: ContextParams = {
+      textDocument: { uri: c2p.asUri(editor.document.uri) },
+      position: c2p.asPosition(sel.active),
+      ...(sel.isEmpty ? {} : { range: c2p.asRange(sel) }),
+      budgetTokens: budget,
+      diagnostics: await c2p.asDiagnostics(diags),
+    };
+    const result = await client.sendRequest<ContextResult>(Methods.context, params);
+    const langOf = (uri: string) => {
+      const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
+      return open?.languageId ?? path.extname(uri).replace('.', '');
+    };
+    const text = renderContextDocument(
+      result,
+      { uri: editor.document.uri.toString(), line: sel.active.line, character: sel.active.character },
+      langOf,
+    );
+    const name = `Context ${basename(editor.document.uri.toString())}-${sel.active.line + 1}.md`;
+    const uri = vscode.Uri.from({ scheme: VIEW_SCHEME, path: `/${name}` });
+    this.h.memDocs.set(uri, text);
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+  }
+
+  async showAudit(): Promise<void> {
+    const client = this.client();
+    const result = await client.sendRequest<AuditResult>(Methods.audit, { limit: 200 });
+    const uri = vscode.Uri.from({ scheme: VIEW_SCHEME, path: '/Audit log.md' });
+    this.h.memDocs.set(uri, renderAuditDocument(result.entries ?? []));
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(doc, { preview: true });
+  }
+
+  // ---- keys -------------------------------------------------------------------------------------
+
+  private async keyNames(): Promise<string[]> {
+    const names = new Set<string>(await this.h.secrets.names());
+    const providers = vscode.workspace.getConfiguration('infinityMatrix').get<Record<string, { api_key_env?: unknown }>>('providers') ?? {};
+    for (const p of Object.values(providers)) {
+      if (p && typeof p.api_key_env === 'string' && isSecretName(p.api_key_env)) names.add(p.api_key_env);
+    }
+    for (const n of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY']) names.add(n);
+    return [...names];
+  }
+
+  async setApiKey(arg?: unknown): Promise<void> {
+    let name = typeof arg === 'string' ? arg : undefined;
+    if (!name) {
+      const stored = new Set(await this.h.secrets.names());
+      const items: (vscode.QuickPickItem & { name?: string })[] = (await this.keyNames()).map((n) => ({
+        label: n,
+        description: stored.has(n) ? 'stored' : '',
+        name: n,
+      }));
+      items.push({ label: '$(edit) Another name…' });
+      const pick = await vscode.window.showQuickPick(items, {
+        title: 'Infinity Matrix: Set API Key',
+        placeHolder: 'The variable name a provider names in api_key_env',
+      });
+      if (!pick) return;
+      name =
+        pick.name ??
+        (await vscode.window.showInputBox({
+          title: 'Infinity Matrix: API key name',
+          prompt: 'The name used in a provider\'s api_key_env, e.g. MY_PROVIDER_KEY',
+          validateInput: (v) => (isSecretName(v) ? undefined : 'Letters, digits and _ only, not starting with a digit'),
+        }));
+      if (!name) return;
+    }
+    const value = await vscode.window.showInputBox({
+      title: `Infinity Matrix: value of ${name}`,
+      prompt: 'Stored in VS Code\'s secret storage and sent to the server; never written to settings.',
+      password: true,
+      ignoreFocusOut: true,
+    });
+    if (value === undefined) return;
+    await this.h.secrets.set(name, value);
+    void vscode.window.showInformationMessage(`Infinity Matrix: ${name} stored in secret storage.`);
+  }
+
+  async removeApiKey(): Promise<void> {
+    const names = await this.h.secrets.names();
+    if (!names.length) {
+      void vscode.window.showInformationMessage('Infinity Matrix: no API keys are stored.');
+      return;
+    }
+    const pick = await vscode.window.showQuickPick(names, { title: 'Infinity Matrix: Remove API Key' });
+    if (!pick) return;
+    await this.h.secrets.remove(pick);
+    void vscode.window.showInformationMessage(`Infinity Matrix: ${pick} removed.`);
+  }
+}
+
+/** Closes the diff preview(s) of a task's proposal. */
+export async function closeProposalTabs(taskId: string): Promise<void> {
+  const tabs: vscode.Tab[] = [];
+  for (const group of vscode.window.tabGroups.all) {
+    for (const tab of group.tabs) {
+      const input = tab.input;
+      const uri =
+        input instanceof vscode.TabInputTextDiff ? input.modified : input instanceof vscode.TabInputText ? input.uri : undefined;
+      if (uri?.scheme === PROPOSAL_SCHEME && taskIdOfUri(uri) === taskId) tabs.push(tab);
+    }
+  }
+  if (tabs.length) await vscode.window.tabGroups.close(tabs, true);
+}
