@@ -165,19 +165,7 @@ impl LspClient {
 
     /// Waits for the response to `id`.
     pub fn response(&mut self, id: i64) -> Value {
-        let deadline = Instant::now() + WAIT;
-        let mut stash = Vec::new();
-        loop {
-            assert!(Instant::now() < deadline, "no response to request {id}");
-            let msg = self.recv();
-            if let Some(resp) = self.dispatch(msg) {
-                if resp["id"] == json!(id) {
-                    self.pending.extend(stash);
-                    return resp;
-                }
-                stash.push(resp);
-            }
-        }
+        self.response_to(json!(id))
     }
 
     /// Sends a request and returns `Ok(result)` or `Err(error)`.
