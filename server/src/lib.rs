@@ -16,5 +16,6 @@ pub mod index;
 pub mod lsp;
 pub mod metrics;
 pub mod policy;
+pub mod process;
 pub mod providers;
 pub mod telemetry;

@@ -114,10 +114,9 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Lsp => {
+            crate::process::tune_allocator();
             crate::telemetry::init("info");
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
+            let runtime = crate::process::server_runtime()?;
             runtime.block_on(crate::lsp::run_stdio(Arc::new(Engine::new())));
             // A blocking stdin read may still be parked in the runtime's pool: don't wait for it.
             runtime.shutdown_timeout(std::time::Duration::from_millis(200));

@@ -2,7 +2,9 @@
 //!
 //! Edits are applied synchronously, in the order they arrive, and each keeps the syntax tree
 //! in step with `Tree::edit` so the next parse is incremental. Parsing itself is lazy: it runs
-//! when a reader needs the tree (`DocumentStore::parsed`), never per keystroke.
+//! when a reader needs the tree (`DocumentStore::snapshot`), never per keystroke. Only the
+//! most recently used documents keep their tree and analysis ([`TreeCache`]); the others keep
+//! just their text and parse again when a reader needs them.
 
 mod position;
 
@@ -13,7 +15,8 @@ pub use position::{
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
@@ -111,9 +114,64 @@ pub struct DocSnapshot {
     pub analysis: Arc<Analysis>,
 }
 
+/// How many documents keep their syntax tree and analysis by default. A tree costs about 30
+/// times its text (~300 KB for a 10 KB file); the documents being worked on are few.
+pub const DEFAULT_TREE_CACHE: usize = 8;
+
+/// The documents that keep their tree and analysis, most recently used first. Touching one
+/// may evict the least recently used, which drops its tree (the next reader parses it again).
+pub struct TreeCache {
+    capacity: AtomicUsize,
+    recent: Mutex<VecDeque<(String, Weak<Mutex<Document>>)>>,
+}
+
+impl Default for TreeCache {
+    fn default() -> TreeCache {
+        TreeCache {
+            capacity: AtomicUsize::new(DEFAULT_TREE_CACHE),
+            recent: Mutex::new(VecDeque::new()),
+        }
+    }
+}
+
+impl TreeCache {
+    /// Marks `uri` as just used. Must be called without holding any document's lock.
+    fn touch(&self, uri: &str, doc: &Arc<Mutex<Document>>) {
+        let evicted: Vec<Weak<Mutex<Document>>> = {
+            let mut recent = self.recent.lock();
+            if recent.front().is_some_and(|(u, _)| u == uri) {
+                return;
+            }
+            recent.retain(|(u, _)| u != uri);
+            recent.push_front((uri.to_string(), Arc::downgrade(doc)));
+            let capacity = self.capacity.load(Ordering::Relaxed).max(1);
+            if recent.len() > capacity {
+                recent.drain(capacity..).map(|(_, d)| d).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        for doc in evicted {
+            if let Some(doc) = doc.upgrade() {
+                doc.lock().drop_tree();
+            }
+        }
+    }
+
+    fn forget(&self, uri: &str) {
+        self.recent.lock().retain(|(u, _)| u != uri);
+    }
+
+    /// The URIs holding a tree, most recently used first.
+    pub fn uris(&self) -> Vec<String> {
+        self.recent.lock().iter().map(|(u, _)| u.clone()).collect()
+    }
+}
+
 /// A snapshot whose analysis may still need a parse; taken under the lock, resolved outside it.
 pub struct PendingSnapshot {
     doc: Arc<Mutex<Document>>,
+    cache: Arc<TreeCache>,
     uri: String,
     path: Option<PathBuf>,
     job: ParseJob,
@@ -154,6 +212,7 @@ impl PendingSnapshot {
                 analysis
             }
         };
+        self.cache.touch(&self.uri, &self.doc);
         DocSnapshot {
             uri: self.uri,
             path: self.path,
@@ -191,7 +250,11 @@ impl Document {
 
     /// Takes what a reader needs at the current version; cheap (O(1) clones), so it runs
     /// under the lock in the request's synchronous prefix, before any `.await`.
-    pub fn pending_snapshot(&self, doc: Arc<Mutex<Document>>) -> PendingSnapshot {
+    pub fn pending_snapshot(
+        &self,
+        doc: Arc<Mutex<Document>>,
+        cache: Arc<TreeCache>,
+    ) -> PendingSnapshot {
         let ready = self
             .analysis
             .as_ref()
@@ -199,6 +262,7 @@ impl Document {
             .cloned();
         PendingSnapshot {
             doc,
+            cache,
             uri: self.uri.clone(),
             path: self.path.clone(),
             job: self.parse_job(),
@@ -277,6 +341,18 @@ impl Document {
                 new_end_position,
             });
         }
+    }
+
+    /// Forgets the tree and the analysis (the text stays); the next reader parses from scratch.
+    fn drop_tree(&mut self) {
+        self.tree = None;
+        self.tree_version = None;
+        self.analysis = None;
+    }
+
+    /// Whether the document holds a tree (fresh or kept in step with edits).
+    pub fn has_tree(&self) -> bool {
+        self.tree.is_some()
     }
 
     /// The tree, if it was parsed at the current version.
@@ -388,6 +464,7 @@ pub fn parse_str(language: Language, text: &str) -> Option<Tree> {
 pub struct DocumentStore {
     docs: DashMap<String, Arc<Mutex<Document>>>,
     recent: Mutex<VecDeque<RecentEdit>>,
+    trees: Arc<TreeCache>,
 }
 
 impl DocumentStore {
@@ -416,7 +493,20 @@ impl DocumentStore {
     }
 
     pub fn close(&self, uri: &str) -> bool {
+        self.trees.forget(uri);
         self.docs.remove(uri).is_some()
+    }
+
+    /// How many documents keep their tree between requests (at least 1).
+    pub fn set_tree_cache_capacity(&self, capacity: usize) {
+        self.trees
+            .capacity
+            .store(capacity.max(1), Ordering::Relaxed);
+    }
+
+    /// The documents that hold a tree now, most recently used first.
+    pub fn tree_cache(&self) -> &TreeCache {
+        &self.trees
     }
 
     pub fn get(&self, uri: &str) -> Option<Arc<Mutex<Document>>> {
@@ -471,11 +561,90 @@ impl DocumentStore {
     pub fn pending_snapshot(&self, uri: &str) -> Option<PendingSnapshot> {
         let doc = self.get(uri)?;
         let guard = doc.lock();
-        Some(guard.pending_snapshot(doc.clone()))
+        Some(guard.pending_snapshot(doc.clone(), self.trees.clone()))
     }
 
     /// A resolved snapshot (parses on this thread if needed).
     pub fn snapshot(&self, uri: &str) -> Option<DocSnapshot> {
         self.pending_snapshot(uri).map(PendingSnapshot::resolve)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open_rust(store: &DocumentStore, i: usize) -> String {
+        let uri = format!("file:///t/f{i}.rs");
+        store.open(&uri, None, "rust", 1, &format!("fn f{i}() {{}}\n"));
+        uri
+    }
+
+    fn holds_tree(store: &DocumentStore, uri: &str) -> bool {
+        store.get(uri).is_some_and(|d| d.lock().has_tree())
+    }
+
+    #[test]
+    fn only_the_most_recently_used_documents_keep_their_tree() {
+        let store = DocumentStore::new();
+        store.set_tree_cache_capacity(3);
+        let uris: Vec<String> = (0..5).map(|i| open_rust(&store, i)).collect();
+        for uri in &uris {
+            assert!(
+                store
+                    .snapshot(uri)
+                    .is_some_and(|s| s.analysis.tree.is_some())
+            );
+        }
+        let kept: Vec<bool> = uris.iter().map(|u| holds_tree(&store, u)).collect();
+        assert_eq!(kept, [false, false, true, true, true]);
+        assert_eq!(
+            store.tree_cache().uris(),
+            [uris[4].clone(), uris[3].clone(), uris[2].clone()]
+        );
+
+        // An evicted document parses again on demand, with the same result.
+        let again = store.snapshot(&uris[0]).expect("open");
+        assert_eq!(
+            again.analysis.symbols.first().map(|s| s.name.as_str()),
+            Some("f0")
+        );
+        assert!(holds_tree(&store, &uris[0]));
+        assert!(
+            !holds_tree(&store, &uris[2]),
+            "the least recently used one made room"
+        );
+
+        // Reading a cached document makes it recent again.
+        store.snapshot(&uris[3]);
+        store.snapshot(&uris[1]);
+        assert!(holds_tree(&store, &uris[3]));
+        assert!(!holds_tree(&store, &uris[4]));
+    }
+
+    #[test]
+    fn edits_after_eviction_still_apply_and_parse() {
+        let store = DocumentStore::new();
+        store.set_tree_cache_capacity(1);
+        let a = open_rust(&store, 0);
+        let b = open_rust(&store, 1);
+        store.snapshot(&a);
+        store.snapshot(&b);
+        assert!(!holds_tree(&store, &a));
+        let change = TextChange {
+            range: Some(Range::new(Position::new(0, 3), Position::new(0, 5))),
+            text: "renamed".into(),
+        };
+        store
+            .change(&a, 2, &[change], PositionEncoding::Utf16)
+            .expect("change");
+        let snap = store.snapshot(&a).expect("open");
+        assert_eq!(snap.version, 2);
+        assert_eq!(
+            snap.analysis.symbols.first().map(|s| s.name.as_str()),
+            Some("renamed")
+        );
+        store.close(&a);
+        assert!(store.tree_cache().uris().is_empty());
     }
 }

@@ -319,7 +319,7 @@ impl Provider for AnthropicProvider {
             };
             let builder = self.authorize(
                 self.core
-                    .client
+                    .client()?
                     .post(&url)
                     .header("accept", "text/event-stream")
                     .json(&body),
@@ -339,10 +339,14 @@ impl Provider for AnthropicProvider {
 
     fn check(&self) -> BoxFuture<'_, HealthReport> {
         Box::pin(async move {
+            let client = match self.core.client() {
+                Ok(c) => c,
+                Err(e) => return HealthReport::failed(e.message),
+            };
             let url = format!("{}/v1/models?limit=1000", self.core.base_url);
-            let (builder, key_problem) = match self.authorize(self.core.client.get(&url)) {
+            let (builder, key_problem) = match self.authorize(client.get(&url)) {
                 Ok(b) => (b, None),
-                Err(e) => (self.core.client.get(&url), Some(e.message)),
+                Err(e) => (client.get(&url), Some(e.message)),
             };
             let reply = check_get(&self.core, &url, builder).await;
             let model = self.core.model.clone();

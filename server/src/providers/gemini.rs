@@ -330,21 +330,25 @@ impl Provider for GeminiProvider {
     ) -> BoxFuture<'a, Result<ChatOutcome, ProviderError>> {
         Box::pin(async move {
             let url = self.chat_url(self.core.model_for(request));
-            let builder = self.authorize(self.core.client.post(&url))?;
+            let builder = self.authorize(self.core.client()?.post(&url))?;
             gemini_chat(&self.core, &url, builder, request, on_chunk, cancel).await
         })
     }
 
     fn check(&self) -> BoxFuture<'_, HealthReport> {
         Box::pin(async move {
+            let client = match self.core.client() {
+                Ok(c) => c,
+                Err(e) => return HealthReport::failed(e.message),
+            };
             let url = format!(
                 "{}/v1beta/models/{}",
                 self.core.base_url,
                 bare_model(&self.core.model)
             );
-            let (builder, key_problem) = match self.authorize(self.core.client.get(&url)) {
+            let (builder, key_problem) = match self.authorize(client.get(&url)) {
                 Ok(b) => (b, None),
-                Err(e) => (self.core.client.get(&url), Some(e.message)),
+                Err(e) => (client.get(&url), Some(e.message)),
             };
             let reply = check_get(&self.core, &url, builder).await;
             let report = health_from(reply, Some(true), &self.core.model, true, |_| Some(true));

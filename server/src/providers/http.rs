@@ -70,7 +70,10 @@ impl CallLimits {
 /// pool timeout, no redirects (API endpoints do not redirect, and a redirect could carry a key
 /// header to another host), and no total timeout (each call enforces its own).
 pub fn build_client(cfg: &ProviderConfig) -> Result<reqwest::Client, reqwest::Error> {
-    let limits = CallLimits::from_config(cfg);
+    build_client_with(&CallLimits::from_config(cfg))
+}
+
+fn build_client_with(limits: &CallLimits) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(limits.connect)
@@ -246,7 +249,9 @@ pub(crate) struct ProviderCore {
     pub model: String,
     /// Without a trailing slash.
     pub base_url: String,
-    pub client: reqwest::Client,
+    /// Built on first use: a TLS client costs milliseconds and a megabyte or two, and many
+    /// sessions never call some of the configured providers.
+    client: std::sync::OnceLock<Result<reqwest::Client, String>>,
     pub limits: CallLimits,
     pub secrets: Arc<SecretStore>,
     pub api_key_env: Option<String>,
@@ -291,24 +296,31 @@ impl ProviderCore {
         if cfg.model.trim().is_empty() {
             return Err(config_error("no model configured".to_string()));
         }
-        let client = build_client(cfg).map_err(|e| {
-            config_error(format!(
-                "could not build the HTTP client: {}",
-                describe_error(&e)
-            ))
-        })?;
         Ok(ProviderCore {
             name: name.to_string(),
             kind,
             model: cfg.model.trim().to_string(),
             base_url,
-            client,
+            client: std::sync::OnceLock::new(),
             limits: CallLimits::from_config(cfg),
             secrets,
             api_key_env: cfg.api_key_env.clone().filter(|e| !e.trim().is_empty()),
             max_tokens: cfg.max_tokens,
             temperature: cfg.temperature,
         })
+    }
+
+    /// The provider's one pooled HTTP client, built on first use.
+    pub fn client(&self) -> Result<&reqwest::Client, ProviderError> {
+        self.client
+            .get_or_init(|| build_client_with(&self.limits).map_err(|e| describe_error(&e)))
+            .as_ref()
+            .map_err(|m| {
+                self.error(
+                    ErrorClass::Config,
+                    format!("could not build the HTTP client: {m}"),
+                )
+            })
     }
 
     pub fn kind_name(&self) -> &'static str {

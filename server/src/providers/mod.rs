@@ -175,6 +175,18 @@ pub struct HealthReport {
     pub detail: String,
 }
 
+impl HealthReport {
+    /// A check that could not even be sent.
+    pub fn failed(detail: String) -> HealthReport {
+        HealthReport {
+            reachable: false,
+            authorized: None,
+            model_present: None,
+            detail,
+        }
+    }
+}
+
 /// Callback receiving each streamed text chunk as it arrives.
 pub type ChunkSink<'a> = &'a (dyn Fn(&str) + Send + Sync);
 

@@ -188,7 +188,7 @@ impl Provider for OllamaProvider {
             };
             let builder = self
                 .core
-                .authorize_optional_bearer(self.core.client.post(&url).json(&body))?;
+                .authorize_optional_bearer(self.core.client()?.post(&url).json(&body))?;
             run_chat(
                 &self.core,
                 &url,
@@ -204,13 +204,15 @@ impl Provider for OllamaProvider {
 
     fn check(&self) -> BoxFuture<'_, HealthReport> {
         Box::pin(async move {
+            let client = match self.core.client() {
+                Ok(c) => c,
+                Err(e) => return HealthReport::failed(e.message),
+            };
             let url = format!("{}/api/tags", self.core.base_url);
-            let (builder, key_problem) = match self
-                .core
-                .authorize_optional_bearer(self.core.client.get(&url))
+            let (builder, key_problem) = match self.core.authorize_optional_bearer(client.get(&url))
             {
                 Ok(b) => (b, None),
-                Err(e) => (self.core.client.get(&url), Some(e.message)),
+                Err(e) => (client.get(&url), Some(e.message)),
             };
             let reply = check_get(&self.core, &url, builder).await;
             let model = self.core.model.clone();

@@ -239,7 +239,7 @@ impl Provider for OpenAiProvider {
             };
             let builder = self
                 .core
-                .client
+                .client()?
                 .post(&url)
                 .header("accept", "text/event-stream")
                 .json(&body);
@@ -259,13 +259,15 @@ impl Provider for OpenAiProvider {
 
     fn check(&self) -> BoxFuture<'_, HealthReport> {
         Box::pin(async move {
+            let client = match self.core.client() {
+                Ok(c) => c,
+                Err(e) => return HealthReport::failed(e.message),
+            };
             let url = format!("{}/models", self.core.base_url);
-            let (builder, key_problem) = match self
-                .core
-                .authorize_optional_bearer(self.core.client.get(&url))
+            let (builder, key_problem) = match self.core.authorize_optional_bearer(client.get(&url))
             {
                 Ok(b) => (b, None),
-                Err(e) => (self.core.client.get(&url), Some(e.message)),
+                Err(e) => (client.get(&url), Some(e.message)),
             };
             let reply: CheckReply = check_get(&self.core, &url, builder).await;
             let model = self.core.model.clone();

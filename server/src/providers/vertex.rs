@@ -224,7 +224,7 @@ impl Provider for VertexProvider {
             };
             let url = self.chat_url(self.core.model_for(request));
             let (name, value) = self.core.bearer(&token)?;
-            let builder = self.core.client.post(&url).header(name, value);
+            let builder = self.core.client()?.post(&url).header(name, value);
             let result = gemini_chat(&self.core, &url, builder, request, on_chunk, cancel).await;
             if let Err(e) = &result
                 && matches!(e.class, ErrorClass::Auth { .. })
@@ -238,15 +238,19 @@ impl Provider for VertexProvider {
 
     fn check(&self) -> BoxFuture<'_, HealthReport> {
         Box::pin(async move {
+            let client = match self.core.client() {
+                Ok(c) => c,
+                Err(e) => return HealthReport::failed(e.message),
+            };
             // countTokens is free and checks project, location, model and token at once.
             let url = format!("{}:countTokens", self.model_url(&self.core.model));
             let body = serde_json::json!({ "contents": [{ "role": "user", "parts": [{ "text": "ping" }] }] });
             let (builder, key_problem) = match self.token().await {
                 Ok(token) => match self.core.bearer(&token) {
-                    Ok((name, value)) => (self.core.client.post(&url).header(name, value), None),
-                    Err(e) => (self.core.client.post(&url), Some(e.message)),
+                    Ok((name, value)) => (client.post(&url).header(name, value), None),
+                    Err(e) => (client.post(&url), Some(e.message)),
                 },
-                Err(e) => (self.core.client.post(&url), Some(e.message)),
+                Err(e) => (client.post(&url), Some(e.message)),
             };
             let reply = check_get(&self.core, &url, builder.json(&body)).await;
             let report = health_from(reply, Some(true), &self.core.model, true, |_| Some(true));
