@@ -15,7 +15,7 @@ trap 'rm -f "$list"' EXIT
 # Warm the page cache for both tools alike.
 "$bin" symbols "$tree" --stats --files-to "$list" >/dev/null
 echo "tree: $tree ($(wc -l <"$list") source files in the supported languages)"
-echo "infinity-matrix (parallel walk + tree-sitter parse + symbol extraction):"
+echo "infinity-matrix (parallel walk + lexical tag scanner, symbols kept in memory):"
 /usr/bin/time -f "  wall %e s, peak RSS %M KiB" "$bin" symbols "$tree" --stats
 lines=$(xargs -a "$list" -d '\n' cat | wc -l)
 echo "ctags on the same $(wc -l <"$list") files ($lines lines):"

@@ -16,7 +16,10 @@ use crate::documents::{
     DocSnapshot, DocumentStore, EditError, PendingSnapshot, Position, PositionEncoding, Range,
     TextChange, point_to_position,
 };
-use crate::index::{IndexConfig, IndexProgress, WorkspaceIndex, index_file_text, walk_workspace};
+use crate::index::{
+    IndexConfig, IndexProgress, WorkspaceIndex, index_document_symbols, index_file_text,
+    walk_workspace,
+};
 
 /// A symbol of an open document in client coordinates (for textDocument/documentSymbol).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -174,9 +177,11 @@ impl Engine {
 
     /// Re-indexes an open document from its current text (after a parse).
     pub fn reindex_open_document(&self, snap: &DocSnapshot) {
-        if let Some(path) = &snap.path
-            && let Some(symbols) = index_file_text(path, snap.analysis.text.as_bytes())
-        {
+        // Open documents are indexed from their tree-sitter symbols (already extracted at
+        // this version), not by the lexical scanner used for files on disk.
+        if let Some(path) = &snap.path {
+            let symbols =
+                index_document_symbols(snap.language, &snap.analysis.text, &snap.analysis.symbols);
             self.index.update_file(path, symbols);
         }
     }

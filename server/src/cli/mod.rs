@@ -107,6 +107,10 @@ pub enum Command {
         /// For a directory: also write the list of indexed files to this path (one per line).
         #[arg(long, value_name = "PATH")]
         files_to: Option<PathBuf>,
+        /// For a directory: compare the index's lexical scanner with tree-sitter extraction
+        /// per language (share of each side's (name, kind, line) the other also finds).
+        #[arg(long)]
+        compare: bool,
     },
 }
 
@@ -180,8 +184,12 @@ pub fn run(cli: Cli) -> Result<()> {
             json,
             stats,
             files_to,
+            compare,
         } => {
             crate::telemetry::init("warn");
+            if compare {
+                return compare_command(&path, json);
+            }
             symbols_command(&path, json, stats, files_to.as_deref())
         }
     }
@@ -351,13 +359,18 @@ fn symbols_command(path: &Path, json: bool, stats: bool, files_to: Option<&Path>
             return Ok(());
         }
         for (file, symbols) in &files {
+            // Signatures are read back from the file (the index does not keep most of them).
+            let text = std::fs::read(file)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
             for s in &symbols.symbols {
+                let signature = s.signature(&text);
                 if json {
                     serde_json::to_writer(
                         &mut out,
                         &serde_json::json!({
                             "path": file, "name": s.name, "kind": s.kind, "container": s.container,
-                            "line": s.selection_range.start.line + 1, "signature": s.signature,
+                            "line": s.selection_range.start.line + 1, "signature": signature,
                         }),
                     )?;
                     writeln!(out)?;
@@ -369,7 +382,7 @@ fn symbols_command(path: &Path, json: bool, stats: bool, files_to: Option<&Path>
                         rel.display(),
                         s.selection_range.start.line + 1,
                         s.kind.as_str(),
-                        s.signature
+                        signature
                     )?;
                 }
             }
@@ -402,6 +415,117 @@ fn symbols_command(path: &Path, json: bool, stats: bool, files_to: Option<&Path>
                 s.signature
             )?;
         }
+    }
+    Ok(())
+}
+
+/// Agreement of the lexical scanner with tree-sitter over one language's files.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+struct Agreement {
+    files: usize,
+    lines: usize,
+    tree_sitter: usize,
+    tree_sitter_found: usize,
+    scanner: usize,
+    scanner_found: usize,
+}
+
+/// `symbols DIR --compare`: per language, the share of tree-sitter's (name, kind, selection
+/// line) the scanner also finds (recall) and the share of the scanner's tree-sitter also
+/// finds (precision).
+fn compare_command(path: &Path, json: bool) -> Result<()> {
+    use std::collections::{BTreeMap, HashSet};
+    let root =
+        std::fs::canonicalize(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let files: Vec<PathBuf> = crate::index::walk_workspace(
+        std::slice::from_ref(&root),
+        &crate::index::IndexConfig::default(),
+        &|_| {},
+    )
+    .into_iter()
+    .map(|(p, _)| p)
+    .collect();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<BTreeMap<&'static str, Agreement>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut per: BTreeMap<&'static str, Agreement> = BTreeMap::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(file) = files.get(i) else { break };
+                        let Ok(bytes) = std::fs::read(file) else {
+                            continue;
+                        };
+                        let text = String::from_utf8_lossy(&bytes);
+                        let language = Language::from_path(file);
+                        let Some(tree) = parse_str(language, &text) else {
+                            continue;
+                        };
+                        let ts = analysis::flatten(analysis::symbols(language, &tree, &text));
+                        let ours = crate::index::scan_tags(language, &text);
+                        let key = |s: &analysis::Symbol| {
+                            (s.name.clone(), s.kind, s.selection_range.start.line)
+                        };
+                        let ts_keys: HashSet<_> = ts.iter().map(key).collect();
+                        let our_keys: HashSet<_> = ours.iter().map(key).collect();
+                        let a = per.entry(language.name()).or_default();
+                        a.files += 1;
+                        a.lines += text.lines().count();
+                        a.tree_sitter += ts_keys.len();
+                        a.tree_sitter_found += ts_keys.intersection(&our_keys).count();
+                        a.scanner += our_keys.len();
+                        a.scanner_found += our_keys.intersection(&ts_keys).count();
+                    }
+                    per
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut total: BTreeMap<&'static str, Agreement> = BTreeMap::new();
+    for per in results {
+        for (lang, a) in per {
+            let t = total.entry(lang).or_default();
+            t.files += a.files;
+            t.lines += a.lines;
+            t.tree_sitter += a.tree_sitter;
+            t.tree_sitter_found += a.tree_sitter_found;
+            t.scanner += a.scanner;
+            t.scanner_found += a.scanner_found;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, &total)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let pct = |a: usize, b: usize| {
+        if b == 0 {
+            100.0
+        } else {
+            100.0 * a as f64 / b as f64
+        }
+    };
+    writeln!(
+        out,
+        "language     files     lines  tree-sitter  found by scanner  scanner  found by tree-sitter"
+    )?;
+    for (lang, a) in &total {
+        writeln!(
+            out,
+            "{lang:<10} {:>7} {:>9} {:>12} {:>10} {:>5.1}% {:>8} {:>13} {:>5.1}%",
+            a.files,
+            a.lines,
+            a.tree_sitter,
+            a.tree_sitter_found,
+            pct(a.tree_sitter_found, a.tree_sitter),
+            a.scanner,
+            a.scanner_found,
+            pct(a.scanner_found, a.scanner),
+        )?;
     }
     Ok(())
 }

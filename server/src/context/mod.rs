@@ -477,7 +477,7 @@ fn definition_item(
     let text = if whole {
         file_text.get(r.start_byte..r.end_byte)?.to_string()
     } else {
-        sym.signature.to_string()
+        sym.signature(&file_text)
     };
     let col = |byte: usize, col: u32| {
         let line_start = byte.saturating_sub(col as usize);

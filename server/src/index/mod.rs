@@ -1,11 +1,14 @@
 //! Workspace symbol index: a parallel, .gitignore-aware walk of the workspace, kept current per file.
 
 mod fuzzy;
+mod tags;
 mod walk;
 
 pub use fuzzy::fuzzy_score;
+pub use tags::{SigSource, scan as scan_tags};
 pub use walk::{
-    IndexConfig, IndexProgress, index_file_text, is_binary as walk_is_binary, walk_workspace,
+    IndexConfig, IndexProgress, index_document_symbols, index_file_text,
+    is_binary as walk_is_binary, walk_workspace,
 };
 
 use std::collections::HashMap;
@@ -22,12 +25,23 @@ use crate::analysis::{Language, Span, SymbolKind};
 pub struct IndexedSymbol {
     pub name: Box<str>,
     pub kind: SymbolKind,
-    pub container: Option<Box<str>>,
-    pub signature: Box<str>,
+    /// Shared between the symbols of a file with the same container.
+    pub container: Option<Arc<str>>,
+    /// Where the one-line signature comes from (see [`IndexedSymbol::signature`]); most
+    /// are read back from the file's text rather than kept.
+    #[serde(skip)]
+    pub signature: SigSource,
     pub range: Span,
     pub selection_range: Span,
     /// UTF-16 columns of `selection_range.start` / `.end` (the points hold byte columns).
     pub selection_utf16: (u32, u32),
+}
+
+impl IndexedSymbol {
+    /// The one-line signature, given the text of the file the symbol was indexed from.
+    pub fn signature(&self, file_text: &str) -> String {
+        self.signature.read(file_text)
+    }
 }
 
 /// The symbols of one file.

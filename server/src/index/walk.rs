@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use ignore::{WalkBuilder, WalkState};
 use parking_lot::Mutex;
 
-use super::{FileSymbols, IndexedSymbol};
-use crate::analysis::{self, Language};
-use crate::documents::{PositionEncoding, column_in_line, parse_str};
+use super::{FileSymbols, IndexedSymbol, SigSource};
+use crate::analysis::{Language, Symbol};
+use crate::documents::{PositionEncoding, column_in_line};
 
 /// What the walk indexes.
 #[derive(Debug, Clone)]
@@ -60,8 +60,9 @@ pub struct IndexProgress {
     pub done: bool,
 }
 
-/// Turns one file's bytes into its symbols. Binary content yields `None`; invalid UTF-8 is
-/// read lossily (the index is a guide; definitions are re-read from disk when used).
+/// Turns one file's bytes into its symbols with the lexical tag scanner (files not open in
+/// the editor). Binary content yields `None`; invalid UTF-8 is read lossily (the index is a
+/// guide; definitions are re-read from disk when used).
 pub fn index_file_text(path: &Path, bytes: &[u8]) -> Option<FileSymbols> {
     if is_binary(bytes) {
         return None;
@@ -76,25 +77,69 @@ pub fn index_file_text(path: &Path, bytes: &[u8]) -> Option<FileSymbols> {
             lines,
         });
     }
-    let tree = parse_str(language, &text)?;
-    let symbols = analysis::flatten(analysis::symbols(language, &tree, &text));
-    let symbols = symbols
+    let symbols = super::tags::scan_for_index(language, &text);
+    Some(FileSymbols {
+        language: Some(language),
+        symbols: indexed(&text, symbols),
+        lines,
+    })
+}
+
+/// The index entry of an open document from the symbols tree-sitter extracted from it
+/// (hierarchical; they are flattened here).
+pub fn index_document_symbols(language: Language, text: &str, symbols: &[Symbol]) -> FileSymbols {
+    fn rec(symbols: &[Symbol], out: &mut Vec<(Symbol, SigSource)>) {
+        for s in symbols {
+            let sym = Symbol {
+                children: Vec::new(),
+                ..s.clone()
+            };
+            let sig = SigSource::Text(sym.signature.clone().into_boxed_str());
+            out.push((sym, sig));
+            rec(&s.children, out);
+        }
+    }
+    let mut flat = Vec::new();
+    rec(symbols, &mut flat);
+    FileSymbols {
+        language: (language != Language::PlainText).then_some(language),
+        symbols: indexed(text, flat),
+        lines: bytecount_lines(text.as_bytes()),
+    }
+}
+
+/// Flat symbols to index entries; containers are shared between the symbols of a file.
+fn indexed(text: &str, symbols: Vec<(Symbol, SigSource)>) -> Vec<IndexedSymbol> {
+    let mut last_container: Option<Arc<str>> = None;
+    symbols
         .into_iter()
-        .map(|s| {
+        .map(|(s, signature)| {
             let sel = s.selection_range;
             let line_start = sel.start_byte.saturating_sub(sel.start.col as usize);
-            let start16 = text
-                .get(line_start..sel.start_byte)
-                .map(|p| column_in_line(p, PositionEncoding::Utf16));
-            let end16 = text
-                .get(line_start..sel.end_byte)
-                .map(|p| column_in_line(p, PositionEncoding::Utf16));
+            let (start16, end16) = match text.get(line_start..sel.end_byte) {
+                // ASCII up to the name's end: UTF-16 columns are the byte columns.
+                Some(p) if p.is_ascii() => (Some(sel.start.col), Some(sel.end.col)),
+                _ => (
+                    text.get(line_start..sel.start_byte)
+                        .map(|p| column_in_line(p, PositionEncoding::Utf16)),
+                    text.get(line_start..sel.end_byte)
+                        .map(|p| column_in_line(p, PositionEncoding::Utf16)),
+                ),
+            };
             let single_line = sel.start.line == sel.end.line;
+            let container = s.container.map(|c| match &last_container {
+                Some(prev) if **prev == *c => prev.clone(),
+                _ => {
+                    let shared: Arc<str> = Arc::from(c);
+                    last_container = Some(shared.clone());
+                    shared
+                }
+            });
             IndexedSymbol {
                 name: s.name.into_boxed_str(),
                 kind: s.kind,
-                container: s.container.map(String::into_boxed_str),
-                signature: s.signature.into_boxed_str(),
+                container,
+                signature,
                 range: s.range,
                 selection_range: sel,
                 selection_utf16: (
@@ -107,12 +152,7 @@ pub fn index_file_text(path: &Path, bytes: &[u8]) -> Option<FileSymbols> {
                 ),
             }
         })
-        .collect();
-    Some(FileSymbols {
-        language: Some(language),
-        symbols,
-        lines,
-    })
+        .collect()
 }
 
 fn bytecount_lines(bytes: &[u8]) -> usize {
@@ -120,12 +160,12 @@ fn bytecount_lines(bytes: &[u8]) -> usize {
 }
 
 fn memchr_count(needle: u8, haystack: &[u8]) -> usize {
-    haystack.iter().filter(|&&b| b == needle).count()
+    memchr::memchr_iter(needle, haystack).count()
 }
 
 /// A file is binary when its first 8 KiB hold a NUL byte (as git decides).
 pub fn is_binary(bytes: &[u8]) -> bool {
-    bytes.iter().take(8192).any(|&b| b == 0)
+    memchr::memchr(0, bytes.get(..8192).unwrap_or(bytes)).is_some()
 }
 
 /// Walks `roots` in parallel (honouring .gitignore, .ignore and hidden files), indexes every
