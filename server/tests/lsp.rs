@@ -619,3 +619,51 @@ fn one_thousand_interleaved_edits_and_requests_stay_in_order() {
     }
     c.shutdown();
 }
+
+/// With `treeCacheSize: 1` every request alternates between two documents, so each one's tree
+/// is dropped and rebuilt in turn; answers, edits included, must stay exact.
+#[test]
+fn documents_whose_tree_was_dropped_still_answer_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = LspClient::spawn();
+    let root = file_uri(dir.path());
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": root, "capabilities": {},
+               "initializationOptions": {"treeCacheSize": 1}}),
+    )
+    .expect("initialize");
+    c.notify("initialized", json!({}));
+    let a = file_uri(&dir.path().join("a.rs"));
+    let b = file_uri(&dir.path().join("b.rs"));
+    c.open(&a, "rust", "fn alpha() {}\n");
+    c.open(&b, "rust", "struct Beta;\nfn beta() {}\n");
+    let names = |c: &mut LspClient, uri: &str| -> Vec<String> {
+        let r = c
+            .request(
+                "textDocument/documentSymbol",
+                json!({"textDocument": {"uri": uri}}),
+            )
+            .expect("documentSymbol");
+        r.as_array()
+            .expect("nested symbols")
+            .iter()
+            .filter_map(|s| s["name"].as_str().map(String::from))
+            .collect()
+    };
+    for round in 0..3 {
+        assert_eq!(names(&mut c, &a), ["alpha"], "round {round}");
+        assert_eq!(names(&mut c, &b), ["Beta", "beta"], "round {round}");
+    }
+    // An edit to the document whose tree was just dropped (b holds the only cached tree).
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": a, "version": 2},
+               "contentChanges": [{"range": {"start": {"line": 0, "character": 3},
+                                             "end": {"line": 0, "character": 8}},
+                                   "text": "gamma"}]}),
+    );
+    assert_eq!(names(&mut c, &a), ["gamma"]);
+    assert_eq!(names(&mut c, &b), ["Beta", "beta"]);
+    c.shutdown();
+}

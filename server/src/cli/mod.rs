@@ -122,7 +122,7 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::telemetry::init("info");
             let runtime = crate::process::server_runtime()?;
             runtime.block_on(crate::lsp::run_stdio(Arc::new(Engine::new())));
-            // A blocking stdin read may still be parked in the runtime's pool: don't wait for it.
+            // Blocking work (a parse, the index walk) may still be running: give it a moment, no more.
             runtime.shutdown_timeout(std::time::Duration::from_millis(200));
             Ok(())
         }

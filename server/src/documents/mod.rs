@@ -116,7 +116,7 @@ pub struct DocSnapshot {
 
 /// How many documents keep their syntax tree and analysis by default. A tree costs about 30
 /// times its text (~300 KB for a 10 KB file); the documents being worked on are few.
-pub const DEFAULT_TREE_CACHE: usize = 8;
+pub const DEFAULT_TREE_CACHE: usize = 4;
 
 /// The documents that keep their tree and analysis, most recently used first. Touching one
 /// may evict the least recently used, which drops its tree (the next reader parses it again).

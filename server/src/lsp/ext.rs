@@ -53,6 +53,9 @@ pub struct InitializationOptions {
     /// Extra directory names the indexer never enters.
     #[serde(default)]
     pub exclude_dirs: Option<Vec<String>>,
+    /// How many open documents keep their syntax tree between requests (default 4, at least 1).
+    #[serde(default)]
+    pub tree_cache_size: Option<usize>,
     /// Configuration with the same shape as the TOML file (user-level trust).
     #[serde(default)]
     pub config: Option<serde_json::Value>,

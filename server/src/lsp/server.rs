@@ -77,8 +77,23 @@ pub struct Shared {
 
 /// Serves LSP on stdin/stdout until the client exits.
 pub async fn run_stdio(engine: Arc<Engine>) {
-    let stdin = tokio::io::stdin();
-    let stdout = tokio::io::stdout();
+    use super::transport::{self, Outgoing};
+    // Framing is validated before tower-lsp-server sees it (see transport.rs). stdin and
+    // stdout each have a thread of their own that blocks on them; the stdin reader ends with
+    // the input or with the process.
+    let (frames_tx, frames_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    let writer = std::thread::Builder::new()
+        .name("lsp-stdout".into())
+        .spawn(move || transport::write_frames(std::io::stdout().lock(), out_rx));
+    let errors = out_tx.clone();
+    let reader = std::thread::Builder::new()
+        .name("lsp-stdin".into())
+        .spawn(move || transport::read_frames(std::io::stdin().lock(), frames_tx, errors));
+    let (Ok(writer), Ok(_)) = (writer, reader) else {
+        tracing::error!("could not start the stdio threads");
+        return;
+    };
     let (service, socket) = LspService::build(|client| Backend::new(client, engine))
         .custom_method(ext::CONTEXT_METHOD, Backend::context)
         .custom_method(ext::AGENTS, Backend::agents_request)
@@ -90,17 +105,13 @@ pub async fn run_stdio(engine: Arc<Engine>) {
         .custom_method(ext::DIAGNOSTICS_CHANGED, Backend::diagnostics_changed)
         .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
         .finish();
-    // Framing is validated before tower-lsp-server sees it (see transport.rs).
-    let (server_in, filter_out) = tokio::io::duplex(1 << 20);
-    let (server_out, merge_in) = tokio::io::duplex(1 << 20);
-    let (errors_tx, errors_rx) = tokio::sync::mpsc::unbounded_channel();
-    let filter = tokio::spawn(super::transport::filter_input(stdin, filter_out, errors_tx));
-    let merge = tokio::spawn(super::transport::merge_output(merge_in, stdout, errors_rx));
-    Server::new(server_in, server_out, socket)
+    let server_out = transport::ServerOutput(out_tx.clone());
+    Server::new(transport::server_input(frames_rx), server_out, socket)
         .serve(service)
         .await;
-    filter.abort();
-    let _ = merge.await;
+    // Everything the server wrote is queued by now; the writer stops after it.
+    let _ = out_tx.send(Outgoing::End);
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
 }
 
 /// The `LanguageServer`: a handle on the shared state (background tasks hold the same `Arc`).
@@ -851,6 +862,9 @@ impl LanguageServer for Backend {
                     }
                     if let Some(dirs) = o.exclude_dirs {
                         config.skip_dirs.extend(dirs);
+                    }
+                    if let Some(n) = o.tree_cache_size {
+                        self.engine.documents.set_tree_cache_capacity(n);
                     }
                     self.engine.set_index_config(config);
                 }

@@ -2,13 +2,20 @@
 //!
 //! tower-lsp-server's reader stops for good after one undecodable frame (its `FramedRead`
 //! ends on the first decode error), so a single malformed message would end the session.
-//! This layer reads Content-Length frames from stdin, forwards well-formed JSON-RPC messages
-//! to the server through an in-memory pipe, and answers the rest itself with a JSON-RPC error
+//! This layer reads Content-Length frames from stdin on its own thread, forwards well-formed
+//! JSON-RPC messages to the server as a byte stream, and answers the rest itself with a JSON-RPC error
 //! (`-32700` parse error, `-32600` invalid request), written between the server's own frames.
 
+use std::io::{BufRead, Read};
+use std::sync::mpsc as std_mpsc;
+
+use bytes::Bytes;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::AsyncRead;
 use tokio::sync::mpsc;
+
+/// The reader's buffer: a pipe hands over at most 64 KiB per read.
+const READ_BUFFER: usize = 128 * 1024;
 
 /// Largest message accepted (a 20 MB file in didOpen fits comfortably).
 const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -108,19 +115,23 @@ fn error_frame(code: i64, message: &str) -> Vec<u8> {
     out
 }
 
-/// Reads frames from `input`; valid ones go to `to_server`, errors to `errors`.
-pub async fn filter_input<R, W>(input: R, mut to_server: W, errors: mpsc::UnboundedSender<Vec<u8>>)
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut reader = BufReader::new(input);
+/// Reads frames from `input` on the calling (dedicated) thread until end of input; valid ones
+/// go to `to_server` whole, one frame per item; invalid ones are answered through `errors`
+/// (the stdout writer's queue). A plain blocking reader
+/// with a large buffer: a 200 KB didOpen arrives in a few `read` calls with no hand-off to the
+/// runtime between them, and is checked here while the server handles the message before it.
+pub fn read_frames(
+    input: impl std::io::Read,
+    to_server: mpsc::UnboundedSender<std::io::Result<Bytes>>,
+    errors: std_mpsc::Sender<Outgoing>,
+) {
+    let mut reader = std::io::BufReader::with_capacity(READ_BUFFER, input);
     loop {
         let mut content_length: Option<usize> = None;
         let mut saw_header = false;
         loop {
             let mut line = String::new();
-            match reader.read_line(&mut line).await {
+            match reader.read_line(&mut line) {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(e) => {
@@ -142,92 +153,175 @@ where
         }
         let Some(len) = content_length.filter(|l| *l <= MAX_MESSAGE_BYTES) else {
             tracing::warn!("frame without a valid Content-Length header ignored");
-            let _ = errors.send(error_frame(
+            let _ = errors.send(Outgoing::Frame(error_frame(
                 -32700,
                 "message without a valid Content-Length header ignored",
-            ));
+            )));
             continue;
         };
-        let mut body = vec![0u8; len];
-        if reader.read_exact(&mut body).await.is_err() {
+        let header = format!("Content-Length: {len}\r\n\r\n");
+        let mut frame = Vec::with_capacity(header.len() + len);
+        frame.extend_from_slice(header.as_bytes());
+        frame.resize(header.len() + len, 0);
+        let Some(body) = frame.get_mut(header.len()..) else {
+            return;
+        };
+        if reader.read_exact(body).is_err() {
             return;
         }
-        match classify(&body) {
+        match classify(body) {
             Body::Valid(needs_normalizing) => {
                 if needs_normalizing
-                    && let Ok(mut value) = serde_json::from_slice::<Value>(&body)
+                    && let Ok(mut value) = serde_json::from_slice::<Value>(body)
                     && normalize(&mut value)
                 {
-                    body = value.to_string().into_bytes();
+                    let body = value.to_string();
+                    frame = format!("Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes();
                 }
-                let header = format!("Content-Length: {}\r\n\r\n", body.len());
-                if to_server.write_all(header.as_bytes()).await.is_err()
-                    || to_server.write_all(&body).await.is_err()
-                {
+                if to_server.send(Ok(Bytes::from(frame))).is_err() {
                     return;
                 }
-                let _ = to_server.flush().await;
             }
             Body::Invalid => {
                 tracing::warn!("invalid JSON-RPC message ignored");
-                let _ = errors.send(error_frame(
+                let _ = errors.send(Outgoing::Frame(error_frame(
                     -32600,
                     "invalid request: not a JSON-RPC 2.0 request, notification or response",
-                ));
+                )));
             }
             Body::Malformed(e) => {
                 tracing::warn!("malformed JSON ignored: {e}");
-                let _ = errors.send(error_frame(-32700, &format!("parse error: {e}")));
+                let _ = errors.send(Outgoing::Frame(error_frame(
+                    -32700,
+                    &format!("parse error: {e}"),
+                )));
             }
         }
     }
 }
 
-/// Copies the server's frames to `output`, interleaving injected error frames between them.
-pub async fn merge_output<R, W>(
-    from_server: R,
-    mut output: W,
-    mut errors: mpsc::UnboundedReceiver<Vec<u8>>,
-) where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut reader = BufReader::new(from_server);
-    loop {
-        tokio::select! {
-            frame = read_frame(&mut reader) => {
-                let Some(frame) = frame else { return };
-                if output.write_all(&frame).await.is_err() { return; }
-                let _ = output.flush().await;
-            }
-            Some(err) = errors.recv() => {
-                if output.write_all(&err).await.is_err() { return; }
-                let _ = output.flush().await;
-            }
+/// The server's input: the frames [`read_frames`] let through, as one byte stream.
+pub fn server_input(
+    mut frames: mpsc::UnboundedReceiver<std::io::Result<Bytes>>,
+) -> impl AsyncRead + Unpin {
+    tokio_util::io::StreamReader::new(futures_util::stream::poll_fn(move |cx| {
+        frames.poll_recv(cx)
+    }))
+}
+
+/// What the stdout writer thread receives: a whole frame, or the end of the session.
+pub enum Outgoing {
+    Frame(Vec<u8>),
+    End,
+}
+
+/// Writes whole frames to `output` on the calling (dedicated) thread, in the order they were
+/// queued — the server's responses and the reader's error answers alike, never interleaved
+/// inside a frame — until [`Outgoing::End`].
+pub fn write_frames(mut output: impl std::io::Write, frames: std_mpsc::Receiver<Outgoing>) {
+    for outgoing in frames {
+        let Outgoing::Frame(frame) = outgoing else {
+            return;
+        };
+        if output
+            .write_all(&frame)
+            .and_then(|()| output.flush())
+            .is_err()
+        {
+            return;
         }
     }
 }
 
-/// One whole frame (headers and body) as bytes.
-async fn read_frame<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Option<Vec<u8>> {
-    let mut head = Vec::new();
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).await.ok()? == 0 {
-            return None;
-        }
-        head.extend_from_slice(line.as_bytes());
-        let trimmed = line.trim_end_matches(['\r', '\n']);
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some(l) = content_length_of(trimmed) {
-            len = l;
-        }
+/// The server's output: each write is queued whole for the writer thread. tower-lsp-server
+/// encodes every message completely into its buffer before writing, and a write here always
+/// takes the whole buffer, so a queued item holds whole frames only (errors go between them).
+pub struct ServerOutput(pub std_mpsc::Sender<Outgoing>);
+
+impl tokio::io::AsyncWrite for ServerOutput {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(match self.0.send(Outgoing::Frame(buf.to_vec())) {
+            Ok(()) => Ok(buf.len()),
+            Err(_) => Err(std::io::ErrorKind::BrokenPipe.into()),
+        })
     }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).await.ok()?;
-    head.extend_from_slice(&body);
-    Some(head)
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(body: &str) -> String {
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    }
+
+    #[test]
+    fn frames_are_checked_and_answered_in_order() {
+        let valid = r#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#;
+        let eglot = r#"{"jsonrpc":"2.0","id":2,"method":"workspace/executeCommand","params":{"command":"x","arguments":null}}"#;
+        let input = [
+            frame(valid),
+            frame("{not json"),
+            frame(r#"{"id":3}"#),
+            "X-Other: 1\r\n\r\n".to_string(),
+            frame(eglot),
+        ]
+        .concat();
+        let (to_server, mut server_rx) = mpsc::unbounded_channel();
+        let (out_tx, out_rx) = std_mpsc::channel();
+        read_frames(input.as_bytes(), to_server, out_tx);
+
+        let mut forwarded = Vec::new();
+        while let Ok(Ok(bytes)) = server_rx.try_recv() {
+            forwarded.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        assert_eq!(forwarded.len(), 2);
+        assert_eq!(forwarded.first(), Some(&frame(valid)));
+        let normalized = forwarded.get(1).cloned().unwrap_or_default();
+        assert!(normalized.starts_with("Content-Length: "));
+        assert!(!normalized.contains("arguments"), "{normalized}");
+
+        let codes: Vec<i64> = out_rx
+            .try_iter()
+            .filter_map(|o| match o {
+                Outgoing::Frame(f) => {
+                    let text = String::from_utf8(f).ok()?;
+                    let (_, body) = text.split_once("\r\n\r\n")?;
+                    serde_json::from_str::<Value>(body).ok()?["error"]["code"].as_i64()
+                }
+                Outgoing::End => None,
+            })
+            .collect();
+        assert_eq!(codes, [-32700, -32600, -32700]);
+    }
+
+    #[test]
+    fn the_writer_sends_whole_queued_frames_and_stops_at_the_end() {
+        let (tx, rx) = std_mpsc::channel();
+        tx.send(Outgoing::Frame(b"one".to_vec())).ok();
+        tx.send(Outgoing::Frame(b"two".to_vec())).ok();
+        tx.send(Outgoing::End).ok();
+        tx.send(Outgoing::Frame(b"late".to_vec())).ok();
+        let mut out = Vec::new();
+        write_frames(&mut out, rx);
+        assert_eq!(out, b"onetwo");
+    }
 }
