@@ -227,12 +227,8 @@ async fn manual_edit_is_approved_through_show_message_request_and_applied() {
     let id = r["taskId"].as_str().unwrap().to_string();
     let task = task_state(&mut c, &id, &["awaiting_approval", "failed"]);
     assert_eq!(task["state"], "awaiting_approval", "{task}");
-    let asked = c
-        .server_requests
-        .iter()
-        .find(|r| r["method"] == "window/showMessageRequest")
-        .cloned()
-        .expect("asked");
+    // The question and the state event travel separately: either may arrive first.
+    let asked = c.wait_server_request(|r| r["method"] == "window/showMessageRequest");
     assert!(
         asked["params"]["message"]
             .as_str()

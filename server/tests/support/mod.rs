@@ -178,6 +178,25 @@ impl LspClient {
         }
     }
 
+    /// Waits until a request from the server matching `pred` arrives (it was answered, and is
+    /// kept in `server_requests`).
+    pub fn wait_server_request(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(r) = self.server_requests.iter().find(|r| pred(r)) {
+                return r.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected request from the server did not arrive"
+            );
+            let msg = self.recv();
+            if let Some(resp) = self.dispatch(msg) {
+                self.pending.push(resp);
+            }
+        }
+    }
+
     /// Waits until a notification matching `pred` arrives (it is kept in `notifications`).
     pub fn wait_notification(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         if let Some(n) = self.notifications.iter().find(|n| pred(n)) {
