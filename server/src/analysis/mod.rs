@@ -9,6 +9,7 @@ mod language;
 mod symbols;
 #[cfg(test)]
 mod tests;
+pub(crate) mod text;
 
 pub use language::Language;
 pub use symbols::{enclosing_scopes, flatten, identifiers_in, imports, outline, symbols};

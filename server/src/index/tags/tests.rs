@@ -5,6 +5,8 @@ use std::path::Path;
 
 use proptest::prelude::*;
 
+use crate::analysis::text::MAX_SIGNATURE;
+
 use super::*;
 use crate::analysis;
 
