@@ -16,10 +16,12 @@ pub fn tune_allocator() {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const ARENAS: libc::c_int = 1;
 
-/// The server's tokio runtime: one worker per core, and a small pool for blocking work (parses,
-/// the index walk, stdin): more threads than cores only add memory on a 2-core machine.
+/// The server's tokio runtime: two workers whatever the core count (the LSP loop is one task
+/// and agents wait on the network; parses run on the blocking pool, the index walk on its own
+/// threads), so starting it needs no core count, and a small pool for blocking work.
 pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .max_blocking_threads(8)
         .build()

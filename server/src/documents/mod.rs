@@ -460,12 +460,26 @@ pub fn parse_str(language: Language, text: &str) -> Option<Tree> {
 }
 
 /// All open documents, keyed by URI. Each document has its own lock; none is held across `.await`.
-#[derive(Default)]
 pub struct DocumentStore {
     docs: DashMap<String, Arc<Mutex<Document>>>,
     recent: Mutex<VecDeque<RecentEdit>>,
     trees: Arc<TreeCache>,
 }
+
+impl Default for DocumentStore {
+    fn default() -> DocumentStore {
+        DocumentStore {
+            // A fixed shard count: the default asks the OS for the core count (reading cgroup
+            // files) on the way to the first response.
+            docs: DashMap::with_shard_amount(DOCUMENT_SHARDS),
+            recent: Mutex::default(),
+            trees: Arc::default(),
+        }
+    }
+}
+
+/// Shards of the document map (a power of two); contention is per document anyway.
+const DOCUMENT_SHARDS: usize = 16;
 
 impl DocumentStore {
     pub fn new() -> DocumentStore {
