@@ -179,10 +179,8 @@ async fn wait_done(host: &CountingHost, n: usize) {
 }
 
 fn dispatch(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    // The server's own runtime (one worker beside the thread that blocks on it).
+    let rt = infinity_matrix::process::server_runtime().expect("runtime");
     let dir = tempfile::tempdir().expect("tempdir");
     let audit = Arc::new(AuditLog::open(&dir.path().join("bench.sqlite3"), false).expect("audit"));
     let mut group = c.benchmark_group("agents");

@@ -59,34 +59,68 @@ fn edits(c: &mut Criterion) {
                 .ok();
         })
     });
-    // The incremental reparse that follows a keystroke (tree edited in step, then parsed).
+    // The incremental reparse that follows a keystroke (trees edited in step, then parsed):
+    // typing one character into a name inside a function body and deleting it again, so the
+    // file stays the same size and valid.
     let doc = store.get(uri).expect("open");
-    c.bench_function(
-        "edit/incremental reparse after one char, 10k-line file",
-        |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    version += 1;
-                    let pos = Position::new(line, 4);
-                    let change = TextChange {
-                        range: Some(Range::new(pos, pos)),
-                        text: "x".into(),
-                    };
-                    store
-                        .change(uri, version, &[change], PositionEncoding::Utf16)
-                        .ok();
-                    let mut d = doc.lock();
-                    let start = Instant::now();
-                    let tree = d.reparse();
-                    total += start.elapsed();
-                    drop(d);
-                    assert!(tree.is_some());
-                }
-                total
-            })
+    let (typing_line, typing_col) = text
+        .lines()
+        .enumerate()
+        .skip(line as usize)
+        .find_map(|(i, l)| l.find("let w").map(|c| (i as u32, c as u32 + 5)))
+        .expect("a let in the middle of the file");
+    let mut keystroke = |text: &str, undo: bool| {
+        version += 1;
+        let pos = Position::new(typing_line, typing_col);
+        let end = Position::new(typing_line, typing_col + if undo { 1 } else { 0 });
+        let change = TextChange {
+            range: Some(Range::new(pos, end)),
+            text: text.into(),
+        };
+        store
+            .change(uri, version, &[change], PositionEncoding::Utf16)
+            .ok();
+        let mut d = doc.lock();
+        let start = Instant::now();
+        let tree = d.reparse();
+        let took = start.elapsed();
+        drop(d);
+        assert!(tree.is_some());
+        took
+    };
+    keystroke("x", false);
+    keystroke("", true);
+    let split = doc.lock().reparse().map_or(0, |t| t.tree_count());
+    assert!(split > 1, "the 10k-line file is parsed in segments");
+    bench_steps(
+        c,
+        "edit/incremental reparse after one keystroke, 10k-line file",
+        |i| {
+            if i % 2 == 0 {
+                keystroke("x", false)
+            } else {
+                keystroke("", true)
+            }
         },
     );
+    // A keystroke that leaves a syntax error (an unclosed parenthesis): the whole file's
+    // tree is reparsed too. Only the breaking keystroke is timed; the mending one is not.
+    bench_steps(
+        c,
+        "edit/incremental reparse after a keystroke leaving a syntax error, 10k-line file",
+        |_| {
+            let took = keystroke("(", false);
+            keystroke("", true);
+            took
+        },
+    );
+}
+
+/// A benchmark whose iteration `i` times itself (`step(i)` returns the time to count).
+fn bench_steps(c: &mut Criterion, name: &str, mut step: impl FnMut(u64) -> Duration) {
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| (0..iters).map(&mut step).sum())
+    });
 }
 
 fn context(c: &mut Criterion) {

@@ -14,7 +14,7 @@ use crate::analysis::{Language, Symbol, SymbolKind};
 use crate::context::{self, ContextError, ContextRequest, ContextSnapshot, SourceProvider};
 use crate::documents::{
     DocSnapshot, DocumentStore, EditError, PendingSnapshot, Position, PositionEncoding, Range,
-    TextChange, point_to_position,
+    TextChange, byte_to_position,
 };
 use crate::index::{
     IndexConfig, IndexProgress, WorkspaceIndex, index_document_symbols, index_file_text,
@@ -192,13 +192,15 @@ impl Engine {
     pub fn document_symbols(&self, snap: &DocSnapshot) -> Vec<DocumentSymbolInfo> {
         let enc = self.encoding();
         fn convert(s: &Symbol, snap: &DocSnapshot, enc: PositionEncoding) -> DocumentSymbolInfo {
+            // From byte offsets, not tree-sitter's points: those count only `\n` as a line
+            // break, the client also counts a lone `\r`.
             let range = Range {
-                start: point_to_position(&snap.rope, s.range.start, enc),
-                end: point_to_position(&snap.rope, s.range.end, enc),
+                start: byte_to_position(&snap.rope, s.range.start_byte, enc),
+                end: byte_to_position(&snap.rope, s.range.end_byte, enc),
             };
             let sel = Range {
-                start: point_to_position(&snap.rope, s.selection_range.start, enc),
-                end: point_to_position(&snap.rope, s.selection_range.end, enc),
+                start: byte_to_position(&snap.rope, s.selection_range.start_byte, enc),
+                end: byte_to_position(&snap.rope, s.selection_range.end_byte, enc),
             };
             DocumentSymbolInfo {
                 name: s.name.clone(),

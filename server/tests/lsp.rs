@@ -91,13 +91,20 @@ fn requests_after_shutdown_are_rejected_and_exit_ends_the_process() {
     c.shutdown();
 }
 
-#[test]
-fn incremental_sync_in_utf16_with_emoji_and_crlf() {
+/// A server on an empty workspace with one Rust document `name` open.
+fn server_with_open_document(name: &str, text: &str) -> (tempfile::TempDir, LspClient, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut c = LspClient::spawn();
     c.initialize(dir.path(), json!({}));
-    let uri = file_uri(&dir.path().join("a.rs"));
-    c.open(&uri, "rust", "fn a() {}\r\n// 😀 x\r\nfn b() {}\r\n");
+    let uri = file_uri(&dir.path().join(name));
+    c.open(&uri, "rust", text);
+    (dir, c, uri)
+}
+
+#[test]
+fn incremental_sync_in_utf16_with_emoji_and_crlf() {
+    let (_dir, mut c, uri) =
+        server_with_open_document("a.rs", "fn a() {}\r\n// 😀 x\r\nfn b() {}\r\n");
     // Replace the "x" after the emoji: UTF-16 column 6 ("// " = 3, emoji = 2 units, space = 1).
     c.notify(
         "textDocument/didChange",
@@ -116,6 +123,36 @@ fn incremental_sync_in_utf16_with_emoji_and_crlf() {
         ctx["items"][0]["text"],
         "fn a() {}\r\n// 😀 fn c() {}\r\nfn b() {}\r\n"
     );
+    c.shutdown();
+}
+
+#[test]
+fn document_symbol_lines_count_a_lone_cr_as_the_client_does() {
+    // The client sees four lines (CRLF, lone CR, LF); tree-sitter counts rows by LF only.
+    let (_dir, mut c, uri) =
+        server_with_open_document("cr.rs", "fn a() {}\r\nfn b() {}\rfn c() {}\nfn d() {}\n");
+    let result = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .unwrap();
+    let lines: Vec<(String, u64)> = result
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or("").to_string(),
+                s["selectionRange"]["start"]["line"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64)> = [("a", 0), ("b", 1), ("c", 2), ("d", 3)]
+        .iter()
+        .map(|(n, l)| (n.to_string(), *l))
+        .collect();
+    assert_eq!(lines, want);
     c.shutdown();
 }
 

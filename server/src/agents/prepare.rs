@@ -3,9 +3,7 @@
 use crate::analysis;
 use crate::config::OutputMode;
 use crate::context::{ContextRequest, DiagnosticInput, SourceProvider};
-use crate::documents::{
-    DocSnapshot, Position, Range, byte_to_position, point_to_position, position_to_char,
-};
+use crate::documents::{DocSnapshot, Position, Range, byte_to_position, position_to_char};
 use crate::engine::{Engine, EngineError};
 
 use super::{AgentDef, TaskSpec};
@@ -62,18 +60,13 @@ pub fn prepare_task(
             .and_then(|t| analysis::enclosing_scopes(snap.language, t, text, byte).pop());
         match enclosing {
             Some(sym) => {
-                // Whole lines: from the start of the symbol's first line.
-                let line_start = sym.range.start_byte - sym.range.start.col as usize;
+                // Whole lines: from the start of the symbol's first line (found from bytes:
+                // tree-sitter's points count only `\n` as a line break, the client also `\r`).
+                let start_byte = sym.range.start_byte.min(rope.len_bytes());
+                let line_start = rope.line_to_byte(rope.byte_to_line(start_byte));
                 let range = Range::new(
-                    point_to_position(
-                        rope,
-                        analysis::TextPoint {
-                            line: sym.range.start.line,
-                            col: 0,
-                        },
-                        enc,
-                    ),
-                    point_to_position(rope, sym.range.end, enc),
+                    byte_to_position(rope, line_start, enc),
+                    byte_to_position(rope, sym.range.end_byte, enc),
                 );
                 (
                     range,

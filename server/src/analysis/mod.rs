@@ -7,12 +7,14 @@
 
 mod language;
 mod symbols;
+mod syntax;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub(crate) mod text;
 
 pub use language::Language;
 pub use symbols::{enclosing_scopes, flatten, identifiers_in, imports, outline, symbols};
+pub use syntax::{SPLIT_MIN_BYTES, Source, Syntax};
 
 use serde::Serialize;
 

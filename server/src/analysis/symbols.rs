@@ -1,6 +1,6 @@
 //! Symbols, enclosing scopes, imports and identifiers extracted from tree-sitter trees.
 //!
-//! Everything here is a pure function of `(Language, &Tree, &str)`. The walks only follow
+//! Everything here is a pure function of `(Language, &Syntax, &str)`. The walks only follow
 //! named children of declaration containers (source files, class / impl / module bodies,
 //! export and template wrappers, preprocessor blocks, ERROR nodes) and never enter function
 //! bodies. Node kinds are classified through a per-language table indexed by
@@ -12,10 +12,10 @@ use std::collections::HashSet;
 use std::num::NonZeroU16;
 use std::sync::OnceLock;
 
-use tree_sitter::{Node, Tree};
+use tree_sitter::Node;
 
 use super::text::{is_upper_case, one_line, one_line_full, prefixed, strip_quotes};
-use super::{Import, Language, Span, Symbol, SymbolKind, TextPoint};
+use super::{Import, Language, Span, Symbol, SymbolKind, Syntax, TextPoint};
 
 /// How many nested containers (bodies, wrappers, ERROR nodes) the walks follow.
 const MAX_DEPTH: u32 = 48;
@@ -25,12 +25,14 @@ const MAX_DEPTH: u32 = 48;
 // ---------------------------------------------------------------------------
 
 /// The hierarchical symbols of a file (children sorted by position).
-pub fn symbols(lang: Language, tree: &Tree, text: &str) -> Vec<Symbol> {
+pub fn symbols(lang: Language, syntax: &Syntax, text: &str) -> Vec<Symbol> {
     let Some(cx) = Ctx::new(lang, text, None) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    cx.walk_children(tree.root_node(), Scope::TOP, &mut out, 0);
+    for root in syntax.roots() {
+        cx.walk_children(root, Scope::TOP, &mut out, 0);
+    }
     out
 }
 
@@ -38,12 +40,14 @@ pub fn symbols(lang: Language, tree: &Tree, text: &str) -> Vec<Symbol> {
 ///
 /// Only the path from the root to `byte` is examined; the symbols of the rest of the file
 /// are never computed.
-pub fn enclosing_scopes(lang: Language, tree: &Tree, text: &str, byte: usize) -> Vec<Symbol> {
+pub fn enclosing_scopes(lang: Language, syntax: &Syntax, text: &str, byte: usize) -> Vec<Symbol> {
     let Some(cx) = Ctx::new(lang, text, Some(byte)) else {
         return Vec::new();
     };
     let mut found = Vec::new();
-    cx.walk_children(tree.root_node(), Scope::TOP, &mut found, 0);
+    for root in syntax.roots_overlapping(byte, byte) {
+        cx.walk_children(root, Scope::TOP, &mut found, 0);
+    }
     flatten(found)
         .into_iter()
         .filter(|s| s.range.contains_byte(byte))
@@ -51,24 +55,31 @@ pub fn enclosing_scopes(lang: Language, tree: &Tree, text: &str, byte: usize) ->
 }
 
 /// The import / use / include statements at the top level of a file.
-pub fn imports(lang: Language, tree: &Tree, text: &str) -> Vec<Import> {
+pub fn imports(lang: Language, syntax: &Syntax, text: &str) -> Vec<Import> {
     let Some(cx) = Ctx::new(lang, text, None) else {
         return Vec::new();
     };
     let mut out = Vec::new();
-    cx.imports_in(tree.root_node(), &mut out, 0);
+    for root in syntax.roots() {
+        cx.imports_in(root, &mut out, 0);
+    }
     out
 }
 
 /// The distinct identifier-like names (longer than one character) inside
 /// `start_byte..end_byte`, in order of first appearance.
-pub fn identifiers_in(tree: &Tree, text: &str, start_byte: usize, end_byte: usize) -> Vec<String> {
+pub fn identifiers_in(
+    syntax: &Syntax,
+    text: &str,
+    start_byte: usize,
+    end_byte: usize,
+) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     if start_byte >= end_byte {
         return names;
     }
     // Whether each kind id is identifier-like, looked up once per kind: 0 unknown, 1 yes, 2 no.
-    let mut memo = vec![0u8; tree.language().node_kind_count()];
+    let mut memo = vec![0u8; syntax.language().node_kind_count()];
     let mut is_identifier = |node: Node<'_>| match memo.get_mut(usize::from(node.kind_id())) {
         Some(0) | None => {
             let yes = is_identifier_kind(node.kind());
@@ -80,7 +91,31 @@ pub fn identifiers_in(tree: &Tree, text: &str, start_byte: usize, end_byte: usiz
         Some(v) => *v == 1,
     };
     let mut seen: HashSet<&str> = HashSet::new();
-    let mut cursor = tree.root_node().walk();
+    for root in syntax.roots_overlapping(start_byte, end_byte) {
+        identifiers_under(
+            root,
+            text,
+            start_byte,
+            end_byte,
+            &mut is_identifier,
+            &mut seen,
+            &mut names,
+        );
+    }
+    names
+}
+
+/// [`identifiers_in`] below one root.
+fn identifiers_under<'t>(
+    root: Node<'_>,
+    text: &'t str,
+    start_byte: usize,
+    end_byte: usize,
+    is_identifier: &mut impl FnMut(Node<'_>) -> bool,
+    seen: &mut HashSet<&'t str>,
+    names: &mut Vec<String>,
+) {
+    let mut cursor = root.walk();
     'walk: loop {
         let node = cursor.node();
         if node.start_byte() >= end_byte {
@@ -109,7 +144,6 @@ pub fn identifiers_in(tree: &Tree, text: &str, start_byte: usize, end_byte: usiz
             }
         }
     }
-    names
 }
 
 /// Pre-order flattening of a symbol tree with each symbol's depth (0 for top level).

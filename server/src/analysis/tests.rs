@@ -5,13 +5,25 @@ use std::path::Path;
 use super::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/symbols");
+/// One fixture per supported language.
+pub(crate) const FIXTURE_FILES: [&str; 9] = [
+    "sample.rs",
+    "sample.py",
+    "sample.ts",
+    "sample.tsx",
+    "sample.js",
+    "sample.go",
+    "sample.java",
+    "sample.c",
+    "sample.cpp",
+];
 
-fn parse(lang: Language, text: &str) -> tree_sitter::Tree {
+fn parse(lang: Language, text: &str) -> Syntax {
     let mut parser = lang.new_parser().expect("parser");
-    parser.parse(text, None).expect("tree")
+    Syntax::parse_str(&mut parser, text).expect("tree")
 }
 
-fn fixture(file: &str) -> (Language, String, tree_sitter::Tree) {
+fn fixture(file: &str) -> (Language, String, Syntax) {
     let path = Path::new(FIXTURES).join(file);
     let text = std::fs::read_to_string(&path).expect("fixture");
     let lang = Language::from_path(&path);
@@ -44,7 +56,7 @@ fn render_outline(symbols: &[Symbol]) -> Vec<String> {
 /// Checks the outline of a fixture against the hand-written list and `expected.json`.
 fn check_outline(file: &str, expected: &str) {
     let (lang, text, tree) = fixture(file);
-    assert!(!tree.root_node().has_error(), "{file} should parse cleanly");
+    assert!(!tree.has_error(), "{file} should parse cleanly");
     let syms = symbols(lang, &tree, &text);
     let got = render_outline(&syms);
     let want: Vec<String> = expected.lines().map(str::to_owned).collect();
@@ -712,17 +724,7 @@ fn enclosing_scopes_per_language() {
 #[test]
 fn enclosing_scopes_match_symbols() {
     // Every symbol's chain ends with the symbol itself, with the same fields.
-    for file in [
-        "sample.rs",
-        "sample.py",
-        "sample.ts",
-        "sample.tsx",
-        "sample.js",
-        "sample.go",
-        "sample.java",
-        "sample.c",
-        "sample.cpp",
-    ] {
+    for file in FIXTURE_FILES {
         let (lang, text, tree) = fixture(file);
         let syms = symbols(lang, &tree, &text);
         for (depth, s) in outline(&syms) {
@@ -1113,19 +1115,9 @@ fn every_language_parses_its_fixture_without_errors() {
     for &lang in Language::all() {
         assert!(lang.grammar().is_some(), "{lang:?}");
     }
-    for file in [
-        "sample.rs",
-        "sample.py",
-        "sample.ts",
-        "sample.tsx",
-        "sample.js",
-        "sample.go",
-        "sample.java",
-        "sample.c",
-        "sample.cpp",
-    ] {
+    for file in FIXTURE_FILES {
         let (lang, text, tree) = fixture(file);
-        assert!(!tree.root_node().has_error(), "{file}");
+        assert!(!tree.has_error(), "{file}");
         exercise(lang, &text);
     }
 }
@@ -1185,3 +1177,58 @@ fn language_detection() {
 // ---------------------------------------------------------------------------
 // Throughput (run with `cargo test --release -- --ignored throughput --nocapture`)
 // ---------------------------------------------------------------------------
+
+// ---------------------------------------------------------------------------
+// Segmented syntax
+// ---------------------------------------------------------------------------
+
+/// A large file of every language splits into segments, and the segments read exactly as
+/// one tree for the whole file: the same top-level nodes, the same symbols and imports.
+#[test]
+fn large_files_of_every_language_split_and_read_as_one_tree() {
+    for file in FIXTURE_FILES {
+        let (lang, text, _) = fixture(file);
+        // Repeat the body (Go: without its package clause) until the file is large.
+        let body: String = if lang == Language::Go {
+            text.lines()
+                .filter(|l| !l.starts_with("package "))
+                .map(|l| format!("{l}\n"))
+                .collect()
+        } else {
+            text.clone()
+        };
+        let mut big = text.clone();
+        while big.len() < 3 * SPLIT_MIN_BYTES {
+            big.push('\n');
+            big.push_str(&body);
+        }
+        let mut parser = lang.new_parser().expect("parser");
+        let whole = Syntax::from_tree(parser.parse(&big, None).expect("tree"));
+        assert!(!whole.has_error(), "{file} repeated parses cleanly");
+        let split = Syntax::parse_str(&mut parser, &big).expect("tree");
+        assert!(split.tree_count() > 1, "{file} is split");
+        assert_eq!(split.top_level_sexps(), whole.top_level_sexps(), "{file}");
+        assert_eq!(
+            symbols(lang, &split, &big),
+            symbols(lang, &whole, &big),
+            "{file}"
+        );
+        assert_eq!(
+            imports(lang, &split, &big),
+            imports(lang, &whole, &big),
+            "{file}"
+        );
+        // The scope chain and the identifiers at a spot deep in the file agree too.
+        let spot = big.len() * 2 / 3;
+        assert_eq!(
+            enclosing_scopes(lang, &split, &big, spot),
+            enclosing_scopes(lang, &whole, &big, spot),
+            "{file}"
+        );
+        assert_eq!(
+            identifiers_in(&split, &big, spot - 2000, spot + 2000),
+            identifiers_in(&whole, &big, spot - 2000, spot + 2000),
+            "{file}"
+        );
+    }
+}

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Span, Symbol, SymbolKind};
 use crate::documents::{
-    DocSnapshot, Position, PositionEncoding, Range, RecentEdit, column_in_line, point_to_position,
+    DocSnapshot, Position, PositionEncoding, Range, RecentEdit, byte_to_position, column_in_line,
     position_to_char,
 };
 use crate::index::{IndexedSymbol, WorkspaceIndex};
@@ -313,8 +313,8 @@ pub fn build(
     let (diag_from, diag_to) = match (req.range, &enclosing) {
         (Some(r), _) => (r.start.min(r.end), r.start.max(r.end)),
         (None, Some(sym)) => (
-            point_to_position(rope, sym.range.start, enc),
-            point_to_position(rope, sym.range.end, enc),
+            byte_to_position(rope, sym.range.start_byte, enc),
+            byte_to_position(rope, sym.range.end_byte, enc),
         ),
         (None, None) => (
             Position::new(req.position.line, 0),
@@ -375,7 +375,7 @@ pub fn build(
                     format!(
                         "{}{}: {}",
                         "  ".repeat(depth),
-                        s.range.start.line + 1,
+                        rope.byte_to_line(s.range.start_byte.min(rope.len_bytes())) + 1,
                         s.signature
                     ),
                 )
@@ -488,8 +488,8 @@ fn definition_item(
     };
     let range = if same_file {
         Range {
-            start: point_to_position(&doc.rope, r.start, enc),
-            end: point_to_position(&doc.rope, r.end, enc),
+            start: byte_to_position(&doc.rope, r.start_byte, enc),
+            end: byte_to_position(&doc.rope, r.end_byte, enc),
         }
     } else {
         Range {

@@ -1,7 +1,7 @@
 //! Open documents: the exact mirror of the client's buffers (rope, version, language, syntax tree).
 //!
-//! Edits are applied synchronously, in the order they arrive, and each keeps the syntax tree
-//! in step with `Tree::edit` so the next parse is incremental. Parsing itself is lazy: it runs
+//! Edits are applied synchronously, in the order they arrive, and each keeps the syntax trees
+//! in step ([`Syntax::edit`]) so the next parse is incremental. Parsing itself is lazy: it runs
 //! when a reader needs the tree (`DocumentStore::snapshot`), never per keystroke. Only the
 //! most recently used documents keep their tree and analysis ([`TreeCache`]); the others keep
 //! just their text and parse again when a reader needs them.
@@ -21,9 +21,9 @@ use std::sync::{Arc, Weak};
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use ropey::Rope;
-use tree_sitter::{InputEdit, Tree};
+use tree_sitter::InputEdit;
 
-use crate::analysis::Language;
+use crate::analysis::{Language, Source, Syntax};
 
 /// One content change as the client sends it: a range replacement, or the whole text.
 #[derive(Debug, Clone)]
@@ -64,8 +64,8 @@ pub struct Document {
     pub language: Language,
     pub version: i32,
     rope: Rope,
-    /// The last tree, kept in step with every edit through `Tree::edit` (so possibly stale).
-    tree: Option<Tree>,
+    /// The last syntax, kept in step with every edit (so possibly stale).
+    tree: Option<Syntax>,
     /// The version `tree` was parsed at; `None` when edits happened since.
     tree_version: Option<i32>,
     /// Text, tree and symbols computed at one version (reused until the next edit).
@@ -77,7 +77,7 @@ pub struct Document {
 pub struct Analysis {
     pub version: i32,
     pub text: Arc<str>,
-    pub tree: Option<Tree>,
+    pub tree: Option<Syntax>,
     pub symbols: Vec<crate::analysis::Symbol>,
     /// The imports, computed on first use at this version.
     pub imports: std::sync::OnceLock<Vec<crate::analysis::Import>>,
@@ -89,7 +89,7 @@ impl Analysis {
     pub fn new(
         version: i32,
         text: Arc<str>,
-        tree: Option<Tree>,
+        tree: Option<Syntax>,
         symbols: Vec<crate::analysis::Symbol>,
     ) -> Analysis {
         Analysis {
@@ -356,7 +356,7 @@ impl Document {
     }
 
     /// The tree, if it was parsed at the current version.
-    pub fn fresh_tree(&self) -> Option<&Tree> {
+    pub fn fresh_tree(&self) -> Option<&Syntax> {
         if self.tree_version == Some(self.version) {
             self.tree.as_ref()
         } else {
@@ -365,7 +365,7 @@ impl Document {
     }
 
     /// Parses (incrementally when an old tree exists) and stores the tree. Returns the tree.
-    pub fn reparse(&mut self) -> Option<Tree> {
+    pub fn reparse(&mut self) -> Option<Syntax> {
         if let Some(tree) = self.fresh_tree() {
             return Some(tree.clone());
         }
@@ -386,7 +386,7 @@ impl Document {
     }
 
     /// Installs the result of a background parse if nothing changed meanwhile.
-    pub fn install_tree(&mut self, version: i32, tree: Tree) -> bool {
+    pub fn install_tree(&mut self, version: i32, tree: Syntax) -> bool {
         if version == self.version && self.tree_version != Some(version) {
             self.tree = Some(tree);
             self.tree_version = Some(version);
@@ -402,11 +402,11 @@ pub struct ParseJob {
     pub version: i32,
     pub language: Language,
     pub rope: Rope,
-    pub old_tree: Option<Tree>,
+    pub old_tree: Option<Syntax>,
 }
 
 impl ParseJob {
-    pub fn run(&self) -> Option<Tree> {
+    pub fn run(&self) -> Option<Syntax> {
         parse_rope(self.language, &self.rope, self.old_tree.as_ref())
     }
 }
@@ -436,7 +436,7 @@ pub fn with_parser<R>(
 }
 
 /// Parses a rope chunk by chunk (no copy of the text), reusing `old_tree` when given.
-pub fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> Option<Tree> {
+pub fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Syntax>) -> Option<Syntax> {
     with_parser(language, |parser| {
         let len = rope.len_bytes();
         let mut read = |byte: usize, _: tree_sitter::Point| -> &[u8] {
@@ -449,14 +449,24 @@ pub fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Tree>) -> O
                 .get(byte - chunk_start..)
                 .unwrap_or_default()
         };
-        parser.parse_with_options(&mut read, old_tree, None)
+        let point_at = |byte: usize| byte_to_point(rope, byte.min(len));
+        let mut src = Source {
+            parser,
+            read: &mut read,
+            point_at: &point_at,
+            len,
+        };
+        match old_tree {
+            Some(old) => old.reparse(&mut src),
+            None => Syntax::parse(&mut src),
+        }
     })
     .flatten()
 }
 
 /// Parses a string.
-pub fn parse_str(language: Language, text: &str) -> Option<Tree> {
-    with_parser(language, |parser| parser.parse(text, None)).flatten()
+pub fn parse_str(language: Language, text: &str) -> Option<Syntax> {
+    with_parser(language, |parser| Syntax::parse_str(parser, text)).flatten()
 }
 
 /// All open documents, keyed by URI. Each document has its own lock; none is held across `.await`.

@@ -11,17 +11,7 @@ use super::*;
 use crate::analysis;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/symbols");
-const FILES: [&str; 9] = [
-    "sample.rs",
-    "sample.py",
-    "sample.ts",
-    "sample.tsx",
-    "sample.js",
-    "sample.go",
-    "sample.java",
-    "sample.c",
-    "sample.cpp",
-];
+use crate::analysis::tests::FIXTURE_FILES as FILES;
 
 /// (name, kind, selection line, container)
 type Key = (String, &'static str, u32, Option<String>);
@@ -42,7 +32,7 @@ fn keys(symbols: &[Symbol]) -> BTreeSet<Key> {
 
 fn tree_sitter_symbols(lang: Language, text: &str) -> Vec<Symbol> {
     let mut parser = lang.new_parser().expect("parser");
-    let tree = parser.parse(text, None).expect("tree");
+    let tree = analysis::Syntax::parse_str(&mut parser, text).expect("tree");
     analysis::flatten(analysis::symbols(lang, &tree, text))
 }
 
