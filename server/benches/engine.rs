@@ -114,6 +114,32 @@ fn edits(c: &mut Criterion) {
             took
         },
     );
+    // What a reader waits for after a keystroke: the reparse plus the file's symbols.
+    bench_steps(
+        c,
+        "edit/snapshot (reparse + symbols) after one keystroke, 10k-line file",
+        |i| {
+            version += 1;
+            let pos = Position::new(typing_line, typing_col);
+            let end = Position::new(typing_line, typing_col + (i % 2) as u32);
+            let change = TextChange {
+                range: Some(Range::new(pos, end)),
+                text: if i % 2 == 0 {
+                    "x".into()
+                } else {
+                    String::new()
+                },
+            };
+            store
+                .change(uri, version, &[change], PositionEncoding::Utf16)
+                .ok();
+            let start = Instant::now();
+            let snap = store.snapshot(uri);
+            let took = start.elapsed();
+            assert!(snap.is_some_and(|s| !s.analysis.symbols.is_empty()));
+            took
+        },
+    );
 }
 
 /// A benchmark whose iteration `i` times itself (`step(i)` returns the time to count).

@@ -202,3 +202,59 @@ fn a_block_comment_across_segments_hides_the_items_inside() {
     let fresh = parse_str(Language::Rust, &after.analysis.text).expect("parse");
     assert_eq!(tree.top_level_sexps(), fresh.top_level_sexps());
 }
+
+/// Joining a segment's first line onto the line before it, then typing at the start of that
+/// line, moves the segment's items along their row: their cached symbols must move with them.
+#[test]
+fn items_moved_along_their_row_keep_exact_symbols() {
+    let text = rust_items(800, "");
+    let store = DocumentStore::new();
+    let uri = "file:///big.rs";
+    let doc = store.open(uri, None, "rust", 1, &text);
+    let snap = store.snapshot(uri).expect("snapshot");
+    let starts = snap.analysis.tree.as_ref().expect("tree").segment_starts();
+    let start = *starts.get(3).expect("a split file");
+    assert_eq!(text.get(start - 2..start), Some("\n\n"));
+    let at = |text: &str, byte: usize| {
+        let line = text[..byte].matches('\n').count() as u32;
+        let col = (byte - text[..byte].rfind('\n').map_or(0, |p| p + 1)) as u32;
+        Position::new(line, col)
+    };
+    let edits = [
+        // "}\n\nfn ..." becomes "} fn ...": the segment's first item joins the previous line.
+        TextChange {
+            range: Some(Range::new(at(&text, start - 2), at(&text, start))),
+            text: " ".into(),
+        },
+    ];
+    store
+        .change(uri, 2, &edits, PositionEncoding::Utf8)
+        .expect("change");
+    let check = |version: i32| {
+        let snap = store.snapshot(uri).expect("snapshot");
+        assert_eq!(snap.version, version);
+        let text = &snap.analysis.text;
+        let tree = snap.analysis.tree.as_ref().expect("tree");
+        assert!(tree.tree_count() > 1);
+        let fresh = parse_str(Language::Rust, text).expect("parse");
+        assert_eq!(snap.analysis.symbols, symbols(Language::Rust, &fresh, text));
+        text.to_string()
+    };
+    let joined = check(2);
+    // Type at the start of the joined line: the text before the segment on its row grows.
+    let line_start = joined[..start].rfind('\n').map_or(0, |p| p + 1);
+    let p = at(&joined, line_start);
+    store
+        .change(
+            uri,
+            3,
+            &[TextChange {
+                range: Some(Range::new(p, p)),
+                text: "    ".into(),
+            }],
+            PositionEncoding::Utf8,
+        )
+        .expect("change");
+    check(3);
+    drop(doc);
+}

@@ -52,6 +52,16 @@ impl Span {
         }
     }
 
+    /// The span after the text holding it moved rigidly.
+    pub(crate) fn moved(&self, by: &syntax::Shift) -> Span {
+        Span {
+            start_byte: by.byte(self.start_byte),
+            end_byte: by.byte(self.end_byte),
+            start: by.point(self.start),
+            end: by.point(self.end),
+        }
+    }
+
     pub fn contains_byte(&self, byte: usize) -> bool {
         self.start_byte <= byte && byte <= self.end_byte
     }
@@ -127,6 +137,21 @@ pub struct Symbol {
     /// One line: the definition's header with whitespace collapsed, body removed, at most 200 chars.
     pub signature: String,
     pub children: Vec<Symbol>,
+}
+
+impl Symbol {
+    /// The symbol (and its children) after the text holding it moved rigidly.
+    pub(crate) fn moved(&self, by: &syntax::Shift) -> Symbol {
+        Symbol {
+            name: self.name.clone(),
+            kind: self.kind,
+            range: self.range.moved(by),
+            selection_range: self.selection_range.moved(by),
+            container: self.container.clone(),
+            signature: self.signature.clone(),
+            children: self.children.iter().map(|c| c.moved(by)).collect(),
+        }
+    }
 }
 
 /// An import / use / include statement.

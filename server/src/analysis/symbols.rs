@@ -29,11 +29,11 @@ pub fn symbols(lang: Language, syntax: &Syntax, text: &str) -> Vec<Symbol> {
     let Some(cx) = Ctx::new(lang, text, None) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for root in syntax.roots() {
+    syntax.symbols_by_root(|root| {
+        let mut out = Vec::new();
         cx.walk_children(root, Scope::TOP, &mut out, 0);
-    }
-    out
+        out
+    })
 }
 
 /// The chain of symbols whose range contains `byte`, outermost first, children left empty.

@@ -17,7 +17,11 @@
 //! segments serve again. Readers therefore always see what a parse of the whole file would
 //! give, and pay for the whole file only while it has a syntax error.
 
+use std::sync::{Arc, OnceLock};
+
 use tree_sitter::{InputEdit, Node, Parser, Point, Range, Tree};
+
+use super::{Symbol, TextPoint};
 
 /// Files smaller than this keep a single tree (its incremental parse is already cheap).
 pub const SPLIT_MIN_BYTES: usize = 24 * 1024;
@@ -35,6 +39,64 @@ struct Segment {
     tree: Tree,
     /// Edited since it was parsed.
     dirty: bool,
+    /// The segment's symbols, computed once and moved along when edits before the segment
+    /// shift it (its own text is unchanged until it is edited, which empties this).
+    symbols: OnceLock<Arc<CachedSymbols>>,
+}
+
+impl Segment {
+    fn new(start: usize, tree: Tree) -> Segment {
+        Segment {
+            start,
+            tree,
+            dirty: false,
+            symbols: OnceLock::new(),
+        }
+    }
+}
+
+/// Symbols computed when the segment's first token was at `byte` / `point`.
+struct CachedSymbols {
+    byte: usize,
+    point: Point,
+    symbols: Vec<Symbol>,
+}
+
+/// A rigid move of text: bytes by `bytes`, rows by `rows`, and columns by `cols` on the row
+/// `row` where the moved text starts (the rest of that row moves with it).
+pub(crate) struct Shift {
+    bytes: i64,
+    rows: i64,
+    row: u32,
+    cols: i64,
+}
+
+impl Shift {
+    fn between(from: (usize, Point), to: (usize, Point)) -> Shift {
+        let signed = |x: usize| i64::try_from(x).unwrap_or(i64::MAX);
+        Shift {
+            bytes: signed(to.0) - signed(from.0),
+            rows: signed(to.1.row) - signed(from.1.row),
+            row: u32::try_from(from.1.row).unwrap_or(u32::MAX),
+            cols: signed(to.1.column) - signed(from.1.column),
+        }
+    }
+
+    pub(crate) fn byte(&self, b: usize) -> usize {
+        usize::try_from(i64::try_from(b).unwrap_or(i64::MAX) + self.bytes).unwrap_or(0)
+    }
+
+    pub(crate) fn point(&self, p: TextPoint) -> TextPoint {
+        let add = |x: u32, by: i64| u32::try_from(i64::from(x) + by).unwrap_or(0);
+        TextPoint {
+            line: add(p.line, self.rows),
+            col: if p.line == self.row {
+                add(p.col, self.cols)
+            } else {
+                p.col
+            },
+        }
+    }
 }
 
 /// The syntax of one file (see the module docs). Cheap to clone (trees are shared).
@@ -177,6 +239,7 @@ impl Syntax {
             segment.tree.edit(edit);
             if i == owner {
                 segment.dirty = true;
+                segment.symbols = OnceLock::new();
             } else {
                 segment.start = shift(segment.start);
             }
@@ -225,6 +288,40 @@ impl Syntax {
         } else {
             1
         }
+    }
+
+    /// The symbols of the file: `compute` gives those under one root. A clean segment's
+    /// result is kept and, when edits before the segment move it, moved along instead of
+    /// computed again, so after a keystroke only the edited segment is walked. `compute`
+    /// must be a function of the root alone (the file's language and text fixed).
+    pub(crate) fn symbols_by_root(&self, compute: impl Fn(Node<'_>) -> Vec<Symbol>) -> Vec<Symbol> {
+        if !self.segmented_view {
+            return compute(self.whole.root_node());
+        }
+        let mut out = Vec::new();
+        for segment in &self.segments {
+            let root = segment.tree.root_node();
+            let now = (root.start_byte(), root.start_position());
+            let cached = segment.symbols.get_or_init(|| {
+                Arc::new(CachedSymbols {
+                    byte: now.0,
+                    point: now.1,
+                    symbols: compute(root),
+                })
+            });
+            if (cached.byte, cached.point) == now {
+                out.extend(cached.symbols.iter().cloned());
+            } else {
+                let shift = Shift::between((cached.byte, cached.point), now);
+                out.extend(cached.symbols.iter().map(|s| s.moved(&shift)));
+            }
+        }
+        out
+    }
+
+    /// Where each segment starts (empty when the file is not split).
+    pub fn segment_starts(&self) -> Vec<usize> {
+        self.segments.iter().map(|s| s.start).collect()
     }
 
     /// Whether each segment's tree lies inside the segment's byte range (an invariant the
@@ -389,9 +486,10 @@ where
             _ => continue,
         };
         let last = bounds.last().copied().unwrap_or(start);
-        // A segment starts where an item starts; the whitespace and any terminator after the
-        // previous item (Go's newline, a `;`) stay with that item.
-        if child.end_byte().saturating_sub(last) >= target && next.is_named() {
+        // A segment starts where an item (or the comment before it) starts; the whitespace
+        // and any terminator after the previous item (Go's newline, a `;`) stay with that
+        // item, and a comment stays with the item after it.
+        if child.end_byte().saturating_sub(last) >= target && next.is_named() && !child.is_extra() {
             bounds.push(next.start_byte());
         }
     }
@@ -415,11 +513,7 @@ where
             return None;
         }
         seen_items += piece_root.child_count() as usize;
-        segments.push(Segment {
-            start: seg_start,
-            tree: piece,
-            dirty: false,
-        });
+        segments.push(Segment::new(seg_start, piece));
     }
     (seen_items == items).then_some(segments)
 }
