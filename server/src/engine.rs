@@ -17,7 +17,7 @@ use crate::documents::{
     TextChange, byte_to_position,
 };
 use crate::index::{
-    IndexConfig, IndexProgress, WorkspaceIndex, index_document_symbols, index_file_text,
+    IndexConfig, IndexProgress, WorkspaceIndex, index_document_symbols, index_file_text, is_walked,
     walk_workspace,
 };
 
@@ -252,8 +252,10 @@ impl Engine {
     pub fn index_workspace(&self, progress: &(dyn Fn(IndexProgress) + Sync)) -> IndexProgress {
         let roots = self.roots();
         let config = self.index_config.read().clone();
-        let files = walk_workspace(&roots, &config, progress);
+        let mut files = walk_workspace(&roots, &config, progress);
         let n = files.len();
+        // A document opened meanwhile is indexed from its buffer, which wins over the disk.
+        files.retain(|(path, _)| !self.is_open(path));
         self.index.extend(files);
         IndexProgress {
             files_indexed: n,
@@ -262,11 +264,32 @@ impl Engine {
         }
     }
 
-    /// A file changed on disk (save or watcher): re-read and re-index it unless it is open.
+    /// Whether a document is open for `path`.
+    fn is_open(&self, path: &Path) -> bool {
+        self.documents.get(&self.uri_of(path)).is_some()
+    }
+
+    /// A file or folder changed on disk (save, close, watcher): re-read and re-index what the
+    /// workspace walk would index there (the same roots, ignore files, skipped folders, size
+    /// limit); anything else at that path leaves the index. Open documents are left alone.
     pub fn file_changed_on_disk(&self, path: &Path) {
-        let max = self.index_config.read().max_file_size;
-        match std::fs::metadata(path) {
-            Ok(meta) if meta.is_file() && meta.len() <= max => {
+        let config = self.index_config.read().clone();
+        let roots = self.roots();
+        let meta = std::fs::metadata(path);
+        if meta.as_ref().is_ok_and(|m| m.is_dir()) {
+            if is_walked(&roots, &config, path, true) {
+                let mut files = walk_workspace(&[path.to_path_buf()], &config, &|_| {});
+                files.retain(|(p, _)| !self.is_open(p));
+                self.index.extend(files);
+            }
+            return;
+        }
+        match meta {
+            Ok(meta)
+                if meta.is_file()
+                    && meta.len() <= config.max_file_size
+                    && is_walked(&roots, &config, path, false) =>
+            {
                 if Language::from_path(path) == Language::PlainText {
                     return;
                 }
@@ -282,8 +305,9 @@ impl Engine {
         }
     }
 
+    /// A file or folder was deleted: everything indexed under it goes.
     pub fn file_deleted(&self, path: &Path) {
-        self.index.remove_file(path);
+        self.index.remove_under(path);
     }
 
     // ---- context ---------------------------------------------------------------------

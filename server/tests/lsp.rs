@@ -44,6 +44,14 @@ fn symbols_eventually(c: &mut LspClient, query: &str, want: &[&str]) {
     panic!("workspace/symbol {query:?} gave {got:?}, expected {want:?}");
 }
 
+/// Writes `text` to `root/rel`, creating folders; returns the path.
+fn write_file(root: &std::path::Path, rel: &str, text: &str) -> std::path::PathBuf {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn names(result: &Value) -> Vec<String> {
     result
         .as_array()
@@ -88,7 +96,11 @@ fn requests_after_shutdown_are_rejected_and_exit_ends_the_process() {
     let early = c.request("workspace/symbol", json!({"query": ""}));
     assert_eq!(early.unwrap_err()["code"], -32002);
     c.initialize(dir.path(), json!({}));
-    c.shutdown();
+    assert!(c.request("shutdown", Value::Null).is_ok());
+    // After shutdown: the spec's InvalidRequest, and the server still reads until `exit`.
+    let late = c.request("workspace/symbol", json!({"query": ""}));
+    assert_eq!(late.unwrap_err()["code"], -32600);
+    c.exit();
 }
 
 /// A server on an empty workspace with one Rust document `name` open.
@@ -319,6 +331,118 @@ fn workspace_symbol_is_fuzzy_ranked_and_honours_ignores() {
 }
 
 #[test]
+fn watched_file_events_follow_the_walk_rules_and_cover_whole_folders() {
+    let dir = project();
+    let mut c = LspClient::spawn();
+    c.initialize(
+        dir.path(),
+        json!({"workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}}),
+    );
+    c.wait_indexed();
+    let created = |paths: &[&std::path::Path], typ: u32| {
+        let changes: Vec<Value> = paths
+            .iter()
+            .map(|p| json!({"uri": file_uri(p), "type": typ}))
+            .collect();
+        json!({ "changes": changes })
+    };
+    // Files the walk would skip (ignored by .gitignore, under node_modules, hidden), then
+    // one it would index, in one notification (handled in order).
+    let root = dir.path();
+    let ignored = root.join("gen/late.js");
+    std::fs::write(&ignored, "function lateButIgnored() {}\n").unwrap();
+    let vendored = root.join("node_modules/junk/late.js");
+    std::fs::write(&vendored, "function lateInNodeModules() {}\n").unwrap();
+    std::fs::create_dir_all(root.join("src/.cache")).unwrap();
+    let hidden = root.join("src/.cache/h.rs");
+    std::fs::write(&hidden, "pub fn late_and_hidden() {}\n").unwrap();
+    let control = root.join("src/control.rs");
+    std::fs::write(&control, "pub fn control_after_skipped() {}\n").unwrap();
+    c.notify(
+        "workspace/didChangeWatchedFiles",
+        created(&[&ignored, &vendored, &hidden, &control], 1),
+    );
+    symbols_eventually(&mut c, "control_after_skipped", &["control_after_skipped"]);
+    for skipped in ["lateButIgnored", "lateInNodeModules", "late_and_hidden"] {
+        let r = c
+            .request("workspace/symbol", json!({ "query": skipped }))
+            .unwrap();
+        assert!(!names(&r).iter().any(|n| n == skipped), "{skipped}");
+    }
+    // A folder appears with files in it (and below it): the event names only the folder.
+    let folder = root.join("src/newmod");
+    std::fs::create_dir_all(folder.join("deep")).unwrap();
+    std::fs::write(folder.join("a.rs"), "pub fn alpha_created_folder() {}\n").unwrap();
+    std::fs::write(
+        folder.join("deep/b.rs"),
+        "pub fn beta_nested_created() {}\n",
+    )
+    .unwrap();
+    c.notify("workspace/didChangeWatchedFiles", created(&[&folder], 1));
+    symbols_eventually(&mut c, "alpha_created_folder", &["alpha_created_folder"]);
+    symbols_eventually(&mut c, "beta_nested_created", &["beta_nested_created"]);
+    // The folder is deleted: everything under it leaves the index.
+    std::fs::remove_dir_all(&folder).unwrap();
+    c.notify("workspace/didChangeWatchedFiles", created(&[&folder], 3));
+    symbols_eventually(&mut c, "alpha_created_folder", &[]);
+    symbols_eventually(&mut c, "beta_nested_created", &[]);
+    c.shutdown();
+}
+
+#[test]
+fn index_settings_and_client_capabilities_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |rel: &str, text: &str| write_file(root, rel, text);
+    write("src/small.rs", "pub fn small_enough() {}\n");
+    let padding = "// padding\n".repeat(100);
+    write(
+        "src/big.rs",
+        &format!("pub fn too_big_to_index() {{}}\n{padding}"),
+    );
+    write("vendorlib/v.rs", "pub fn in_excluded_dir() {}\n");
+    let notes = write("notes.txt", "plain text: no grammar, no symbols\n");
+    let mut c = LspClient::spawn();
+    // No dynamic registration for watched files: no watcher is registered.
+    c.initialize_with(
+        root,
+        json!({"window": {"workDoneProgress": true}}),
+        json!({"maxFileSizeBytes": 600, "excludeDirs": ["vendorlib"]}),
+    );
+    c.wait_indexed();
+    symbols_eventually(&mut c, "small_enough", &["small_enough"]);
+    symbols_eventually(&mut c, "too_big_to_index", &[]);
+    symbols_eventually(&mut c, "in_excluded_dir", &[]);
+    assert!(
+        !c.server_requests
+            .iter()
+            .any(|r| r["method"] == "client/registerCapability"),
+        "{:?}",
+        c.server_requests
+    );
+    // A plain-text document: no symbols, and context still answers.
+    let uri = file_uri(&notes);
+    c.open(&uri, "plaintext", &std::fs::read_to_string(&notes).unwrap());
+    let symbols = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .unwrap();
+    assert_eq!(symbols, json!([]));
+    let ctx = c
+        .request(
+            "infinityMatrix/context",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 3},
+                   "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 10}}}),
+        )
+        .unwrap();
+    assert_eq!(ctx["items"][0]["kind"], "selection");
+    assert_eq!(ctx["items"][0]["text"], "plain text");
+    c.shutdown();
+}
+
+#[test]
 fn index_follows_saves_watched_files_and_open_buffers() {
     let dir = project();
     let mut c = LspClient::spawn();
@@ -326,12 +450,7 @@ fn index_follows_saves_watched_files_and_open_buffers() {
         dir.path(),
         json!({"window": {"workDoneProgress": true}, "workspace": {"didChangeWatchedFiles": {"dynamicRegistration": true}}}),
     );
-    c.wait_notification(|n| {
-        n["method"] == "window/logMessage"
-            && n["params"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("indexed "))
-    });
+    c.wait_indexed();
     assert!(
         c.server_requests
             .iter()
@@ -462,6 +581,115 @@ fn context_includes_cross_file_definitions_in_rank_order_within_budget() {
     assert!(a["totalTokens"].as_u64().unwrap() <= 60);
     assert_eq!(a["budgetTokens"], 60);
     assert_eq!(a["items"][0]["kind"], "enclosingSymbol");
+    c.shutdown();
+}
+
+#[test]
+fn context_items_come_in_priority_order_with_every_definition_tier() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let write = |rel: &str, text: &str| write_file(root, rel, text);
+    let main = write(
+        "app/main.py",
+        "from models.user import make_user\n\n\ndef tidy(s):\n    return s.strip()\n\n\n\
+         def run(name):\n    u = make_user(name)\n    return shout(u) + tidy(name) + far_away()\n",
+    );
+    let helpers = write(
+        "app/helpers.py",
+        "def shout(x):\n    return str(x).upper()\n\n\ndef unused():\n    return 1\n",
+    );
+    write(
+        "models/user.py",
+        "def make_user(name):\n    return {'name': name}\n",
+    );
+    write("misc/other.py", "def far_away():\n    return 42\n");
+    let mut c = LspClient::spawn();
+    c.initialize_and_index(root);
+    // An edit in another open file: it comes last, as a recent edit.
+    let helpers_uri = file_uri(&helpers);
+    c.open(
+        &helpers_uri,
+        "python",
+        &std::fs::read_to_string(&helpers).unwrap(),
+    );
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": helpers_uri, "version": 2},
+               "contentChanges": [{"range": {"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": 0}}, "text": "# edited\n"}]}),
+    );
+    let uri = file_uri(&main);
+    c.open(&uri, "python", &std::fs::read_to_string(&main).unwrap());
+    let ctx = c
+        .request(
+            "infinityMatrix/context",
+            json!({"textDocument": {"uri": uri}, "position": {"line": 8, "character": 8},
+                   "range": {"start": {"line": 8, "character": 4}, "end": {"line": 8, "character": 9}},
+                   "diagnostics": [{"range": {"start": {"line": 8, "character": 4}, "end": {"line": 8, "character": 5}},
+                                    "message": "u is never read", "severity": 2},
+                                   {"range": {"start": {"line": 3, "character": 0}, "end": {"line": 3, "character": 3}},
+                                    "message": "outside the selection", "severity": 2}]}),
+        )
+        .unwrap();
+    let items = ctx["items"].as_array().unwrap();
+    let kinds: Vec<&str> = items.iter().map(|i| i["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "selection",
+            "enclosingSymbol",
+            "imports",
+            "definition",
+            "definition",
+            "definition",
+            "definition",
+            "diagnostics",
+            "outline",
+            "recentEdit"
+        ],
+        "{ctx}"
+    );
+    assert_eq!(items[0]["text"], "u = m");
+    // Same file, same directory, imported module, rest of the workspace, in that order.
+    let tiers: Vec<(&str, &str)> = items
+        .iter()
+        .filter(|i| i["kind"] == "definition")
+        .map(|i| {
+            let reason = i["reason"].as_str().unwrap();
+            let name = ["tidy", "shout", "make_user", "far_away"]
+                .into_iter()
+                .find(|n| reason.contains(&format!(" {n} used here")))
+                .unwrap_or("?");
+            let tier = [
+                "same file",
+                "same directory",
+                "imported module",
+                "workspace",
+            ]
+            .into_iter()
+            .find(|t| reason.contains(t))
+            .unwrap_or("?");
+            (name, tier)
+        })
+        .collect();
+    assert_eq!(
+        tiers,
+        [
+            ("tidy", "same file"),
+            ("shout", "same directory"),
+            ("make_user", "imported module"),
+            ("far_away", "workspace")
+        ]
+    );
+    let recent = &items[9];
+    assert!(recent["uri"].as_str().unwrap().ends_with("/app/helpers.py"));
+    assert!(recent["text"].as_str().unwrap().contains("# edited"));
+    // Only the diagnostics for the selected range.
+    let diagnostics = items[7]["text"].as_str().unwrap();
+    assert!(diagnostics.contains("u is never read"), "{diagnostics}");
+    assert!(
+        !diagnostics.contains("outside the selection"),
+        "{diagnostics}"
+    );
     c.shutdown();
 }
 

@@ -240,19 +240,22 @@ pub(crate) fn default_root(file: &Path) -> PathBuf {
     dir
 }
 
-/// A 1-based (line, char column) to a UTF-8 client position in `text`.
+/// A 1-based (line, char column) to a UTF-8 client position in `text`, counting lines as
+/// the LSP mirror does (LF, CRLF and a lone CR each end a line).
 pub(crate) fn char_col_to_position(text: &str, line: u32, col: u32) -> Result<Position> {
-    let line0 = line - 1;
-    let line_text = text.split('\n').nth(line0 as usize).ok_or_else(|| {
-        anyhow!(
+    let rope = ropey::Rope::from_str(text);
+    let line0 = line.saturating_sub(1);
+    if line0 as usize >= rope.len_lines() {
+        bail!(
             "line {line} is past the end of the file ({} lines)",
-            text.split('\n').count()
-        )
-    })?;
-    let line_text = line_text.strip_suffix('\r').unwrap_or(line_text);
-    let byte_col: usize = line_text
+            rope.len_lines()
+        );
+    }
+    let byte_col: usize = rope
+        .line(line0 as usize)
         .chars()
-        .take((col - 1) as usize)
+        .take_while(|c| *c != '\n' && *c != '\r')
+        .take(col.saturating_sub(1) as usize)
         .map(char::len_utf8)
         .sum();
     Ok(Position::new(line0, byte_col as u32))
@@ -528,4 +531,28 @@ fn compare_command(path: &Path, json: bool) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn char_columns_become_utf8_positions_on_lsp_lines() {
+        // A lone CR ends a line, as in the editor and the LSP mirror.
+        let text = "a\rb\r\nc\n";
+        let at = |l, c| char_col_to_position(text, l, c).ok();
+        assert_eq!(at(3, 1), Some(Position::new(2, 0)));
+        assert_eq!(
+            at(2, 9),
+            Some(Position::new(1, 1)),
+            "clamped to the line's end"
+        );
+        assert!(at(5, 1).is_none(), "past the last line");
+        assert_eq!(
+            char_col_to_position("é😀x", 1, 3).ok(),
+            Some(Position::new(0, 6)),
+            "two chars: 2 + 4 bytes"
+        );
+    }
 }

@@ -8,7 +8,7 @@ pub use fuzzy::fuzzy_score;
 pub use tags::{SigSource, scan as scan_tags};
 pub use walk::{
     IndexConfig, IndexProgress, index_document_symbols, index_file_text,
-    is_binary as walk_is_binary, walk_workspace,
+    is_binary as walk_is_binary, is_walked, walk_workspace,
 };
 
 use std::collections::HashMap;
@@ -106,6 +106,20 @@ impl WorkspaceIndex {
                     .push((key.clone(), i as u32));
             }
             data.files.insert(key, Arc::new(symbols));
+        }
+    }
+
+    /// Removes a file, or every file under a folder.
+    pub fn remove_under(&self, path: &Path) {
+        let mut data = self.data.write();
+        let gone: Vec<Arc<Path>> = data
+            .files
+            .keys()
+            .filter(|p| p.starts_with(path))
+            .cloned()
+            .collect();
+        for p in gone {
+            Self::remove_locked(&mut data, &p);
         }
     }
 

@@ -170,6 +170,62 @@ pub fn is_binary(bytes: &[u8]) -> bool {
 
 /// Walks `roots` in parallel (honouring .gitignore, .ignore and hidden files), indexes every
 /// source file, and returns the results. `progress` is called from worker threads.
+/// Whether the walk of `roots` would visit `path` (a file, or a folder when `is_dir`): inside
+/// a root, no hidden part, no skipped folder on the way, not ignored by the `.gitignore` /
+/// `.ignore` files from the root down to it (a deeper file's rule wins, `!` re-includes).
+/// Used for single paths reported later (saves, watcher events) so they follow the walk's
+/// rules. Size and binary checks are the caller's.
+pub fn is_walked(roots: &[PathBuf], config: &IndexConfig, path: &Path, is_dir: bool) -> bool {
+    use ignore::Match;
+    use ignore::gitignore::Gitignore;
+    let Some((root, rel)) = roots
+        .iter()
+        .find_map(|r| path.strip_prefix(r).ok().map(|rel| (r, rel)))
+    else {
+        return false;
+    };
+    let parts: Vec<&std::ffi::OsStr> = rel.iter().collect();
+    let folders = if is_dir {
+        parts.len()
+    } else {
+        parts.len().saturating_sub(1)
+    };
+    let hidden = parts.iter().any(|p| p.to_string_lossy().starts_with('.'));
+    let skipped = parts
+        .iter()
+        .take(folders)
+        .any(|p| config.skip_dirs.iter().any(|s| *p == s.as_str()));
+    if hidden || skipped {
+        return false;
+    }
+    let mut ignored = false;
+    let mut dir = root.clone();
+    for (i, part) in parts.iter().enumerate() {
+        for name in [".gitignore", ".ignore"] {
+            let file = dir.join(name);
+            // Matched relative to the ignore file's folder (an absolute path that does not
+            // start with it byte for byte would trip the matcher's assertion).
+            let Ok(below) = path.strip_prefix(&dir) else {
+                continue;
+            };
+            if file.is_file() {
+                match Gitignore::new(&file)
+                    .0
+                    .matched_path_or_any_parents(below, is_dir)
+                {
+                    Match::Ignore(_) => ignored = true,
+                    Match::Whitelist(_) => ignored = false,
+                    Match::None => {}
+                }
+            }
+        }
+        if i + 1 < parts.len() {
+            dir.push(part);
+        }
+    }
+    !ignored
+}
+
 pub fn walk_workspace(
     roots: &[PathBuf],
     config: &IndexConfig,
@@ -261,5 +317,74 @@ struct Worker<'a> {
 impl Drop for Worker<'_> {
     fn drop(&mut self) {
         self.results.lock().append(&mut self.local);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `is_walked` (for single paths reported later) agrees with the walk itself on every
+    /// file of a tree with nested ignore files, a re-include, a skipped and a hidden folder.
+    #[test]
+    fn single_path_rules_agree_with_the_walk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        let files = [
+            "src/main.rs",
+            "src/x.gen.rs",
+            "src/sub/keep.gen.rs",
+            "src/sub/drop.gen.rs",
+            "src/sub/ok.rs",
+            "build/out.rs",
+            "node_modules/m/index.js",
+            ".hidden/h.rs",
+            "docs/a.py",
+            "docs/private/b.py",
+        ];
+        for f in files {
+            let path = root.join(f);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, "fn f() {}\n").expect("write");
+        }
+        std::fs::write(root.join(".gitignore"), "*.gen.rs\nbuild/\n").expect("write");
+        std::fs::write(root.join("src/sub/.gitignore"), "!keep.gen.rs\n").expect("write");
+        std::fs::write(root.join("docs/.ignore"), "private\n").expect("write");
+        let roots = vec![root.to_path_buf()];
+        let config = IndexConfig::default();
+        let mut walked: Vec<PathBuf> = walk_workspace(&roots, &config, &|_| {})
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        walked.sort();
+        let mut single: Vec<PathBuf> = files
+            .iter()
+            .map(|f| root.join(f))
+            .filter(|p| is_walked(&roots, &config, p, false))
+            .collect();
+        single.sort();
+        assert_eq!(single, walked);
+        let names: Vec<String> = walked
+            .iter()
+            .filter_map(|p| p.strip_prefix(root).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "docs/a.py",
+                "src/main.rs",
+                "src/sub/keep.gen.rs",
+                "src/sub/ok.rs"
+            ]
+        );
+        assert!(!is_walked(&roots, &config, &root.join("build"), true));
+        assert!(is_walked(&roots, &config, &root.join("src/sub"), true));
+        assert!(!is_walked(
+            &roots,
+            &config,
+            Path::new("/elsewhere/a.rs"),
+            false
+        ));
     }
 }

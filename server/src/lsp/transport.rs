@@ -19,6 +19,8 @@ const READ_BUFFER: usize = 128 * 1024;
 
 /// Largest message accepted (a 20 MB file in didOpen fits comfortably).
 const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// Header lines longer than this are cut (real ones are a few dozen bytes).
+const MAX_HEADER_LINE: u64 = 8 * 1024;
 
 /// The envelope of a JSON-RPC 2.0 message, checked without building a tree of the params
 /// (a didOpen may carry megabytes).
@@ -130,8 +132,14 @@ pub fn read_frames(
         let mut content_length: Option<usize> = None;
         let mut saw_header = false;
         loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
+            // Bytes, not `read_line`: a header that is not UTF-8 is a bad header, not the
+            // end of the session. A line longer than any header is cut (the rest reads as
+            // further lines).
+            let mut raw = Vec::new();
+            match (&mut reader)
+                .take(MAX_HEADER_LINE)
+                .read_until(b'\n', &mut raw)
+            {
                 Ok(0) => return,
                 Ok(_) => {}
                 Err(e) => {
@@ -139,6 +147,7 @@ pub fn read_frames(
                     return;
                 }
             }
+            let line = String::from_utf8_lossy(&raw);
             let trimmed = line.trim_end_matches(['\r', '\n']);
             if trimmed.is_empty() {
                 if saw_header {
@@ -152,6 +161,21 @@ pub fn read_frames(
             }
         }
         let Some(len) = content_length.filter(|l| *l <= MAX_MESSAGE_BYTES) else {
+            if let Some(len) = content_length {
+                // Too large to take: skip its body so the next frame is read in step.
+                tracing::warn!("message of {len} bytes ignored (limit {MAX_MESSAGE_BYTES})");
+                let skip = u64::try_from(len).unwrap_or(u64::MAX);
+                if std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()).is_err() {
+                    return;
+                }
+                let _ = errors.send(Outgoing::Frame(error_frame(
+                    -32600,
+                    &format!(
+                        "message of {len} bytes ignored: over the {MAX_MESSAGE_BYTES}-byte limit"
+                    ),
+                )));
+                continue;
+            }
             tracing::warn!("frame without a valid Content-Length header ignored");
             let _ = errors.send(Outgoing::Frame(error_frame(
                 -32700,
@@ -285,21 +309,25 @@ mod tests {
             frame(eglot),
         ]
         .concat();
-        let (to_server, mut server_rx) = mpsc::unbounded_channel();
-        let (out_tx, out_rx) = std_mpsc::channel();
-        read_frames(input.as_bytes(), to_server, out_tx);
-
-        let mut forwarded = Vec::new();
-        while let Ok(Ok(bytes)) = server_rx.try_recv() {
-            forwarded.push(String::from_utf8_lossy(&bytes).into_owned());
-        }
+        let (forwarded, codes) = read_all(input.as_bytes());
         assert_eq!(forwarded.len(), 2);
         assert_eq!(forwarded.first(), Some(&frame(valid)));
         let normalized = forwarded.get(1).cloned().unwrap_or_default();
         assert!(normalized.starts_with("Content-Length: "));
         assert!(!normalized.contains("arguments"), "{normalized}");
+        assert_eq!(codes, [-32700, -32600, -32700]);
+    }
 
-        let codes: Vec<i64> = out_rx
+    /// The frames forwarded and the error codes answered for `input`.
+    fn read_all(input: impl Read) -> (Vec<String>, Vec<i64>) {
+        let (to_server, mut server_rx) = mpsc::unbounded_channel();
+        let (out_tx, out_rx) = std_mpsc::channel();
+        read_frames(input, to_server, out_tx);
+        let mut forwarded = Vec::new();
+        while let Ok(Ok(bytes)) = server_rx.try_recv() {
+            forwarded.push(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        let codes = out_rx
             .try_iter()
             .filter_map(|o| match o {
                 Outgoing::Frame(f) => {
@@ -310,7 +338,32 @@ mod tests {
                 Outgoing::End => None,
             })
             .collect();
-        assert_eq!(codes, [-32700, -32600, -32700]);
+        (forwarded, codes)
+    }
+
+    #[test]
+    fn a_header_that_is_not_utf8_is_a_bad_frame_not_the_end() {
+        let valid = r#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#;
+        let mut input = b"X-Bad: \xff\xfe\r\n\r\n".to_vec();
+        input.extend_from_slice(frame(valid).as_bytes());
+        let (forwarded, codes) = read_all(input.as_slice());
+        assert_eq!(forwarded, [frame(valid)]);
+        assert_eq!(codes, [-32700]);
+    }
+
+    #[test]
+    fn an_oversized_message_is_skipped_and_the_next_one_read_in_step() {
+        let valid = r#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#;
+        let len = MAX_MESSAGE_BYTES + 1;
+        let header = format!("Content-Length: {len}\r\n\r\n");
+        let next = frame(valid);
+        let input = header
+            .as_bytes()
+            .chain(std::io::repeat(b' ').take(len as u64))
+            .chain(next.as_bytes());
+        let (forwarded, codes) = read_all(input);
+        assert_eq!(forwarded, [frame(valid)]);
+        assert_eq!(codes, [-32600]);
     }
 
     #[test]

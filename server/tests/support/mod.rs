@@ -220,6 +220,11 @@ impl LspClient {
     }
 
     pub fn initialize(&mut self, root: &Path, capabilities: Value) -> Value {
+        self.initialize_with(root, capabilities, Value::Null)
+    }
+
+    /// Initializes with `initializationOptions`.
+    pub fn initialize_with(&mut self, root: &Path, capabilities: Value, options: Value) -> Value {
         let uri = file_uri(root);
         let result = self
             .request(
@@ -229,6 +234,7 @@ impl LspClient {
                     "rootUri": uri,
                     "workspaceFolders": [{"uri": uri, "name": "root"}],
                     "capabilities": capabilities,
+                    "initializationOptions": options,
                 }),
             )
             .expect("initialize failed");
@@ -239,13 +245,18 @@ impl LspClient {
     /// Initializes and waits until the background index reports it is done.
     pub fn initialize_and_index(&mut self, root: &Path) -> Value {
         let result = self.initialize(root, json!({"window": {"workDoneProgress": true}}));
+        self.wait_indexed();
+        result
+    }
+
+    /// Waits until the background index reports it is done.
+    pub fn wait_indexed(&mut self) {
         self.wait_notification(|n| {
             n["method"] == "window/logMessage"
                 && n["params"]["message"]
                     .as_str()
                     .is_some_and(|m| m.starts_with("indexed "))
         });
-        result
     }
 
     pub fn open(&mut self, uri: &str, language_id: &str, text: &str) {
@@ -258,6 +269,11 @@ impl LspClient {
     pub fn shutdown(mut self) {
         let r = self.request("shutdown", Value::Null);
         assert!(r.is_ok(), "shutdown failed: {r:?}");
+        self.exit();
+    }
+
+    /// Sends `exit` and waits (bounded) for the process to end.
+    pub fn exit(mut self) {
         self.notify("exit", Value::Null);
         let deadline = Instant::now() + WAIT;
         loop {
