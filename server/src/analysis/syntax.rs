@@ -42,6 +42,9 @@ struct Segment {
     /// The segment's symbols, computed once and moved along when edits before the segment
     /// shift it (its own text is unchanged until it is edited, which empties this).
     symbols: OnceLock<Arc<CachedSymbols>>,
+    /// Splitting it failed (one huge item, or pieces that do not parse on their own): not
+    /// tried again on every keystroke.
+    unsplittable: bool,
 }
 
 impl Segment {
@@ -51,6 +54,7 @@ impl Segment {
             tree,
             dirty: false,
             symbols: OnceLock::new(),
+            unsplittable: false,
         }
     }
 }
@@ -231,6 +235,9 @@ impl Syntax {
         while let Some(s) = self.segments.get(k) {
             if s.start < b {
                 self.segments.remove(k);
+                if let Some(o) = self.segments.get_mut(owner) {
+                    o.unsplittable = false;
+                }
             } else {
                 break;
             }
@@ -389,21 +396,22 @@ impl Syntax {
         let mut k = 0;
         while k < self.segments.len() {
             let end = self.segments.get(k + 1).map_or(len, |s| s.start);
-            let Some(segment) = self.segments.get(k) else {
+            let range_end = if k + 1 == self.segments.len() {
+                END
+            } else {
+                end
+            };
+            let Some(segment) = self.segments.get_mut(k) else {
                 break;
             };
-            if end.saturating_sub(segment.start) > 4 * target {
-                let range_end = if k + 1 == self.segments.len() {
-                    END
-                } else {
-                    end
-                };
+            if end.saturating_sub(segment.start) > 4 * target && !segment.unsplittable {
                 if let Some(parts) = split(src, &segment.tree, segment.start, range_end, target) {
                     let n = parts.len();
                     self.segments.splice(k..=k, parts);
                     k += n;
                     continue;
                 }
+                segment.unsplittable = true;
             }
             k += 1;
         }

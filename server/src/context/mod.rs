@@ -548,34 +548,47 @@ fn cut_to_budget(candidates: Vec<ContextItem>, budget: usize) -> (Vec<ContextIte
         if !truncatable || left < 16 {
             continue;
         }
-        let mut kept = String::new();
+        let lines: Vec<&str> = item.text.lines().collect();
+        let marker = |n: usize| format!("… ({} more lines cut to fit the budget)", lines.len() - n);
+        // Leave room for the "… N more lines" marker (its longest form).
+        let marker_tokens = estimate_tokens(&marker(0)) + 1;
         let mut kept_tokens = 0usize;
-        let total_lines = item.text.lines().count();
         let mut n = 0usize;
-        for line in item.text.lines() {
+        for line in &lines {
             let cost = estimate_tokens(line) + 1;
-            // Leave room for the "… N more lines" marker.
-            if kept_tokens + cost + 8 > left {
+            if kept_tokens + cost + marker_tokens > left {
                 break;
             }
-            kept.push_str(line);
-            kept.push('\n');
             kept_tokens += cost;
             n += 1;
         }
-        if n == 0 {
+        // The estimate of the joined text can differ from the sum of its lines: drop lines
+        // until it fits.
+        let kept = loop {
+            if n == 0 {
+                break None;
+            }
+            let mut kept = lines.get(..n).unwrap_or_default().join("\n");
+            kept.push('\n');
+            kept.push_str(&marker(n));
+            if estimate_tokens(&kept) <= left {
+                break Some(kept);
+            }
+            n -= 1;
+        };
+        let Some(kept) = kept else {
             continue;
-        }
-        kept.push_str(&format!(
-            "… ({} more lines cut to fit the budget)",
-            total_lines - n
-        ));
+        };
         item.tokens = estimate_tokens(&kept);
-        if item.tokens > left {
-            continue;
-        }
         item.text = kept;
         item.reason.push_str(" (truncated)");
+        // The selection and the enclosing symbol are file lines: the range shrinks to those kept.
+        if matches!(
+            item.kind,
+            ContextItemKind::Selection | ContextItemKind::EnclosingSymbol
+        ) {
+            item.range.end = Position::new(item.range.start.line + n as u32, 0);
+        }
         used += item.tokens;
         out.push(item);
     }
@@ -595,4 +608,52 @@ pub fn relative_display(path: &Path, roots: &[PathBuf]) -> String {
 /// Kind names that count as "definitions" worth resolving (types and callables).
 pub fn is_definition_kind(kind: SymbolKind) -> bool {
     !matches!(kind, SymbolKind::Field | SymbolKind::EnumMember)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enclosing(lines: u32) -> ContextItem {
+        let text: String = (0..lines)
+            .map(|i| format!("    let v{i} = {i};\n"))
+            .collect();
+        ContextItem {
+            kind: ContextItemKind::EnclosingSymbol,
+            uri: "file:///a.rs".into(),
+            range: Range::new(Position::new(10, 0), Position::new(10 + lines - 1, 17)),
+            tokens: estimate_tokens(&text),
+            text,
+            reason: "enclosing function: function f".into(),
+            language: "rust",
+            display_path: "a.rs".into(),
+        }
+    }
+
+    #[test]
+    fn a_truncated_item_names_only_the_lines_it_keeps() {
+        let full = enclosing(40);
+        let budget = full.tokens / 2;
+        let (items, used) = cut_to_budget(vec![full], budget);
+        assert!(used <= budget);
+        let item = items.first().expect("kept, truncated");
+        assert!(item.reason.ends_with("(truncated)"));
+        let kept = item
+            .text
+            .lines()
+            .filter(|l| l.starts_with("    let"))
+            .count() as u32;
+        assert!(kept > 0 && kept < 40);
+        // Lines 11.. (1-based), exactly as many as kept.
+        let rendered = render(&items);
+        let want = format!("a.rs:11-{} ", 10 + kept);
+        assert!(rendered.contains(&want), "{want} in {rendered}");
+    }
+
+    #[test]
+    fn a_range_ending_at_column_zero_does_not_name_that_line() {
+        let mut item = enclosing(3);
+        item.range = Range::new(Position::new(2, 0), Position::new(7, 0));
+        assert!(render(&[item]).contains("a.rs:3-7 "));
+    }
 }

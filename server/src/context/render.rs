@@ -15,10 +15,17 @@ pub fn render(items: &[ContextItem]) -> String {
             ContextItemKind::Outline => "File outline",
             ContextItemKind::RecentEdit => "Recent edit",
         };
-        let lines = if item.range.end.line > item.range.start.line {
-            format!("{}-{}", item.range.start.line + 1, item.range.end.line + 1)
+        // 1-based lines; a range ending at a line's column 0 does not include that line.
+        let (start, end) = (item.range.start.line, item.range.end.line);
+        let last = if item.range.end.character == 0 && end > start {
+            end - 1
         } else {
-            format!("{}", item.range.start.line + 1)
+            end
+        };
+        let lines = if last > start {
+            format!("{}-{}", start + 1, last + 1)
+        } else {
+            format!("{}", start + 1)
         };
         out.push_str(&format!(
             "### {title}: {}:{lines} — {}\n",
