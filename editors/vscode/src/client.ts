@@ -17,7 +17,7 @@ import {
   type StaticFeature,
 } from 'vscode-languageclient/node';
 import type { ServerState } from './format';
-import { CONFIG_SECTION, SERVER_CONFIG_KEYS, serverSettings } from './lsp_ext';
+import { CONFIG_SECTION, SERVER_CONFIG_KEYS, initializationOptions, serverSettings } from './lsp_ext';
 import { EXECUTE_COMMAND_METHOD, OwnedCommandsFilter } from './ownedCommands';
 import { type Probe, resolveServer } from './serverPath';
 
@@ -183,6 +183,8 @@ export class ServerManager implements vscode.Disposable {
       traceOutputChannel: this.traceOutput,
       // Shown in the output channel only; the status bar and the Agents view report state.
       revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never */,
+      // Read once at start: changing an index setting restarts the server (extension.ts).
+      initializationOptions: initializationOptions((key) => config.get(`index.${key}`)),
       synchronize: {
         // Only the server's keys: the extension's own settings (server.path, log.level, ui.*)
         // would be rejected by the server's configuration parser.

@@ -222,8 +222,12 @@ class Extension implements CommandHost {
   private configurationChanged(e: vscode.ConfigurationChangeEvent): void {
     if (!e.affectsConfiguration(CONFIG_SECTION)) return;
     this.refreshConfigured();
-    if (e.affectsConfiguration(`${CONFIG_SECTION}.server.path`) || e.affectsConfiguration(`${CONFIG_SECTION}.log.level`)) {
-      this.log('server path or log level changed: restarting the server');
+    if (
+      e.affectsConfiguration(`${CONFIG_SECTION}.server.path`) ||
+      e.affectsConfiguration(`${CONFIG_SECTION}.log.level`) ||
+      e.affectsConfiguration(`${CONFIG_SECTION}.index`)
+    ) {
+      this.log('server path, log level or index settings changed: restarting the server');
       void this.server.restart();
       return;
     }

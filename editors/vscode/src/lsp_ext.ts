@@ -94,6 +94,40 @@ export function serverSettings(section: unknown): Record<string, unknown> {
   return out;
 }
 
+/**
+ * `initializationOptions` the server reads (server/src/lsp/ext.rs `InitializationOptions`,
+ * docs/lsp-extensions.md). The extension fills the index settings; its providers and agents
+ * reach the server through workspace/configuration instead.
+ */
+export interface InitializationOptions {
+  maxFileSizeBytes?: number;
+  excludeDirs?: string[];
+  treeCacheSize?: number;
+}
+
+/** The extension's settings (under `infinityMatrix.index.`) that become initializationOptions. */
+export const INDEX_SETTINGS = ['maxFileSizeBytes', 'excludeDirs', 'treeCacheSize'] as const;
+
+/**
+ * The `infinityMatrix.index.*` settings as initializationOptions. A value of the wrong type
+ * or out of range is left out, so the server's default applies.
+ */
+export function initializationOptions(get: (key: (typeof INDEX_SETTINGS)[number]) => unknown): InitializationOptions {
+  const out: InitializationOptions = {};
+  const count = (v: unknown, min: number): number | undefined =>
+    typeof v === 'number' && Number.isInteger(v) && v >= min ? v : undefined;
+  const max = count(get('maxFileSizeBytes'), 1);
+  if (max !== undefined) out.maxFileSizeBytes = max;
+  const dirs = get('excludeDirs');
+  if (Array.isArray(dirs)) {
+    const names = dirs.filter((d): d is string => typeof d === 'string' && d.trim() !== '');
+    if (names.length > 0) out.excludeDirs = names;
+  }
+  const trees = count(get('treeCacheSize'), 1);
+  if (trees !== undefined) out.treeCacheSize = trees;
+  return out;
+}
+
 // ---- context ------------------------------------------------------------------------------------
 
 export interface ContextParams {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isTerminal, Methods, parseStatus, parseTaskEvent, SERVER_CONFIG_KEYS, ServerCommands, serverSettings } from '../src/lsp_ext';
+import { INDEX_SETTINGS, initializationOptions, isTerminal, Methods, parseStatus, parseTaskEvent, SERVER_CONFIG_KEYS, ServerCommands, serverSettings } from '../src/lsp_ext';
 import { task } from './fixtures';
 
 const EXT_RS = path.resolve(__dirname, '../../../server/src/lsp/ext.rs');
@@ -47,6 +47,34 @@ describe('settings handed to the server', () => {
   it('the server keys are top-level keys of the server schema', () => {
     const schema = JSON.parse(fs.readFileSync(SCHEMA, 'utf8')) as { properties: Record<string, unknown> };
     for (const k of SERVER_CONFIG_KEYS) expect(Object.keys(schema.properties)).toContain(k);
+  });
+});
+
+describe('initializationOptions from the index settings', () => {
+  const from = (settings: Record<string, unknown>) => initializationOptions((key) => settings[key]);
+
+  it('passes valid values through', () => {
+    expect(from({ maxFileSizeBytes: 2048, excludeDirs: ['gen', 'third'], treeCacheSize: 8 })).toEqual({
+      maxFileSizeBytes: 2048,
+      excludeDirs: ['gen', 'third'],
+      treeCacheSize: 8,
+    });
+  });
+
+  it('leaves out what the server would reject, so its defaults apply', () => {
+    expect(from({})).toEqual({});
+    expect(from({ maxFileSizeBytes: 0, excludeDirs: [], treeCacheSize: 2.5 })).toEqual({});
+    expect(from({ maxFileSizeBytes: '1', excludeDirs: 'gen', treeCacheSize: -1 })).toEqual({});
+    expect(from({ excludeDirs: ['ok', 3, ' ', null] })).toEqual({ excludeDirs: ['ok'] });
+  });
+
+  it('names the fields of the server\'s InitializationOptions', () => {
+    const rust = fs.readFileSync(EXT_RS, 'utf8');
+    const body = /pub struct InitializationOptions \{([\s\S]*?)\n\}/.exec(rust)?.[1] ?? '';
+    const fields = [...body.matchAll(/pub (\w+):/g)].map((m) => (m[1] ?? '').replace(/_(\w)/g, (_, c: string) => c.toUpperCase()));
+    expect(fields).toContain('config');
+    for (const key of INDEX_SETTINGS) expect(fields).toContain(key);
+    expect(fields.filter((f) => f !== 'config').sort()).toEqual([...INDEX_SETTINGS].sort());
   });
 });
 

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ServerCommands } from '../src/lsp_ext';
+import { INDEX_SETTINGS, ServerCommands } from '../src/lsp_ext';
 
 interface Manifest {
   name: string;
@@ -53,6 +53,15 @@ describe('package.json', () => {
     }
     for (const k of pkg.contributes.keybindings) expect(ids.has(k.command)).toBe(true);
     expect(pkg.contributes.keybindings.some((k) => k.command === 'infinity-matrix.executePrompt')).toBe(true);
+  });
+
+  it('an infinityMatrix.index.* setting for each initializationOption, with the server\'s defaults', () => {
+    const props = pkg.contributes.configuration.flatMap((c) => Object.entries(c.properties));
+    const get = (key: string) => props.find(([k]) => k === `infinityMatrix.index.${key}`)?.[1];
+    for (const key of INDEX_SETTINGS) expect(get(key), key).toBeDefined();
+    expect(get('maxFileSizeBytes')?.default).toBe(1024 * 1024);
+    expect(get('treeCacheSize')?.default).toBe(4);
+    expect(get('excludeDirs')?.default).toEqual([]);
   });
 
   it('editor context menu entries have when clauses', () => {
