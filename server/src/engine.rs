@@ -250,18 +250,28 @@ impl Engine {
 
     /// Walks the workspace roots and fills the index (blocking; run it off the request path).
     pub fn index_workspace(&self, progress: &(dyn Fn(IndexProgress) + Sync)) -> IndexProgress {
-        let roots = self.roots();
         let config = self.index_config.read().clone();
-        let mut files = walk_workspace(&roots, &config, progress);
-        let n = files.len();
-        // A document opened meanwhile is indexed from its buffer, which wins over the disk.
-        files.retain(|(path, _)| !self.is_open(path));
-        self.index.extend(files);
+        let n = self.index_walk(&self.roots(), &config, progress);
         IndexProgress {
             files_indexed: n,
             files_skipped: 0,
             done: true,
         }
+    }
+
+    /// Walks `roots` into the index; returns how many files the walk indexed. A document
+    /// open meanwhile keeps the entry from its buffer, which wins over the disk.
+    fn index_walk(
+        &self,
+        roots: &[PathBuf],
+        config: &IndexConfig,
+        progress: &(dyn Fn(IndexProgress) + Sync),
+    ) -> usize {
+        let mut files = walk_workspace(roots, config, progress);
+        let n = files.len();
+        files.retain(|(path, _)| !self.is_open(path));
+        self.index.extend(files);
+        n
     }
 
     /// Whether a document is open for `path`.
@@ -278,9 +288,7 @@ impl Engine {
         let meta = std::fs::metadata(path);
         if meta.as_ref().is_ok_and(|m| m.is_dir()) {
             if is_walked(&roots, &config, path, true) {
-                let mut files = walk_workspace(&[path.to_path_buf()], &config, &|_| {});
-                files.retain(|(p, _)| !self.is_open(p));
-                self.index.extend(files);
+                self.index_walk(&[path.to_path_buf()], &config, &|_| {});
             }
             return;
         }

@@ -152,7 +152,14 @@ impl Syntax {
         Some(syntax)
     }
 
-    /// Parses a string from scratch (see [`Syntax::parse`]).
+    /// Parses a string once, as one tree: for a parse that is read and dropped (the CLI, a
+    /// reference in tests), where segments would cost a second pass and save nothing.
+    pub fn parse_whole_str(parser: &mut Parser, text: &str) -> Option<Syntax> {
+        parser.set_included_ranges(&[]).ok()?;
+        parser.parse(text, None).map(Syntax::from_tree)
+    }
+
+    /// Parses a string from scratch for editing: large files are split (see [`Syntax::parse`]).
     pub fn parse_str(parser: &mut Parser, text: &str) -> Option<Syntax> {
         let line_starts: Vec<usize> = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))

@@ -10,7 +10,7 @@ mod position;
 
 pub use position::{
     Position, PositionEncoding, PositionError, Range, byte_to_point, byte_to_position,
-    char_to_position, column_in_line, line_count, point_to_position, position_to_char,
+    char_to_position, column_in_line, line_count, position_to_char,
 };
 
 use std::collections::VecDeque;
@@ -464,9 +464,10 @@ pub fn parse_rope(language: Language, rope: &Rope, old_tree: Option<&Syntax>) ->
     .flatten()
 }
 
-/// Parses a string.
+/// Parses a string once, as one tree (a parse that is read and dropped; see
+/// [`Syntax::parse_whole_str`]).
 pub fn parse_str(language: Language, text: &str) -> Option<Syntax> {
-    with_parser(language, |parser| Syntax::parse_str(parser, text)).flatten()
+    with_parser(language, |parser| Syntax::parse_whole_str(parser, text)).flatten()
 }
 
 /// All open documents, keyed by URI. Each document has its own lock; none is held across `.await`.

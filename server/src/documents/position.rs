@@ -3,8 +3,6 @@
 use ropey::{Rope, RopeSlice};
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::TextPoint;
-
 /// How the client counts columns. LSP's default is UTF-16; UTF-8 when negotiated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -126,13 +124,6 @@ pub fn char_to_position(rope: &Rope, char_idx: usize, encoding: PositionEncoding
 pub fn byte_to_position(rope: &Rope, byte: usize, encoding: PositionEncoding) -> Position {
     let byte = byte.min(rope.len_bytes());
     char_to_position(rope, rope.byte_to_char(byte), encoding)
-}
-
-/// Converts a tree-sitter point (line, byte column) to a client position.
-pub fn point_to_position(rope: &Rope, point: TextPoint, encoding: PositionEncoding) -> Position {
-    let line = (point.line as usize).min(rope.len_lines().saturating_sub(1));
-    let byte = rope.line_to_byte(line) + point.col as usize;
-    byte_to_position(rope, byte, encoding)
 }
 
 /// Converts a byte column within `line_text` (the line's text from its start) to the client's encoding.
