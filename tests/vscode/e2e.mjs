@@ -151,9 +151,23 @@ async function monitorText() {
 
 async function runCommand(title) {
   // no Escape first: it would clear the editor's selection
-  await page.keyboard.press('F1');
   const input = page.locator('.quick-input-widget input').first();
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  // F1 pressed while focus is still moving (an input closing) can be lost: press it again
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('F1');
+    try {
+      await input.waitFor({ state: 'visible', timeout: 5_000 });
+      break;
+    } catch (e) {
+      const where = await page.evaluate(() => {
+        const a = document.activeElement;
+        const w = [...document.querySelectorAll('.quick-input-widget')].map((q) => `${q.className} display=${getComputedStyle(q).display}`);
+        return `active=${a?.tagName}.${a?.className} widgets=${JSON.stringify(w)}`;
+      });
+      log(`F1 attempt ${attempt} for "${title}" opened nothing: ${where}`);
+      if (attempt === 3) throw e;
+    }
+  }
   await input.fill(`>${title}`);
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
   await row.waitFor({ state: 'visible', timeout: 15_000 });
@@ -173,10 +187,7 @@ async function openFile(name) {
 
 /** Focus the editor of a tab (by title) and select lines [from, to] (1-based, inclusive). */
 async function selectLines(tabTitle, from, to) {
-  await page.locator('.tab', { hasText: tabTitle }).first().click();
-  await page.keyboard.press('Control+G');
-  await page.keyboard.type(String(from));
-  await page.keyboard.press('Enter');
+  await gotoLine(tabTitle, from);
   await page.keyboard.press('Home');
   await page.keyboard.press('Home'); // first column, not the first non-blank
   for (let i = from; i <= to; i++) await page.keyboard.press('Shift+ArrowDown');
@@ -200,8 +211,16 @@ async function pickCodeAction(title) {
 async function gotoLine(tabTitle, line) {
   await page.locator('.tab', { hasText: tabTitle }).first().click();
   await page.keyboard.press('Control+G');
-  await page.keyboard.type(String(line));
+  // Typing before the "Go to Line" input has opened would type the digits into the document
+  // (over the selection): wait for the input, fill it, and wait for it to close again.
+  const input = page.locator('.quick-input-widget input').first();
+  await input.waitFor({ state: 'visible', timeout: 15_000 });
+  await input.fill(`:${line}`);
+  await waitFor(`the "Go to Line ${line}" entry`, async () => new RegExp(`line ${line}\\b`, 'i').test(await page.locator('.quick-input-widget').first().innerText()), 15_000);
   await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget').first().waitFor({ state: 'hidden', timeout: 15_000 });
+  // the next keys (F1, Ctrl+., Shift+Down) must reach the editor, not the closing input
+  await page.locator('.editor-group-container .monaco-editor.focused').first().waitFor({ timeout: 15_000 });
 }
 
 /** The text shown by the editors of the group whose active tab title contains `title`. */
@@ -281,6 +300,8 @@ function writeUserSettings(baseUrl) {
       },
     },
     'infinityMatrix.log.level': 'debug',
+    // every LSP message in the 'Infinity Matrix Trace' channel, copied to the logs: a failure can be read afterwards
+    'infinityMatrix.trace.server': 'verbose',
     'workbench.startupEditor': 'none',
     'workbench.tips.enabled': false,
     'workbench.welcomePage.walkthroughs.openOnInstall': false,
@@ -548,7 +569,7 @@ async function main() {
   });
 
   await check('Show Context Snapshot opens the items with provenance and token cost', async () => {
-    await gotoLine('util.py'.length ? 'calc.py' : 'calc.py', 5);
+    await gotoLine('calc.py', 5);
     await runCommand('Infinity Matrix: Show Context Snapshot');
     const text = await waitFor('the context document', async () => {
       const t = await editorText('Context calc.py');

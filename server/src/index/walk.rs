@@ -171,13 +171,11 @@ pub fn is_binary(bytes: &[u8]) -> bool {
 /// Walks `roots` in parallel (honouring .gitignore, .ignore and hidden files), indexes every
 /// source file, and returns the results. `progress` is called from worker threads.
 /// Whether the walk of `roots` would visit `path` (a file, or a folder when `is_dir`): inside
-/// a root, no hidden part, no skipped folder on the way, not ignored by the `.gitignore` /
-/// `.ignore` files from the root down to it (a deeper file's rule wins, `!` re-includes).
-/// Used for single paths reported later (saves, watcher events) so they follow the walk's
-/// rules. Size and binary checks are the caller's.
+/// a root, no hidden part, no skipped folder on the way, and neither the path nor a folder on
+/// the way ignored by the rules the walk applies there (see [`ignored_by`]). Used for single
+/// paths reported later (saves, watcher events) so they follow the walk's rules. Size and
+/// binary checks are the caller's.
 pub fn is_walked(roots: &[PathBuf], config: &IndexConfig, path: &Path, is_dir: bool) -> bool {
-    use ignore::Match;
-    use ignore::gitignore::Gitignore;
     let Some((root, rel)) = roots
         .iter()
         .find_map(|r| path.strip_prefix(r).ok().map(|rel| (r, rel)))
@@ -198,32 +196,90 @@ pub fn is_walked(roots: &[PathBuf], config: &IndexConfig, path: &Path, is_dir: b
     if hidden || skipped {
         return false;
     }
-    let mut ignored = false;
-    let mut dir = root.clone();
+    // The rules of the root's own ancestors apply too (the walk's `parents` option).
+    let mut rules: Vec<FolderRules> = root.ancestors().map(FolderRules::read).collect();
+    rules.reverse();
+    let global = ignore::gitignore::Gitignore::global().0;
+    let mut at = root.clone();
     for (i, part) in parts.iter().enumerate() {
-        for name in [".gitignore", ".ignore"] {
-            let file = dir.join(name);
-            // Matched relative to the ignore file's folder (an absolute path that does not
-            // start with it byte for byte would trip the matcher's assertion).
-            let Ok(below) = path.strip_prefix(&dir) else {
-                continue;
-            };
-            if file.is_file() {
-                match Gitignore::new(&file)
-                    .0
-                    .matched_path_or_any_parents(below, is_dir)
-                {
-                    Match::Ignore(_) => ignored = true,
-                    Match::Whitelist(_) => ignored = false,
-                    Match::None => {}
-                }
-            }
+        at.push(part);
+        let last = i + 1 == parts.len();
+        // the walk never enters an ignored folder, whatever deeper files say
+        if ignored_by(&rules, &global, &at, !last || is_dir) {
+            return false;
         }
-        if i + 1 < parts.len() {
-            dir.push(part);
+        if !last {
+            rules.push(FolderRules::read(&at));
         }
     }
-    !ignored
+    true
+}
+
+/// The ignore files of one folder, as the walk reads them.
+struct FolderRules {
+    dir: PathBuf,
+    ignore: ignore::gitignore::Gitignore,
+    gitignore: ignore::gitignore::Gitignore,
+    /// `.git/info/exclude`, when the folder is a repository's root.
+    exclude: ignore::gitignore::Gitignore,
+}
+
+impl FolderRules {
+    fn read(dir: &Path) -> FolderRules {
+        use ignore::gitignore::Gitignore;
+        let load = |file: PathBuf| {
+            if file.is_file() {
+                Gitignore::new(&file).0
+            } else {
+                Gitignore::empty()
+            }
+        };
+        FolderRules {
+            dir: dir.to_path_buf(),
+            ignore: load(dir.join(".ignore")),
+            gitignore: load(dir.join(".gitignore")),
+            exclude: if dir.join(".git").exists() {
+                load(dir.join(".git/info/exclude"))
+            } else {
+                Gitignore::empty()
+            },
+        }
+    }
+}
+
+/// Whether `path` is ignored under `rules` (outermost folder first) with the `ignore`
+/// crate's precedence: the nearest `.ignore` that has a say, else the nearest `.gitignore`,
+/// else the nearest `.git/info/exclude`, else the global gitignore. Within a file the last
+/// matching line wins, and `!` re-includes. (The walk does not require a repository, so
+/// `.gitignore` files above a repository's root apply inside it too.)
+fn ignored_by(
+    rules: &[FolderRules],
+    global: &ignore::gitignore::Gitignore,
+    path: &Path,
+    is_dir: bool,
+) -> bool {
+    use ignore::Match;
+    let (mut by_ignore, mut by_gitignore, mut by_exclude) = (Match::None, Match::None, Match::None);
+    for folder in rules.iter().rev() {
+        // Matched relative to the ignore file's folder (the matcher takes the path as is).
+        let Ok(below) = path.strip_prefix(&folder.dir) else {
+            continue;
+        };
+        if by_ignore.is_none() {
+            by_ignore = folder.ignore.matched(below, is_dir);
+        }
+        if by_gitignore.is_none() {
+            by_gitignore = folder.gitignore.matched(below, is_dir);
+        }
+        if by_exclude.is_none() {
+            by_exclude = folder.exclude.matched(below, is_dir);
+        }
+    }
+    by_ignore
+        .or(by_gitignore)
+        .or(by_exclude)
+        .or(global.matched(path, is_dir))
+        .is_ignore()
 }
 
 pub fn walk_workspace(
@@ -328,10 +384,18 @@ mod tests {
     /// file of a tree with nested ignore files, a re-include, a skipped and a hidden folder.
     #[test]
     fn single_path_rules_agree_with_the_walk() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path();
+        let outer = tempfile::tempdir().expect("tempdir");
+        // the workspace sits in a folder whose own .gitignore the walk reads as well
+        std::fs::write(outer.path().join(".gitignore"), "*.skip.rs\n").expect("write");
+        let root = &outer.path().join("ws");
         let files = [
             "src/main.rs",
+            "src/old.skip.rs",
+            "notes/todo.rs",
+            "repo/plain.rs",
+            "repo/secret.rs",
+            "repo/y.gen.rs",
+            "repo/z.skip.rs",
             "src/x.gen.rs",
             "src/sub/keep.gen.rs",
             "src/sub/drop.gen.rs",
@@ -350,6 +414,14 @@ mod tests {
         std::fs::write(root.join(".gitignore"), "*.gen.rs\nbuild/\n").expect("write");
         std::fs::write(root.join("src/sub/.gitignore"), "!keep.gen.rs\n").expect("write");
         std::fs::write(root.join("docs/.ignore"), "private\n").expect("write");
+        // .ignore outranks .gitignore wherever it is: notes/ stays although notes/.gitignore
+        // drops everything, because the root's .ignore re-includes todo.rs
+        std::fs::write(root.join(".ignore"), "!todo.rs\n").expect("write");
+        std::fs::write(root.join("notes/.gitignore"), "*\n").expect("write");
+        // a nested repository: its .git/info/exclude applies, and so do the .gitignore files
+        // above it (the walk does not require a repository)
+        std::fs::create_dir_all(root.join("repo/.git/info")).expect("mkdir");
+        std::fs::write(root.join("repo/.git/info/exclude"), "secret.rs\n").expect("write");
         let roots = vec![root.to_path_buf()];
         let config = IndexConfig::default();
         let mut walked: Vec<PathBuf> = walk_workspace(&roots, &config, &|_| {})
@@ -373,6 +445,8 @@ mod tests {
             names,
             [
                 "docs/a.py",
+                "notes/todo.rs",
+                "repo/plain.rs",
                 "src/main.rs",
                 "src/sub/keep.gen.rs",
                 "src/sub/ok.rs"

@@ -82,7 +82,7 @@ pub async fn run_stdio(engine: Arc<Engine>) {
     // stdout each have a thread of their own that blocks on them; the stdin reader ends with
     // the input or with the process.
     let (frames_tx, frames_rx) = tokio::sync::mpsc::unbounded_channel();
-    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    let (out_tx, out_rx) = tokio::sync::mpsc::channel(transport::OUTPUT_QUEUE_FRAMES);
     let writer = std::thread::Builder::new()
         .name("lsp-stdout".into())
         .spawn(move || transport::write_frames(std::io::stdout().lock(), out_rx));
@@ -105,12 +105,12 @@ pub async fn run_stdio(engine: Arc<Engine>) {
         .custom_method(ext::DIAGNOSTICS_CHANGED, Backend::diagnostics_changed)
         .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
         .finish();
-    let server_out = transport::ServerOutput(out_tx.clone());
+    let server_out = transport::ServerOutput::new(out_tx.clone());
     Server::new(transport::server_input(frames_rx), server_out, socket)
         .serve(service)
         .await;
     // Everything the server wrote is queued by now; the writer stops after it.
-    let _ = out_tx.send(Outgoing::End);
+    let _ = out_tx.send(Outgoing::End).await;
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
 }
 

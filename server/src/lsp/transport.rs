@@ -7,7 +7,7 @@
 //! (`-32700` parse error, `-32600` invalid request), written between the server's own frames.
 
 use std::io::{BufRead, Read};
-use std::sync::mpsc as std_mpsc;
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -16,6 +16,10 @@ use tokio::sync::mpsc;
 
 /// The reader's buffer: a pipe hands over at most 64 KiB per read.
 const READ_BUFFER: usize = 128 * 1024;
+
+/// How many outgoing frames may wait for the stdout writer. When a client stops reading, the
+/// server's writes wait here instead of queueing without bound.
+pub const OUTPUT_QUEUE_FRAMES: usize = 256;
 
 /// Largest message accepted (a 20 MB file in didOpen fits comfortably).
 const MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
@@ -125,7 +129,7 @@ fn error_frame(code: i64, message: &str) -> Vec<u8> {
 pub fn read_frames(
     input: impl std::io::Read,
     to_server: mpsc::UnboundedSender<std::io::Result<Bytes>>,
-    errors: std_mpsc::Sender<Outgoing>,
+    errors: mpsc::Sender<Outgoing>,
 ) {
     let mut reader = std::io::BufReader::with_capacity(READ_BUFFER, input);
     loop {
@@ -168,7 +172,7 @@ pub fn read_frames(
                 if std::io::copy(&mut (&mut reader).take(skip), &mut std::io::sink()).is_err() {
                     return;
                 }
-                let _ = errors.send(Outgoing::Frame(error_frame(
+                let _ = errors.blocking_send(Outgoing::Frame(error_frame(
                     -32600,
                     &format!(
                         "message of {len} bytes ignored: over the {MAX_MESSAGE_BYTES}-byte limit"
@@ -177,7 +181,7 @@ pub fn read_frames(
                 continue;
             }
             tracing::warn!("frame without a valid Content-Length header ignored");
-            let _ = errors.send(Outgoing::Frame(error_frame(
+            let _ = errors.blocking_send(Outgoing::Frame(error_frame(
                 -32700,
                 "message without a valid Content-Length header ignored",
             )));
@@ -208,14 +212,14 @@ pub fn read_frames(
             }
             Body::Invalid => {
                 tracing::warn!("invalid JSON-RPC message ignored");
-                let _ = errors.send(Outgoing::Frame(error_frame(
+                let _ = errors.blocking_send(Outgoing::Frame(error_frame(
                     -32600,
                     "invalid request: not a JSON-RPC 2.0 request, notification or response",
                 )));
             }
             Body::Malformed(e) => {
                 tracing::warn!("malformed JSON ignored: {e}");
-                let _ = errors.send(Outgoing::Frame(error_frame(
+                let _ = errors.blocking_send(Outgoing::Frame(error_frame(
                     -32700,
                     &format!("parse error: {e}"),
                 )));
@@ -242,11 +246,8 @@ pub enum Outgoing {
 /// Writes whole frames to `output` on the calling (dedicated) thread, in the order they were
 /// queued — the server's responses and the reader's error answers alike, never interleaved
 /// inside a frame — until [`Outgoing::End`].
-pub fn write_frames(mut output: impl std::io::Write, frames: std_mpsc::Receiver<Outgoing>) {
-    for outgoing in frames {
-        let Outgoing::Frame(frame) = outgoing else {
-            return;
-        };
+pub fn write_frames(mut output: impl std::io::Write, mut frames: mpsc::Receiver<Outgoing>) {
+    while let Some(Outgoing::Frame(frame)) = frames.blocking_recv() {
         if output
             .write_all(&frame)
             .and_then(|()| output.flush())
@@ -260,32 +261,43 @@ pub fn write_frames(mut output: impl std::io::Write, frames: std_mpsc::Receiver<
 /// The server's output: each write is queued whole for the writer thread. tower-lsp-server
 /// encodes every message completely into its buffer before writing, and a write here always
 /// takes the whole buffer, so a queued item holds whole frames only (errors go between them).
-pub struct ServerOutput(pub std_mpsc::Sender<Outgoing>);
+/// A write waits (without blocking the runtime) while [`OUTPUT_QUEUE_FRAMES`] frames are queued.
+pub struct ServerOutput(tokio_util::sync::PollSender<Outgoing>);
+
+impl ServerOutput {
+    pub fn new(queue: mpsc::Sender<Outgoing>) -> ServerOutput {
+        ServerOutput(tokio_util::sync::PollSender::new(queue))
+    }
+}
 
 impl tokio::io::AsyncWrite for ServerOutput {
     fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
         buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::task::Poll::Ready(match self.0.send(Outgoing::Frame(buf.to_vec())) {
+    ) -> Poll<std::io::Result<usize>> {
+        let closed = || std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        if ready!(self.0.poll_reserve(cx)).is_err() {
+            return Poll::Ready(Err(closed()));
+        }
+        Poll::Ready(match self.0.send_item(Outgoing::Frame(buf.to_vec())) {
             Ok(()) => Ok(buf.len()),
-            Err(_) => Err(std::io::ErrorKind::BrokenPipe.into()),
+            Err(_) => Err(closed()),
         })
     }
 
     fn poll_flush(
         self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
+        _: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(
         self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
+        _: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -321,14 +333,13 @@ mod tests {
     /// The frames forwarded and the error codes answered for `input`.
     fn read_all(input: impl Read) -> (Vec<String>, Vec<i64>) {
         let (to_server, mut server_rx) = mpsc::unbounded_channel();
-        let (out_tx, out_rx) = std_mpsc::channel();
+        let (out_tx, mut out_rx) = mpsc::channel(OUTPUT_QUEUE_FRAMES);
         read_frames(input, to_server, out_tx);
         let mut forwarded = Vec::new();
         while let Ok(Ok(bytes)) = server_rx.try_recv() {
             forwarded.push(String::from_utf8_lossy(&bytes).into_owned());
         }
-        let codes = out_rx
-            .try_iter()
+        let codes = std::iter::from_fn(|| out_rx.try_recv().ok())
             .filter_map(|o| match o {
                 Outgoing::Frame(f) => {
                     let text = String::from_utf8(f).ok()?;
@@ -368,13 +379,47 @@ mod tests {
 
     #[test]
     fn the_writer_sends_whole_queued_frames_and_stops_at_the_end() {
-        let (tx, rx) = std_mpsc::channel();
-        tx.send(Outgoing::Frame(b"one".to_vec())).ok();
-        tx.send(Outgoing::Frame(b"two".to_vec())).ok();
-        tx.send(Outgoing::End).ok();
-        tx.send(Outgoing::Frame(b"late".to_vec())).ok();
+        let (tx, rx) = mpsc::channel(8);
+        for frame in [&b"one"[..], b"two"] {
+            tx.try_send(Outgoing::Frame(frame.to_vec())).ok();
+        }
+        tx.try_send(Outgoing::End).ok();
+        tx.try_send(Outgoing::Frame(b"late".to_vec())).ok();
         let mut out = Vec::new();
         write_frames(&mut out, rx);
         assert_eq!(out, b"onetwo");
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_makes_the_server_wait_instead_of_growing() {
+        use futures_util::FutureExt;
+        use tokio::io::AsyncWriteExt;
+        let (tx, mut rx) = mpsc::channel(2);
+        let mut out = ServerOutput::new(tx);
+        out.write_all(b"one").await.ok();
+        out.write_all(b"two").await.ok();
+        // the writer has taken nothing: the third frame waits
+        let mut third = Box::pin(out.write_all(b"three"));
+        assert!((&mut third).now_or_never().is_none());
+        let first = rx.recv().await;
+        assert!(matches!(first, Some(Outgoing::Frame(f)) if f == b"one"));
+        assert!(third.await.is_ok());
+        drop(out);
+        let rest: Vec<Vec<u8>> = std::iter::from_fn(|| match rx.try_recv() {
+            Ok(Outgoing::Frame(f)) => Some(f),
+            _ => None,
+        })
+        .collect();
+        assert_eq!(rest, [b"two".to_vec(), b"three".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn writes_after_the_writer_stopped_are_a_broken_pipe() {
+        use tokio::io::AsyncWriteExt;
+        let (tx, rx) = mpsc::channel(2);
+        drop(rx);
+        let mut out = ServerOutput::new(tx);
+        let err = out.write_all(b"x").await.err().map(|e| e.kind());
+        assert_eq!(err, Some(std::io::ErrorKind::BrokenPipe));
     }
 }
