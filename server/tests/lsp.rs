@@ -169,6 +169,60 @@ fn document_symbol_lines_count_a_lone_cr_as_the_client_does() {
 }
 
 #[test]
+fn workspace_symbol_lines_count_a_lone_cr_as_the_client_does() {
+    // A closed file (read by the tag scanner) and an open one (tree-sitter), each with a CRLF,
+    // a lone CR and an LF: the client sees lines 0, 1, 2.
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "closed.rs",
+        "fn shut_a() {}\r\nfn shut_b() {}\rfn shut_c() {}\n",
+    );
+    let mut c = LspClient::spawn();
+    c.initialize_and_index(dir.path());
+    let uri = file_uri(&dir.path().join("open.rs"));
+    c.open(
+        &uri,
+        "rust",
+        "fn open_a() {}\r\nfn open_b() {}\rfn open_c() {}\n",
+    );
+    for prefix in ["shut_", "open_"] {
+        let want: Vec<(String, u64)> = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(line, n)| (format!("{prefix}{n}"), line as u64))
+            .collect();
+        let mut found = Vec::new();
+        for _ in 0..250 {
+            let r = c
+                .request("workspace/symbol", json!({ "query": prefix }))
+                .unwrap();
+            found = r
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| {
+                    (
+                        s["name"].as_str().unwrap_or("").to_string(),
+                        s["location"]["range"]["start"]["line"]
+                            .as_u64()
+                            .unwrap_or(99),
+                    )
+                })
+                .filter(|(n, _)| n.starts_with(prefix))
+                .collect::<Vec<_>>();
+            found.sort();
+            if found.len() == 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(found, want, "{prefix}");
+    }
+    c.shutdown();
+}
+
+#[test]
 fn document_symbols_for_every_language_match_the_fixtures() {
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/symbols");
     let expected: Value =

@@ -83,3 +83,39 @@ pub(crate) fn one_line_full(s: &str) -> String {
     }
     out
 }
+
+/// The line breaks in `text[from..to]` as LSP counts them (`\n`, `\r\n`, a lone `\r`):
+/// how many, and the byte after the last one. A `\r` whose `\n` follows (even past `to`)
+/// is not counted: the `\n` is.
+pub(crate) fn line_breaks(text: &[u8], from: usize, to: usize) -> (u32, Option<usize>) {
+    let Some(chunk) = text.get(from..to) else {
+        return (0, None);
+    };
+    let (mut count, mut after_last) = (0u32, None);
+    for i in memchr::memchr2_iter(b'\n', b'\r', chunk) {
+        let at = from + i;
+        if text.get(at) == Some(&b'\r') && text.get(at + 1) == Some(&b'\n') {
+            continue;
+        }
+        count = count.saturating_add(1);
+        after_last = Some(at + 1);
+    }
+    (count, after_last)
+}
+
+/// Whether `text` has a `\r` that is not followed by `\n`: the one case where tree-sitter's
+/// rows (which count `\n` only) differ from the lines a client counts.
+pub(crate) fn has_lone_cr(text: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', text).any(|i| text.get(i + 1) != Some(&b'\n'))
+}
+
+/// The byte where each line starts, lines broken as LSP breaks them (see [`line_breaks`]).
+pub(crate) fn line_starts(text: &[u8]) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(
+            memchr::memchr2_iter(b'\n', b'\r', text)
+                .filter(|&i| !(text.get(i) == Some(&b'\r') && text.get(i + 1) == Some(&b'\n')))
+                .map(|i| i + 1),
+        )
+        .collect()
+}

@@ -10,7 +10,9 @@
 
 use memchr::{memchr, memchr_iter, memchr2, memchr3, memrchr};
 
-use crate::analysis::text::{is_upper_case, one_line, one_line_full, prefixed, strip_quotes};
+use crate::analysis::text::{
+    is_upper_case, line_breaks, one_line, one_line_full, prefixed, strip_quotes,
+};
 use crate::analysis::{Language, Span, Symbol, SymbolKind, TextPoint};
 
 /// Maximum length of a signature in bytes (as in `analysis::symbols`).
@@ -200,18 +202,10 @@ impl Lexer<'_> {
         if pos <= self.seen {
             return;
         }
-        let Some(chunk) = self.text.get(self.seen..pos) else {
-            return;
-        };
-        let mut last = None;
-        let mut count = 0u32;
-        for nl in memchr_iter(b'\n', chunk) {
-            count += 1;
-            last = Some(nl);
-        }
-        if let Some(nl) = last {
+        let (count, after_last) = line_breaks(self.text, self.seen, pos);
+        if let Some(line_start) = after_last {
             self.line = self.line.saturating_add(count);
-            self.line_start = self.seen + nl + 1;
+            self.line_start = line_start;
         }
         self.seen = pos;
     }
@@ -926,12 +920,11 @@ impl<'a> Parser<'a> {
     fn end_point(&self, i: usize) -> (usize, TextPoint) {
         let t = self.t(i);
         let (s, e) = (t.start as usize, t.end as usize);
-        let body = self.text.get(s..e).unwrap_or(&[]);
         let mut line = t.line;
         let mut line_start = t.line_start as usize;
-        if let Some(last) = memrchr(b'\n', body) {
-            line = line.saturating_add(memchr_iter(b'\n', body).count() as u32);
-            line_start = s + last + 1;
+        if let (count, Some(after_last)) = line_breaks(self.text, s, e) {
+            line = line.saturating_add(count);
+            line_start = after_last;
         }
         (
             e,

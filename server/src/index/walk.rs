@@ -8,7 +8,8 @@ use ignore::{WalkBuilder, WalkState};
 use parking_lot::Mutex;
 
 use super::{FileSymbols, IndexedSymbol, SigSource};
-use crate::analysis::{Language, Symbol};
+use crate::analysis::text::{has_lone_cr, line_breaks, line_starts};
+use crate::analysis::{Language, Span, Symbol, TextPoint};
 use crate::documents::{PositionEncoding, column_in_line};
 
 /// What the walk indexes.
@@ -87,24 +88,50 @@ pub fn index_file_text(path: &Path, bytes: &[u8]) -> Option<FileSymbols> {
 
 /// The index entry of an open document from the symbols tree-sitter extracted from it
 /// (hierarchical; they are flattened here).
+/// Points are tree-sitter's unless the text has a lone `\r`: its rows count `\n` only, so
+/// such a text has its points recounted the way the client counts lines.
 pub fn index_document_symbols(language: Language, text: &str, symbols: &[Symbol]) -> FileSymbols {
-    fn rec(symbols: &[Symbol], out: &mut Vec<(Symbol, SigSource)>) {
+    fn rec(symbols: &[Symbol], lines: Option<&[usize]>, out: &mut Vec<(Symbol, SigSource)>) {
         for s in symbols {
-            let sym = Symbol {
+            let mut sym = Symbol {
                 children: Vec::new(),
                 ..s.clone()
             };
+            if let Some(starts) = lines {
+                sym.range = client_span(starts, sym.range);
+                sym.selection_range = client_span(starts, sym.selection_range);
+            }
             let sig = SigSource::Text(sym.signature.clone().into_boxed_str());
             out.push((sym, sig));
-            rec(&s.children, out);
+            rec(&s.children, lines, out);
         }
     }
+    let lines = has_lone_cr(text.as_bytes()).then(|| line_starts(text.as_bytes()));
     let mut flat = Vec::new();
-    rec(symbols, &mut flat);
+    rec(symbols, lines.as_deref(), &mut flat);
     FileSymbols {
         language: (language != Language::PlainText).then_some(language),
         symbols: indexed(text, flat),
         lines: bytecount_lines(text.as_bytes()),
+    }
+}
+
+/// `span` with its points taken from its bytes and the text's line starts.
+fn client_span(line_starts: &[usize], span: Span) -> Span {
+    let point = |byte: usize| {
+        let line = line_starts
+            .partition_point(|&s| s <= byte)
+            .saturating_sub(1);
+        let start = line_starts.get(line).copied().unwrap_or(0).min(byte);
+        TextPoint {
+            line: line as u32,
+            col: (byte - start) as u32,
+        }
+    };
+    Span {
+        start: point(span.start_byte),
+        end: point(span.end_byte),
+        ..span
     }
 }
 
@@ -155,12 +182,10 @@ fn indexed(text: &str, symbols: Vec<(Symbol, SigSource)>) -> Vec<IndexedSymbol> 
         .collect()
 }
 
+/// Lines in a file, counted as the client counts them (a last line without a break counts).
 fn bytecount_lines(bytes: &[u8]) -> usize {
-    memchr_count(b'\n', bytes) + usize::from(!bytes.is_empty() && bytes.last() != Some(&b'\n'))
-}
-
-fn memchr_count(needle: u8, haystack: &[u8]) -> usize {
-    memchr::memchr_iter(needle, haystack).count()
+    let (breaks, after_last) = line_breaks(bytes, 0, bytes.len());
+    breaks as usize + usize::from(!bytes.is_empty() && after_last != Some(bytes.len()))
 }
 
 /// A file is binary when its first 8 KiB hold a NUL byte (as git decides).

@@ -54,6 +54,7 @@ fn render(lang: Language, text: &str) -> Vec<String> {
 }
 
 fn check_invariants(text: &str, symbols: &[Symbol]) {
+    let starts = crate::analysis::text::line_starts(text.as_bytes());
     for s in symbols {
         assert!(s.children.is_empty(), "flat: {}", s.name);
         assert!(s.range.start_byte <= s.range.end_byte, "{}", s.name);
@@ -73,12 +74,10 @@ fn check_invariants(text: &str, symbols: &[Symbol]) {
             (s.range.end_byte, s.range.end),
             (s.selection_range.start_byte, s.selection_range.start),
         ] {
-            let before = &text.as_bytes()[..byte];
-            let line = before.iter().filter(|&&b| b == b'\n').count() as u32;
-            let line_start = before
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |p| p + 1);
+            // lines as the client counts them: \n, \r\n and a lone \r
+            let line = starts.partition_point(|&s| s <= byte) - 1;
+            let line_start = starts[line];
+            let line = line as u32;
             assert_eq!(point.line, line, "line of {} at {byte}", s.name);
             assert_eq!(
                 point.col as usize,
@@ -126,6 +125,27 @@ fn fixtures_agree_with_tree_sitter() {
             );
         }
     }
+}
+
+/// Lines end as the client ends them: with CRLF the scanner finds what it finds with LF,
+/// and with a lone CR (same bytes as LF) its points still follow the client's lines.
+#[test]
+fn crlf_and_lone_cr_lines_are_counted_as_the_client_counts_them() {
+    for file in FILES {
+        let (lang, text) = fixture(file);
+        let crlf = text.replace('\n', "\r\n");
+        let ours = scan(lang, &crlf);
+        check_invariants(&crlf, &ours);
+        assert_eq!(keys(&ours), keys(&scan(lang, &text)), "{file} with CRLF");
+        let cr = text.replace('\n', "\r");
+        check_invariants(&cr, &scan(lang, &cr));
+    }
+    let symbols = scan(Language::Rust, "fn a() {}\rfn b() {}\r\nfn c() {}\n");
+    let lines: Vec<(&str, u32)> = symbols
+        .iter()
+        .map(|s| (s.name.as_str(), s.selection_range.start.line))
+        .collect();
+    assert_eq!(lines, [("a", 0), ("b", 1), ("c", 2)]);
 }
 
 #[test]
