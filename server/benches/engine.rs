@@ -29,6 +29,69 @@ fn rust_file(lines: usize, prefix: &str) -> String {
     out
 }
 
+/// A Java file of about `lines` lines: one public class holding everything, as Java files do.
+fn java_class_file(lines: usize) -> String {
+    let mut out = String::from("package bench;\n\nimport java.util.Map;\n\npublic class Big {\n");
+    let mut i = 0;
+    while out.lines().count() < lines {
+        out.push_str(&format!(
+            "    /** Item number {i}. */\n    public double score{i}(Map<Long, Double> weights, long id) {{\n\
+             \x20       double w = weights.getOrDefault(id, 1.0);\n        return helper(id) * w + compute{i}(id);\n    }}\n\n\
+             \x20   static double compute{i}(long x) {{\n        double acc = 0.0;\n        for (long k = 0; k < x; k++) {{\n\
+             \x20           acc += Math.sqrt(k);\n        }}\n        return acc;\n    }}\n\n"
+        ));
+        i += 1;
+    }
+    out.push_str("    static long helper(long x) {\n        return x * 2;\n    }\n}\n");
+    out
+}
+
+/// The incremental reparse after a keystroke in a 10,000-line Java file whose top level is
+/// one class: it is not split into segments (they are made of top-level items), so each
+/// keystroke reparses the whole file's tree.
+fn wrapped(c: &mut Criterion) {
+    let text = java_class_file(10_000);
+    let store = DocumentStore::new();
+    let uri = "file:///bench/Big.java";
+    store.open(uri, None, "java", 1, &text);
+    let _ = store.snapshot(uri);
+    let doc = store.get(uri).expect("open");
+    let (line, col) = text
+        .lines()
+        .enumerate()
+        .skip(5_000)
+        .find_map(|(i, l)| l.find("double w").map(|c| (i as u32, c as u32 + 8)))
+        .expect("a local in the middle of the file");
+    let mut version = 1;
+    bench_steps(
+        c,
+        "edit/incremental reparse after one keystroke, 10k-line Java file (one class)",
+        |i| {
+            version += 1;
+            let pos = Position::new(line, col);
+            let end = Position::new(line, col + (i % 2) as u32);
+            let change = TextChange {
+                range: Some(Range::new(pos, end)),
+                text: if i % 2 == 0 {
+                    "x".into()
+                } else {
+                    String::new()
+                },
+            };
+            store
+                .change(uri, version, &[change], PositionEncoding::Utf16)
+                .ok();
+            let mut d = doc.lock();
+            let start = Instant::now();
+            let tree = d.reparse();
+            let took = start.elapsed();
+            drop(d);
+            assert!(tree.is_some());
+            took
+        },
+    );
+}
+
 fn edits(c: &mut Criterion) {
     let text = rust_file(10_000, "");
     let store = DocumentStore::new();
@@ -322,5 +385,5 @@ fn process(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, edits, context, process);
+criterion_group!(benches, edits, wrapped, context, process);
 criterion_main!(benches);
