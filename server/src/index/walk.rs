@@ -88,6 +88,7 @@ pub fn index_file_text(path: &Path, bytes: &[u8]) -> Option<FileSymbols> {
 
 /// The index entry of an open document from the symbols tree-sitter extracted from it
 /// (hierarchical; they are flattened here).
+///
 /// Points are tree-sitter's unless the text has a lone `\r`: its rows count `\n` only, so
 /// such a text has its points recounted the way the client counts lines.
 pub fn index_document_symbols(language: Language, text: &str, symbols: &[Symbol]) -> FileSymbols {
@@ -193,8 +194,6 @@ pub fn is_binary(bytes: &[u8]) -> bool {
     memchr::memchr(0, bytes.get(..8192).unwrap_or(bytes)).is_some()
 }
 
-/// Walks `roots` in parallel (honouring .gitignore, .ignore and hidden files), indexes every
-/// source file, and returns the results. `progress` is called from worker threads.
 /// Whether the walk of `roots` would visit `path` (a file, or a folder when `is_dir`): inside
 /// a root, no hidden part, no skipped folder on the way, and neither the path nor a folder on
 /// the way ignored by the rules the walk applies there (see [`ignored_by`]). Used for single
@@ -307,6 +306,9 @@ fn ignored_by(
         .is_ignore()
 }
 
+/// Walks `roots` in parallel (honouring .gitignore, .ignore, .git/info/exclude, the global
+/// gitignore and hidden files), indexes every source file, and returns the results.
+/// `progress` is called from worker threads.
 pub fn walk_workspace(
     roots: &[PathBuf],
     config: &IndexConfig,
