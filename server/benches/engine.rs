@@ -47,8 +47,7 @@ fn java_class_file(lines: usize) -> String {
 }
 
 /// The incremental reparse after a keystroke in a 10,000-line Java file whose top level is
-/// one class: it is not split into segments (they are made of top-level items), so each
-/// keystroke reparses the whole file's tree.
+/// one class (its body's members are split into segments), and what a reader waits for.
 fn wrapped(c: &mut Criterion) {
     let text = java_class_file(10_000);
     let store = DocumentStore::new();
@@ -86,7 +85,32 @@ fn wrapped(c: &mut Criterion) {
             let tree = d.reparse();
             let took = start.elapsed();
             drop(d);
-            assert!(tree.is_some());
+            assert!(tree.is_some_and(|t| t.is_wrapped() && t.tree_count() > 1));
+            took
+        },
+    );
+    bench_steps(
+        c,
+        "edit/snapshot (reparse + symbols) after one keystroke, 10k-line Java file (one class)",
+        |i| {
+            version += 1;
+            let pos = Position::new(line, col);
+            let end = Position::new(line, col + (i % 2) as u32);
+            let change = TextChange {
+                range: Some(Range::new(pos, end)),
+                text: if i % 2 == 0 {
+                    "x".into()
+                } else {
+                    String::new()
+                },
+            };
+            store
+                .change(uri, version, &[change], PositionEncoding::Utf16)
+                .ok();
+            let start = Instant::now();
+            let snap = store.snapshot(uri);
+            let took = start.elapsed();
+            assert!(snap.is_some_and(|s| s.analysis.symbols.len() == 1));
             took
         },
     );

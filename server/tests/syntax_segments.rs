@@ -53,10 +53,32 @@ const PIECES: &[&str] = &[
     "\"#",
 ];
 
+/// What the edits of a Java file type.
+const JAVA_PIECES: &[&str] = &[
+    "x",
+    "(",
+    ")",
+    "{",
+    "}",
+    "/*",
+    "*/",
+    "\n",
+    ";",
+    "\"",
+    "'",
+    "// c\n",
+    "void extra() {}\n",
+    "class Open {\n",
+    "}\n",
+    "int q = 1;",
+    "} class Other {\n",
+    "import java.io.File;\n",
+];
+
 #[derive(Debug, Clone)]
 enum Edit {
-    /// Insert a piece at (line, column).
-    Insert(u32, u32, &'static str),
+    /// Insert piece number `.2` at (line, column).
+    Insert(u32, u32, usize),
     /// Delete from (line, column) to (line + lines, column2).
     Delete(u32, u32, u32, u32),
     /// Delete whole lines from `line` on (crosses segment boundaries).
@@ -67,7 +89,7 @@ enum Edit {
 
 fn edit_strategy() -> impl Strategy<Value = Edit> {
     prop_oneof![
-        12 => (0u32..2000, 0u32..50, prop::sample::select(PIECES))
+        12 => (0u32..2000, 0u32..50, 0usize..PIECES.len().max(JAVA_PIECES.len()))
             .prop_map(|(l, c, p)| Edit::Insert(l, c, p)),
         6 => (0u32..2000, 0u32..50, 0u32..3, 0u32..50).prop_map(|(l, c, n, c2)| Edit::Delete(l, c, n, c2)),
         1 => (0u32..2000, 100u32..900).prop_map(|(l, n)| Edit::DeleteLines(l, n)),
@@ -76,13 +98,24 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
 }
 
 fn change_for(edit: &Edit, lines: u32) -> TextChange {
+    change_with(edit, lines, PIECES, rust_items)
+}
+
+/// The change `edit` makes in a file of `lines` lines, with `pieces` (what an insertion
+/// types, by the index `edit` holds) and `paste` (n items of new text).
+fn change_with(
+    edit: &Edit,
+    lines: u32,
+    pieces: &[&'static str],
+    paste: fn(usize, &str) -> String,
+) -> TextChange {
     let clamp = |l: u32| l.min(lines.saturating_sub(1));
     match edit {
         Edit::Insert(l, c, piece) => {
             let p = Position::new(clamp(*l), *c);
             TextChange {
                 range: Some(Range::new(p, p)),
-                text: (*piece).to_string(),
+                text: pieces.get(*piece).copied().unwrap_or("x").to_string(),
             }
         }
         Edit::Delete(l, c, n, c2) => TextChange {
@@ -103,7 +136,7 @@ fn change_for(edit: &Edit, lines: u32) -> TextChange {
             let p = Position::new(clamp(*l), 0);
             TextChange {
                 range: Some(Range::new(p, p)),
-                text: rust_items(*n, "Pasted"),
+                text: paste(*n, "Pasted"),
             }
         }
     }
@@ -257,4 +290,266 @@ fn items_moved_along_their_row_keep_exact_symbols() {
         .expect("change");
     check(3);
     drop(doc);
+}
+
+// ---------------------------------------------------------------------------------------
+// Files whose top level is one wrapping item: the members of its body are split instead.
+// ---------------------------------------------------------------------------------------
+
+/// A Java file that is one class of about `members` members (methods, fields, a nested
+/// class, comments and strings holding braces).
+fn java_class(members: usize, tag: &str) -> String {
+    let mut out = String::from(
+        "package bench;\n\nimport java.util.Map;\nimport java.util.List;\n\n/** The big class. */\npublic class Big {\n",
+    );
+    out.push_str(&java_members(members, tag));
+    out.push_str("}\n");
+    out
+}
+
+fn java_members(members: usize, tag: &str) -> String {
+    let mut out = String::new();
+    for i in 0..members {
+        out.push_str(&match i % 4 {
+            0 => format!(
+                "    /** Member {i}. */\n    public double {tag}score{i}(Map<Long, Double> w, long id) {{\n        \
+                 double x = w.getOrDefault(id, 1.0);\n        return helper(id) * x;\n    }}\n\n"
+            ),
+            1 => format!("    private static final int {tag}LIMIT_{i} = {i};\n\n"),
+            2 => format!(
+                "    // a comment {{ with a brace\n    static String {tag}name{i}() {{\n        \
+                 return \"a string }}\";\n    }}\n\n"
+            ),
+            _ => format!(
+                "    static class {tag}Inner{i} {{\n        int value() {{ return {i}; }}\n    }}\n\n"
+            ),
+        });
+    }
+    out
+}
+
+/// The same file in the four shapes that wrap everything: a Java class, a TypeScript
+/// `export class`, nested C++ namespaces and a Rust `impl`.
+fn wrapped_files() -> Vec<(Language, String, String)> {
+    let n = 600;
+    let mut ts = String::from("import { helper } from \"./util\";\n\nexport class Big {\n");
+    let mut cpp = String::from("#include <vector>\n\nnamespace outer {\nnamespace inner {\n");
+    let mut rs = String::from("use std::collections::HashMap;\n\nimpl Big {\n");
+    for i in 0..n {
+        ts.push_str(&format!(
+            "  /** Member {i}. */\n  score{i}(w: Map<number, number>, id: number): number {{\n    const x = w.get(id) ?? 1;\n    return helper(id) * x;\n  }}\n\n"
+        ));
+        cpp.push_str(&format!(
+            "// member {i}\nint compute{i}(int x) {{\n    return x + {i};\n}}\nstruct Item{i} {{\n    int id;\n}};\n\n"
+        ));
+        rs.push_str(&format!(
+            "    /// Member {i}.\n    pub fn score{i}(&self, w: &HashMap<u64, f64>) -> f64 {{\n        w.get(&self.id).copied().unwrap_or(1.0) * {i}.0\n    }}\n\n"
+        ));
+    }
+    ts.push_str("}\n");
+    cpp.push_str("}  // namespace inner\n}  // namespace outer\n");
+    rs.push_str("}\n");
+    vec![
+        (Language::Java, "java".into(), java_class(n, "")),
+        (Language::TypeScript, "typescript".into(), ts),
+        (Language::Cpp, "cpp".into(), cpp),
+        (Language::Rust, "rust".into(), rs),
+    ]
+}
+
+/// What readers get from `seen` equals what they get from a parse of the whole `text`:
+/// symbols, imports, the scope chain at every `step`-th byte and the identifiers of a few
+/// ranges.
+fn reads_as_whole(
+    lang: Language,
+    seen: &infinity_matrix::analysis::Syntax,
+    text: &str,
+    step: usize,
+) -> Result<(), TestCaseError> {
+    use infinity_matrix::analysis::{enclosing_scopes, identifiers_in, imports};
+    let fresh = parse_str(lang, text).expect("fresh parse");
+    prop_assert_eq!(seen.has_error(), fresh.has_error());
+    prop_assert_eq!(symbols(lang, seen, text), symbols(lang, &fresh, text));
+    prop_assert_eq!(imports(lang, seen, text), imports(lang, &fresh, text));
+    for byte in (0..=text.len()).step_by(step) {
+        prop_assert_eq!(
+            enclosing_scopes(lang, seen, text, byte),
+            enclosing_scopes(lang, &fresh, text, byte),
+            "scope chain at byte {}",
+            byte
+        );
+    }
+    let third = text.len() / 3;
+    for (a, b) in [(0, text.len()), (third, 2 * third), (third / 2, third + 7)] {
+        prop_assert_eq!(
+            identifiers_in(seen, text, a, b),
+            identifiers_in(&fresh, text, a, b),
+            "identifiers in {}..{}",
+            a,
+            b
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_file_wrapped_in_one_item_splits_its_body_and_reads_as_a_whole_file_parse() {
+    for (lang, name, text) in wrapped_files() {
+        let store = DocumentStore::new();
+        let uri = format!("file:///big.{name}");
+        store.open(&uri, None, &name, 1, &text);
+        let snap = store.snapshot(&uri).expect("snapshot");
+        let tree = snap.analysis.tree.as_ref().expect("tree");
+        assert!(
+            tree.is_wrapped() && tree.tree_count() > 1,
+            "{name} is split in its body: {tree:?} error {}",
+            tree.has_error()
+        );
+        assert!(tree.segments_hold_their_items(), "{name}");
+        reads_as_whole(lang, tree, &text, 97)
+            .map_err(|e| format!("{name}: {e}"))
+            .unwrap();
+    }
+}
+
+fn run_wrapped(edits: Vec<Vec<Edit>>) -> Result<(), TestCaseError> {
+    let initial = java_class(700, "");
+    prop_assume!(initial.len() > 2 * SPLIT_MIN_BYTES);
+    let store = DocumentStore::new();
+    let uri = "file:///Big.java";
+    let doc = store.open(uri, None, "java", 1, &initial);
+    let first = store.snapshot(uri).expect("snapshot");
+    let tree = first.analysis.tree.as_ref().expect("tree");
+    prop_assert!(
+        tree.is_wrapped() && tree.tree_count() > 1,
+        "split in its body"
+    );
+    let mut version = 1;
+    for batch in edits {
+        // one didChange per edit (each against the lines it sees), one reader per batch:
+        // the reparse catches up with several edits at once
+        for e in &batch {
+            version += 1;
+            let lines = doc.lock().rope().len_lines() as u32;
+            let change = change_with(e, lines, JAVA_PIECES, java_members);
+            store
+                .change(uri, version, &[change], PositionEncoding::Utf8)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
+        let snap = store.snapshot(uri).expect("snapshot");
+        let text = &snap.analysis.text;
+        let seen = snap.analysis.tree.as_ref().expect("tree");
+        let fresh = parse_str(Language::Java, text).expect("parse");
+        prop_assert!(seen.segments_hold_their_items());
+        if fresh.has_error() {
+            // (an incremental parse of a broken file may recover differently from a fresh
+            // one, split or not: only the error itself is compared)
+            prop_assert!(
+                seen.has_error(),
+                "a file with a syntax error never reads as clean"
+            );
+        } else {
+            prop_assert_eq!(
+                &snap.analysis.symbols,
+                &symbols(Language::Java, &fresh, text)
+            );
+            reads_as_whole(Language::Java, seen, text, 331)?;
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Random edits to a Java file that is one class (in the head, in the members, across
+    /// the tail, closing the class early and opening another): what readers see always
+    /// equals a parse of the whole file.
+    #[test]
+    fn a_wrapped_file_reads_as_a_whole_file_parse_through_random_edits(
+        edits in prop::collection::vec(prop::collection::vec(edit_strategy(), 1..4), 1..12)
+    ) {
+        run_wrapped(edits)?;
+    }
+}
+
+/// The edits that matter to a wrapped file, one at a time: a member typed in the middle
+/// (only its segment reparses), the class renamed in the head and a comment added after the
+/// tail (every segment reparses), and the class closed early with another opened after it
+/// (the segments no longer hold the body: the whole tree serves, until the edit is undone).
+#[test]
+fn a_wrapped_file_follows_edits_in_its_members_head_and_tail() {
+    let text = java_class(700, "");
+    let store = DocumentStore::new();
+    let uri = "file:///Big.java";
+    store.open(uri, None, "java", 1, &text);
+    let mut version = 1;
+    let mut edit = |line: u32, col: u32, end: Option<(u32, u32)>, new: &str| {
+        version += 1;
+        let p = Position::new(line, col);
+        let q = end.map_or(p, |(l, c)| Position::new(l, c));
+        store
+            .change(
+                uri,
+                version,
+                &[TextChange {
+                    range: Some(Range::new(p, q)),
+                    text: new.into(),
+                }],
+                PositionEncoding::Utf8,
+            )
+            .expect("change");
+        store.snapshot(uri).expect("snapshot")
+    };
+    let check = |snap: &infinity_matrix::documents::DocSnapshot, wrapped: bool| {
+        let tree = snap.analysis.tree.as_ref().expect("tree");
+        assert_eq!(tree.is_wrapped(), wrapped, "{tree:?}");
+        reads_as_whole(Language::Java, tree, &snap.analysis.text, 211).unwrap();
+    };
+    let middle = text
+        .lines()
+        .position(|l| l.contains("score400("))
+        .expect("member") as u32;
+    let snap = edit(middle - 1, 0, None, "    void typed() {}\n");
+    check(&snap, true);
+    assert!(
+        snap.analysis.symbols[0]
+            .children
+            .iter()
+            .any(|s| s.name == "typed")
+    );
+    // the head: the class renamed (every member's container changes)
+    let header = text
+        .lines()
+        .position(|l| l.starts_with("public class Big"))
+        .expect("header") as u32;
+    let snap = edit(header, 13, Some((header, 16)), "Huge");
+    check(&snap, true);
+    let class = &snap.analysis.symbols[0];
+    assert_eq!(class.name, "Huge");
+    assert!(class.children.len() > 700);
+    assert!(
+        class
+            .children
+            .iter()
+            .all(|m| m.container.as_deref() == Some("Huge"))
+    );
+    // the tail: a comment after the closing brace
+    let last = snap.analysis.text.lines().count() as u32;
+    check(&edit(last, 0, None, "// the end\n"), true);
+    // the class closed early, another opened (between two members): clean, but the body
+    // is no longer one
+    let at = snap
+        .analysis
+        .text
+        .lines()
+        .position(|l| l.contains("Member 404."))
+        .expect("member") as u32;
+    let snap = edit(at, 0, None, "} class Other {\n");
+    check(&snap, false);
+    assert_eq!(snap.analysis.symbols.len(), 2);
+    // undone: one class again
+    let snap = edit(at, 0, Some((at + 1, 0)), "");
+    check(&snap, true);
+    assert_eq!(snap.analysis.symbols.len(), 1);
 }

@@ -149,38 +149,54 @@ async function monitorText() {
   return norm(items.find((t) => re.test(t)) ?? '').trim();
 }
 
-async function runCommand(title) {
-  // no Escape first: it would clear the editor's selection
-  const input = page.locator('.quick-input-widget input').first();
-  // F1 pressed while focus is still moving (an input closing) can be lost: press it again
+/**
+ * Opens the quick input with `key`, types `value` and waits until `ready()` holds (at most
+ * three tries). A key pressed while the previous quick input is still closing, or while
+ * focus is moving (a diff editor closing), can be lost, and an input opened then can be
+ * closed again by the late hide: the focus goes back to the active editor (clicking its tab
+ * keeps the selection) before the next try. Enter is the caller's.
+ */
+async function openQuickInput(key, value, ready) {
+  const widget = page.locator('.quick-input-widget').first();
+  const input = widget.locator('input').first();
   for (let attempt = 1; ; attempt++) {
-    await page.keyboard.press('F1');
+    if (attempt > 1) {
+      const tab = page.locator('.editor-group-container.active .tab.active').first();
+      if (await tab.count()) await tab.click();
+      else await page.locator('.monaco-workbench').first().click({ position: { x: 5, y: 5 } });
+    }
+    await page.keyboard.press(key);
     try {
       await input.waitFor({ state: 'visible', timeout: 5_000 });
-      break;
+      await input.fill(value, { timeout: 5_000 });
+      await waitFor(`the quick input for ${JSON.stringify(value)}`, async () => (await input.isVisible()) && (await input.inputValue()) === value && (await ready()), 10_000);
+      return input;
     } catch (e) {
       const where = await page.evaluate(() => {
         const a = document.activeElement;
         const w = [...document.querySelectorAll('.quick-input-widget')].map((q) => `${q.className} display=${getComputedStyle(q).display}`);
         return `active=${a?.tagName}.${a?.className} widgets=${JSON.stringify(w)}`;
       });
-      log(`F1 attempt ${attempt} for "${title}" opened nothing: ${where}`);
+      log(`${key} (attempt ${attempt}) for ${JSON.stringify(value)} failed: ${String(e?.message ?? e).split('\n')[0]}; ${where}`);
       if (attempt === 3) throw e;
     }
   }
-  await input.fill(`>${title}`);
+}
+
+async function runCommand(title) {
+  // no Escape first: it would clear the editor's selection
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-  await row.waitFor({ state: 'visible', timeout: 15_000 });
+  const input = await openQuickInput('F1', `>${title}`, () => row.isVisible());
   await page.keyboard.press('Enter');
+  // the palette has taken the Enter once it closed or shows something else (a command's own
+  // picker): a key pressed before that could be lost to its closing
+  await waitFor(`the command palette to run "${title}"`, async () => !(await input.isVisible()) || (await input.inputValue()) !== `>${title}`, 15_000);
 }
 
 async function openFile(name) {
   await page.keyboard.press('Escape');
-  await page.keyboard.press('Control+P');
-  const input = page.locator('.quick-input-widget input').first();
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(name);
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ state: 'visible', timeout: 15_000 });
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
+  await openQuickInput('Control+P', name, () => row.isVisible());
   await page.keyboard.press('Enter');
   await page.locator('.tab.active', { hasText: name }).first().waitFor({ timeout: 15_000 });
 }
@@ -210,13 +226,9 @@ async function pickCodeAction(title) {
 
 async function gotoLine(tabTitle, line) {
   await page.locator('.tab', { hasText: tabTitle }).first().click();
-  await page.keyboard.press('Control+G');
   // Typing before the "Go to Line" input has opened would type the digits into the document
   // (over the selection): wait for the input, fill it, and wait for it to close again.
-  const input = page.locator('.quick-input-widget input').first();
-  await input.waitFor({ state: 'visible', timeout: 15_000 });
-  await input.fill(`:${line}`);
-  await waitFor(`the "Go to Line ${line}" entry`, async () => new RegExp(`line ${line}\\b`, 'i').test(await page.locator('.quick-input-widget').first().innerText()), 15_000);
+  await openQuickInput('Control+G', `:${line}`, async () => new RegExp(`line ${line}\\b`, 'i').test(await page.locator('.quick-input-widget').first().innerText()));
   await page.keyboard.press('Enter');
   await page.locator('.quick-input-widget').first().waitFor({ state: 'hidden', timeout: 15_000 });
   // the next keys (F1, Ctrl+., Shift+Down) must reach the editor, not the closing input

@@ -44,14 +44,18 @@ pub fn enclosing_scopes(lang: Language, syntax: &Syntax, text: &str, byte: usize
     let Some(cx) = Ctx::new(lang, text, Some(byte)) else {
         return Vec::new();
     };
-    let mut found = Vec::new();
-    for root in syntax.roots_overlapping(byte, byte) {
+    let mut chain: Vec<Symbol> = Vec::new();
+    for (root, _, _) in syntax.pieces_overlapping(byte, byte) {
+        let mut found = Vec::new();
         cx.walk_children(root, Scope::TOP, &mut found, 0);
+        // Pieces of a wrapped file share the head and the tail: their symbols come once.
+        for s in flatten(found) {
+            if s.range.contains_byte(byte) && !chain.contains(&s) {
+                chain.push(s);
+            }
+        }
     }
-    flatten(found)
-        .into_iter()
-        .filter(|s| s.range.contains_byte(byte))
-        .collect()
+    chain
 }
 
 /// The import / use / include statements at the top level of a file.
@@ -60,8 +64,15 @@ pub fn imports(lang: Language, syntax: &Syntax, text: &str) -> Vec<Import> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    for root in syntax.roots() {
-        cx.imports_in(root, &mut out, 0);
+    for (root, start, end) in syntax.pieces() {
+        let mut found = Vec::new();
+        cx.imports_in(root, &mut found, 0);
+        // each import once: from the piece that speaks for its bytes
+        out.extend(
+            found
+                .into_iter()
+                .filter(|i| i.range.start_byte >= start && i.range.start_byte < end),
+        );
     }
     out
 }
@@ -91,12 +102,12 @@ pub fn identifiers_in(
         Some(v) => *v == 1,
     };
     let mut seen: HashSet<&str> = HashSet::new();
-    for root in syntax.roots_overlapping(start_byte, end_byte) {
+    for (root, piece_start, piece_end) in syntax.pieces_overlapping(start_byte, end_byte) {
         identifiers_under(
             root,
             text,
-            start_byte,
-            end_byte,
+            start_byte.max(piece_start),
+            end_byte.min(piece_end),
             &mut is_identifier,
             &mut seen,
             &mut names,

@@ -16,6 +16,13 @@
 //! reparsed incrementally and readers see it instead; once the file is clean again the
 //! segments serve again. Readers therefore always see what a parse of the whole file would
 //! give, and pay for the whole file only while it has a syntax error.
+//!
+//! A file whose top level is one large item with a braced body (a Java class, a C++
+//! namespace, a Rust `impl` or `mod`, a TypeScript `export class`, one huge function) has no
+//! top-level runs to split. Its body's members are split instead ([`Wrapper`]): every segment
+//! is parsed together with the head (the file up to and including the body's `{`) and the
+//! tail (from the body's `}` on), so each segment's tree is a complete file holding some of
+//! the members. Readers take the head and the tail from the first and last segment's trees.
 
 use std::sync::{Arc, OnceLock};
 
@@ -29,10 +36,22 @@ pub const SPLIT_MIN_BYTES: usize = 24 * 1024;
 const SEGMENT_MIN_BYTES: usize = 8 * 1024;
 /// At most about this many segments per file (larger files get larger segments).
 const MAX_SEGMENTS: usize = 64;
+/// How deep [`find_wrapper`] looks for the body to split.
+const MAX_WRAPPER_DEPTH: usize = 8;
 /// tree-sitter's "to the end of the input" range bound.
 const END: usize = u32::MAX as usize;
 
-/// One run of top-level items: the bytes from `start` to the next segment's start.
+/// The braced body whose members are split when the file's top level is one wrapping item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Wrapper {
+    /// The byte after the body's `{`: the head is `0..head_end`, the first segment's start.
+    head_end: usize,
+    /// The byte of the body's `}`: the tail is `tail_start..`, the last segment's end.
+    tail_start: usize,
+}
+
+/// One run of top-level items (or of a wrapper's members): the bytes from `start` to the next
+/// segment's start (or to the wrapper's tail).
 #[derive(Clone)]
 struct Segment {
     start: usize,
@@ -109,8 +128,11 @@ pub struct Syntax {
     whole: Tree,
     /// The whole tree was edited since it was parsed.
     whole_dirty: bool,
-    /// Empty, or segments covering the file in order (the first starts at 0).
+    /// Empty, or segments covering the file in order (the first starts at 0), or, with a
+    /// wrapper, covering its body (`head_end..tail_start`).
     segments: Vec<Segment>,
+    /// Set when the segments split a wrapping item's body rather than the top level.
+    wrapper: Option<Wrapper>,
     /// Readers see the segments (all clean and error-free) rather than the whole tree.
     segmented_view: bool,
     /// The file length at which splitting last failed (the pieces did not parse cleanly on
@@ -123,6 +145,7 @@ impl std::fmt::Debug for Syntax {
         f.debug_struct("Syntax")
             .field("segments", &self.segments.len())
             .field("segmented_view", &self.segmented_view)
+            .field("wrapper", &self.wrapper)
             .field("whole_dirty", &self.whole_dirty)
             .finish()
     }
@@ -135,6 +158,7 @@ impl Syntax {
             whole: tree,
             whole_dirty: false,
             segments: Vec::new(),
+            wrapper: None,
             segmented_view: false,
             split_failed_at: None,
         }
@@ -146,7 +170,7 @@ impl Syntax {
         F: FnMut(usize, Point) -> T,
         T: AsRef<[u8]>,
     {
-        let whole = src.parse(None, None)?;
+        let whole = src.parse(&[], None)?;
         let mut syntax = Syntax::from_tree(whole);
         syntax.split_whole(src);
         Some(syntax)
@@ -189,16 +213,20 @@ impl Syntax {
     {
         let mut out = self.clone();
         let mut segments_clean = !out.segments.is_empty();
+        let wrapper = out.wrapper;
         for k in 0..out.segments.len() {
-            let end = out.segments.get(k + 1).map_or(END, |s| s.start);
+            let ranges = out.segment_ranges(k);
             let Some(segment) = out.segments.get_mut(k) else {
                 break;
             };
             if segment.dirty {
-                segment.tree = src.parse(Some((segment.start, end)), Some(&segment.tree))?;
+                segment.tree = src.parse(&ranges, Some(&segment.tree))?;
                 segment.dirty = false;
             }
-            segments_clean &= !segment.tree.root_node().has_error();
+            // A wrapped segment must still hold its members inside the same body (an edit
+            // that closes the body early and opens another parses cleanly but elsewhere).
+            segments_clean &= !segment.tree.root_node().has_error()
+                && wrapper.is_none_or(|w| wrapper_body(&segment.tree, w).is_some());
         }
         if segments_clean {
             out.segmented_view = true;
@@ -206,14 +234,14 @@ impl Syntax {
             return Some(out);
         }
         if out.whole_dirty {
-            out.whole = src.parse(None, Some(&out.whole))?;
+            out.whole = src.parse(&[], Some(&out.whole))?;
             out.whole_dirty = false;
         }
         out.segmented_view = false;
         // Segments with errors while the whole file is clean no longer fall on item
         // boundaries (a construct moved across one): split again.
         if !out.segments.is_empty() && !out.whole.root_node().has_error() {
-            out.segments.clear();
+            out.clear_segments();
         }
         if out.segments.is_empty() {
             out.split_whole(src);
@@ -231,6 +259,38 @@ impl Syntax {
         }
         let (a, b) = (edit.start_byte, edit.old_end_byte);
         let shift = |x: usize| x - edit.old_end_byte + edit.new_end_byte;
+        if let Some(w) = self.wrapper {
+            let in_head = a < w.head_end;
+            // an insertion right before the `}` belongs to the last segment
+            let in_tail = a > w.tail_start || (a == w.tail_start && b > a);
+            if (in_head && b > w.head_end) || (a < w.tail_start && b > w.tail_start) {
+                // Across the head's or the tail's edge: split again once the file is clean.
+                self.clear_segments();
+                return;
+            }
+            if in_head || in_tail {
+                // Every segment's tree holds the head and the tail.
+                for segment in &mut self.segments {
+                    segment.tree.edit(edit);
+                    segment.dirty = true;
+                    segment.symbols = OnceLock::new();
+                    if in_head {
+                        segment.start = shift(segment.start);
+                    }
+                }
+                if in_head {
+                    self.wrapper = Some(Wrapper {
+                        head_end: shift(w.head_end),
+                        tail_start: shift(w.tail_start),
+                    });
+                }
+                return;
+            }
+            self.wrapper = Some(Wrapper {
+                tail_start: shift(w.tail_start),
+                ..w
+            });
+        }
         // The segment holding the edit's start: the last one starting at or before it.
         let owner = self
             .segments
@@ -249,8 +309,14 @@ impl Syntax {
                 break;
             }
         }
-        for (i, segment) in self.segments.iter_mut().enumerate().skip(owner) {
+        // Segments before the owner hold the text after the edit too when they hold a
+        // wrapper's tail: their trees move it.
+        let first_told = if self.wrapper.is_some() { 0 } else { owner };
+        for (i, segment) in self.segments.iter_mut().enumerate().skip(first_told) {
             segment.tree.edit(edit);
+            if i < owner {
+                continue;
+            }
             if i == owner {
                 segment.dirty = true;
                 segment.symbols = OnceLock::new();
@@ -259,15 +325,56 @@ impl Syntax {
             }
         }
         // A deletion of exactly the owner's bytes empties it: drop it (its bytes are gone).
-        if let (Some(o), Some(n)) = (self.segments.get(owner), self.segments.get(owner + 1))
-            && o.start >= n.start
+        let next_start = self
+            .segments
+            .get(owner + 1)
+            .map(|n| n.start)
+            .or(self.wrapper.map(|w| w.tail_start));
+        if let (Some(o), Some(n)) = (self.segments.get(owner), next_start)
+            && o.start >= n
         {
             self.segments.remove(owner);
         }
+        // Segments of a wrapper always cover its whole body, or there are none; and one
+        // segment left is the whole file's cost: split again (maybe otherwise) once clean.
+        if self.segments.len() < 2
+            || self
+                .wrapper
+                .is_some_and(|w| self.segments.first().is_some_and(|f| f.start != w.head_end))
+        {
+            self.clear_segments();
+        }
     }
 
-    /// The root nodes readers walk, in document order: the segments' roots when they are
-    /// clean, else the whole tree's root.
+    /// Drops the segments: readers see the whole tree until the file is split again.
+    fn clear_segments(&mut self) {
+        self.segments.clear();
+        self.wrapper = None;
+        self.segmented_view = false;
+    }
+
+    /// The byte ranges segment `k` is parsed from: its own, plus the head and the tail of a
+    /// wrapper.
+    fn segment_ranges(&self, k: usize) -> Vec<(usize, usize)> {
+        let start = self.segments.get(k).map_or(0, |s| s.start);
+        let next = self.segments.get(k + 1).map(|s| s.start);
+        match self.wrapper {
+            None => vec![(start, next.unwrap_or(END))],
+            Some(w) => wrapped_ranges(w, start, next.unwrap_or(w.tail_start)),
+        }
+    }
+
+    /// Where segment `k`'s own bytes end.
+    fn segment_end(&self, k: usize) -> usize {
+        match (self.segments.get(k + 1), self.wrapper) {
+            (Some(next), _) => next.start,
+            (None, Some(w)) => w.tail_start,
+            (None, None) => END,
+        }
+    }
+
+    /// The root nodes of the trees readers see, in document order: the segments' roots when
+    /// they are clean, else the whole tree's root.
     pub fn roots(&self) -> Vec<Node<'_>> {
         if self.segmented_view {
             self.segments.iter().map(|s| s.tree.root_node()).collect()
@@ -276,13 +383,41 @@ impl Syntax {
         }
     }
 
-    /// The roots whose span overlaps `start..=end` (a position at a root's end counts).
-    pub fn roots_overlapping(&self, start: usize, end: usize) -> Vec<Node<'_>> {
-        let mut roots = self.roots();
-        if roots.len() > 1 {
-            roots.retain(|r| r.start_byte() <= end && r.end_byte() >= start);
+    /// The trees readers walk, each with the bytes it speaks for (`start..end`), in document
+    /// order and covering the file. A wrapper's head is read from the first segment's tree
+    /// and its tail from the last one's (every segment's tree holds both).
+    pub(crate) fn pieces(&self) -> Vec<(Node<'_>, usize, usize)> {
+        if !self.segmented_view {
+            return vec![(self.whole.root_node(), 0, END)];
         }
-        roots
+        let mut out = Vec::with_capacity(self.segments.len() + 2);
+        fn root(s: &Segment) -> Node<'_> {
+            s.tree.root_node()
+        }
+        if let (Some(w), Some(first)) = (self.wrapper, self.segments.first()) {
+            out.push((root(first), 0, w.head_end));
+        }
+        for (k, segment) in self.segments.iter().enumerate() {
+            out.push((root(segment), segment.start, self.segment_end(k)));
+        }
+        if let (Some(w), Some(last)) = (self.wrapper, self.segments.last()) {
+            out.push((root(last), w.tail_start, END));
+        }
+        out
+    }
+
+    /// The pieces (see [`Syntax::pieces`]) whose bytes meet `start..=end` (a position at a
+    /// piece's end counts for it and for the next).
+    pub(crate) fn pieces_overlapping(
+        &self,
+        start: usize,
+        end: usize,
+    ) -> Vec<(Node<'_>, usize, usize)> {
+        let mut pieces = self.pieces();
+        if pieces.len() > 1 {
+            pieces.retain(|&(_, s, e)| s <= end && e >= start);
+        }
+        pieces
     }
 
     /// The grammar the trees were parsed with.
@@ -308,19 +443,50 @@ impl Syntax {
     /// result is kept and, when edits before the segment move it, moved along instead of
     /// computed again, so after a keystroke only the edited segment is walked. `compute`
     /// must be a function of the root alone (the file's language and text fixed).
+    ///
+    /// With a wrapper, the first segment's tree gives the head's and the tail's symbols and
+    /// the list the body's members go in (the children of the innermost symbol spanning the
+    /// body, or the top level); every other segment adds its members to that list.
     pub(crate) fn symbols_by_root(&self, compute: impl Fn(Node<'_>) -> Vec<Symbol>) -> Vec<Symbol> {
         if !self.segmented_view {
             return compute(self.whole.root_node());
         }
         let mut out = Vec::new();
-        for segment in &self.segments {
+        let wrapped = self.wrapper.map(|w| {
+            let first = self.segments.first().map(|s| s.tree.root_node());
+            (w, first.map(&compute).unwrap_or_default())
+        });
+        for (k, segment) in self.segments.iter().enumerate() {
+            if wrapped.is_some() && k == 0 {
+                continue;
+            }
             let root = segment.tree.root_node();
-            let now = (root.start_byte(), root.start_position());
+            let key = match self.wrapper {
+                None => Some(root),
+                // the segment's first member, which moves with the segment
+                Some(w) => wrapper_body(&segment.tree, w)
+                    .and_then(|body| body.first_child_for_byte(segment.start)),
+            };
+            let now = key.map_or((segment.start, Point::default()), |n| {
+                (n.start_byte(), n.start_position())
+            });
             let cached = segment.symbols.get_or_init(|| {
+                let symbols = match self.wrapper {
+                    None => compute(root),
+                    Some(w) => {
+                        let mut all = compute(root);
+                        let list = body_list(&mut all, w);
+                        let end = self.segment_end(k);
+                        list.retain(|s| {
+                            s.range.start_byte >= segment.start && s.range.start_byte < end
+                        });
+                        std::mem::take(list)
+                    }
+                };
                 Arc::new(CachedSymbols {
                     byte: now.0,
                     point: now.1,
-                    symbols: compute(root),
+                    symbols,
                 })
             });
             if (cached.byte, cached.point) == now {
@@ -330,7 +496,23 @@ impl Syntax {
                 out.extend(cached.symbols.iter().map(|s| s.moved(&shift)));
             }
         }
-        out
+        match wrapped {
+            None => out,
+            Some((w, mut all)) => {
+                let list = body_list(&mut all, w);
+                let at = list
+                    .iter()
+                    .position(|s| s.range.start_byte >= w.tail_start)
+                    .unwrap_or(list.len());
+                list.splice(at..at, out);
+                all
+            }
+        }
+    }
+
+    /// Whether the segments split a wrapping item's body rather than the top level.
+    pub fn is_wrapped(&self) -> bool {
+        self.wrapper.is_some() && self.segmented_view
     }
 
     /// Where each segment starts (empty when the file is not split).
@@ -338,15 +520,37 @@ impl Syntax {
         self.segments.iter().map(|s| s.start).collect()
     }
 
-    /// Whether each segment's tree lies inside the segment's byte range (an invariant the
-    /// edits keep; checked by the tests).
+    /// Whether each segment's tree holds its items inside the segment's byte range (an
+    /// invariant the edits keep; checked by the tests).
     pub fn segments_hold_their_items(&self) -> bool {
         self.segments.iter().enumerate().all(|(k, s)| {
-            let end = self.segments.get(k + 1).map_or(END, |n| n.start);
-            let root = s.tree.root_node();
+            let end = self.segment_end(k);
+            let (parent, first, last) = match self.wrapper {
+                None => {
+                    let root = s.tree.root_node();
+                    (Some(root), 0, root.child_count())
+                }
+                Some(w) => {
+                    let body = wrapper_body(&s.tree, w);
+                    // the braces are the head's and the tail's
+                    (
+                        body,
+                        1,
+                        body.map_or(0, |b| b.child_count().saturating_sub(1)),
+                    )
+                }
+            };
+            let Some(parent) = parent else {
+                // a wrapped segment edited out of its body (an error, or the class closed
+                // early) is never read: readers see the whole tree then
+                return self.wrapper.is_some() && !self.segmented_view;
+            };
             s.start <= end
-                && (root.child_count() == 0
-                    || (root.start_byte() >= s.start && root.end_byte() <= end))
+                && (first..last).all(|i| {
+                    parent
+                        .child(i)
+                        .is_some_and(|c| c.start_byte() >= s.start && c.end_byte() <= end)
+                })
         })
     }
 
@@ -369,8 +573,7 @@ impl Syntax {
         F: FnMut(usize, Point) -> T,
         T: AsRef<[u8]>,
     {
-        self.segments.clear();
-        self.segmented_view = false;
+        self.clear_segments();
         let len = src.len;
         if len < SPLIT_MIN_BYTES
             || self.whole_dirty
@@ -382,9 +585,18 @@ impl Syntax {
             return;
         }
         let target = segment_target(len);
-        match split(src, &self.whole, 0, END, target) {
-            Some(segments) => {
+        // The top level's items, else the members of the item wrapping the file.
+        let split = split(src, &self.whole, None, 0, END, target)
+            .map(|segments| (None, segments))
+            .or_else(|| {
+                let w = find_wrapper(&self.whole, len)?;
+                let segments = split(src, &self.whole, Some(w), w.head_end, w.tail_start, target)?;
+                Some((Some(w), segments))
+            });
+        match split {
+            Some((wrapper, segments)) => {
                 self.segments = segments;
+                self.wrapper = wrapper;
                 self.segmented_view = true;
                 self.split_failed_at = None;
             }
@@ -400,19 +612,23 @@ impl Syntax {
     {
         let len = src.len;
         let target = segment_target(len);
+        let wrapper = self.wrapper;
         let mut k = 0;
         while k < self.segments.len() {
-            let end = self.segments.get(k + 1).map_or(len, |s| s.start);
-            let range_end = if k + 1 == self.segments.len() {
-                END
-            } else {
-                end
-            };
+            let range_end = self.segment_end(k);
+            let end = range_end.min(len);
             let Some(segment) = self.segments.get_mut(k) else {
                 break;
             };
             if end.saturating_sub(segment.start) > 4 * target && !segment.unsplittable {
-                if let Some(parts) = split(src, &segment.tree, segment.start, range_end, target) {
+                if let Some(parts) = split(
+                    src,
+                    &segment.tree,
+                    wrapper,
+                    segment.start,
+                    range_end,
+                    target,
+                ) {
                     let n = parts.len();
                     self.segments.splice(k..=k, parts);
                     k += n;
@@ -446,10 +662,12 @@ where
     F: FnMut(usize, Point) -> T,
     T: AsRef<[u8]>,
 {
-    /// Parses the whole text, or only the bytes `start..end` (`END`: to the end), reusing `old`.
-    fn parse(&mut self, bytes: Option<(usize, usize)>, old: Option<&Tree>) -> Option<Tree> {
-        let ranges: Vec<Range> = bytes
-            .map(|(start, end)| {
+    /// Parses the whole text (no ranges), or only the bytes of `ranges` (each `start..end`,
+    /// in order; `END`: to the end), reusing `old`.
+    fn parse(&mut self, ranges: &[(usize, usize)], old: Option<&Tree>) -> Option<Tree> {
+        let ranges: Vec<Range> = ranges
+            .iter()
+            .map(|&(start, end)| {
                 let end_point = if end == END {
                     Point::new(END, END)
                 } else {
@@ -462,20 +680,20 @@ where
                     end_point,
                 }
             })
-            .into_iter()
             .collect();
         self.parser.set_included_ranges(&ranges).ok()?;
         self.parser.parse_with_options(self.read, old, None)
     }
 }
 
-/// Splits the top-level items of `tree` within `start..end` into runs of about `target`
-/// bytes and parses each run on its own, reusing `tree`'s subtrees. `None` (keep the tree
-/// whole) unless it gives at least two segments that parse without errors and hold exactly
-/// the items `tree` has there.
+/// Splits the top-level items of `tree` within `start..end` (with a wrapper: the members of
+/// its body) into runs of about `target` bytes and parses each run on its own, reusing
+/// `tree`'s subtrees. `None` (keep the tree whole) unless it gives at least two segments
+/// that parse without errors and hold exactly the items `tree` has there.
 fn split<F, T>(
     src: &mut Source<'_, F>,
     tree: &Tree,
+    wrapper: Option<Wrapper>,
     start: usize,
     end: usize,
     target: usize,
@@ -488,13 +706,18 @@ where
     if root.has_error() {
         return None;
     }
+    let parent = match wrapper {
+        None => root,
+        Some(w) => wrapper_body(tree, w)?,
+    };
     let mut bounds = vec![start];
-    let mut cursor = root.walk();
-    let children: Vec<Node<'_>> = root
+    let mut cursor = parent.walk();
+    let children: Vec<Node<'_>> = parent
         .children(&mut cursor)
         .filter(|c| c.start_byte() >= start && c.end_byte() <= end)
         .collect();
     let items = children.len();
+    let last_end = children.last().map_or(start, |c| c.end_byte());
     for pair in children.windows(2) {
         let (child, next) = match pair {
             [child, next] => (child, next),
@@ -508,10 +731,11 @@ where
             bounds.push(next.start_byte());
         }
     }
-    // A last run much smaller than the target joins the one before it.
-    if bounds.len() > 2
+    // A last run much smaller than the target joins the one before it (a trailing comment
+    // alone is no segment).
+    if bounds.len() > 1
         && let Some(&last) = bounds.last()
-        && root.end_byte().saturating_sub(last) < target / 2
+        && last_end.saturating_sub(last) < target / 2
     {
         bounds.pop();
     }
@@ -522,13 +746,85 @@ where
     let mut seen_items = 0usize;
     for (k, &seg_start) in bounds.iter().enumerate() {
         let seg_end = bounds.get(k + 1).copied().unwrap_or(end);
-        let piece = src.parse(Some((seg_start, seg_end)), Some(tree))?;
-        let piece_root = piece.root_node();
-        if piece_root.has_error() {
+        let ranges = match wrapper {
+            None => vec![(seg_start, seg_end)],
+            Some(w) => wrapped_ranges(w, seg_start, seg_end),
+        };
+        let piece = src.parse(&ranges, Some(tree))?;
+        if piece.root_node().has_error() {
             return None;
         }
-        seen_items += piece_root.child_count() as usize;
+        seen_items += match wrapper {
+            None => piece.root_node().child_count() as usize,
+            // the body's children less its braces
+            Some(w) => (wrapper_body(&piece, w)?.child_count() as usize).checked_sub(2)?,
+        };
         segments.push(Segment::new(seg_start, piece));
     }
     (seen_items == items).then_some(segments)
+}
+
+/// The ranges a wrapped segment with bytes `start..end` is parsed from: the head, its own
+/// bytes and the tail.
+fn wrapped_ranges(w: Wrapper, start: usize, end: usize) -> Vec<(usize, usize)> {
+    vec![(0, w.head_end), (start, end), (w.tail_start, END)]
+}
+
+/// In a tree of the file (whole, or a wrapped segment's): the wrapper's body node, when the
+/// `{` ending at `head_end` still opens it and the `}` at `tail_start` still closes it.
+fn wrapper_body(tree: &Tree, w: Wrapper) -> Option<Node<'_>> {
+    let open = tree
+        .root_node()
+        .descendant_for_byte_range(w.head_end.checked_sub(1)?, w.head_end)?;
+    if open.kind() != "{" || open.end_byte() != w.head_end {
+        return None;
+    }
+    let body = open.parent()?;
+    let close = body.child(body.child_count().checked_sub(1)?)?;
+    (body.child(0) == Some(open) && close.kind() == "}" && close.start_byte() == w.tail_start)
+        .then_some(body)
+}
+
+/// The braced body to split in a file whose top level is one large item: going down through
+/// the children that span at least half of the file, the innermost node whose first child is
+/// `{` and last child `}` (a class, namespace, `impl` or function body).
+fn find_wrapper(tree: &Tree, len: usize) -> Option<Wrapper> {
+    let mut node = tree.root_node();
+    let mut found = None;
+    for _ in 0..MAX_WRAPPER_DEPTH {
+        let mut cursor = node.walk();
+        let Some(big) = node.children(&mut cursor).find(|c| {
+            c.end_byte()
+                .saturating_sub(c.start_byte())
+                .saturating_mul(2)
+                >= len
+        }) else {
+            break;
+        };
+        let (first, last) = (big.child(0), big.child(big.child_count().saturating_sub(1)));
+        if let (Some(open), Some(close)) = (first, last)
+            && big.child_count() >= 2
+            && open.kind() == "{"
+            && close.kind() == "}"
+        {
+            found = Some(Wrapper {
+                head_end: open.end_byte(),
+                tail_start: close.start_byte(),
+            });
+        }
+        node = big;
+    }
+    found
+}
+
+/// The list a wrapper's members go in: the children of the innermost symbol spanning the
+/// whole body, or the top level when no symbol does.
+fn body_list(list: &mut Vec<Symbol>, w: Wrapper) -> &mut Vec<Symbol> {
+    let spans = |s: &Symbol| s.range.start_byte < w.head_end && s.range.end_byte > w.tail_start;
+    if let Some(i) = list.iter().position(spans)
+        && i < list.len()
+    {
+        return body_list(&mut list[i].children, w);
+    }
+    list
 }
