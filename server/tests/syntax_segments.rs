@@ -171,7 +171,11 @@ fn run(edits: Vec<Vec<Edit>>) -> Result<(), TestCaseError> {
         } else {
             prop_assert!(!seen.has_error());
             prop_assert!(seen.segments_hold_their_items());
-            prop_assert_eq!(seen.top_level_sexps(), fresh.top_level_sexps());
+            if !seen.is_wrapped() {
+                // (edits can wrap most of the file in one `mod`: then the segments hold its
+                // members, and the symbols below are what is compared)
+                prop_assert_eq!(seen.top_level_sexps(), fresh.top_level_sexps());
+            }
             prop_assert_eq!(
                 &snap.analysis.symbols,
                 &symbols(Language::Rust, &fresh, text)

@@ -555,7 +555,8 @@ impl Syntax {
     }
 
     /// The S-expressions of the top-level nodes readers see, one per line (for comparing
-    /// a segmented syntax with a parse of the whole file).
+    /// a segmented syntax with a parse of the whole file; not comparable when
+    /// [`Syntax::is_wrapped`], where each segment's tree holds the wrapper).
     pub fn top_level_sexps(&self) -> Vec<String> {
         let mut out = Vec::new();
         for root in self.roots() {
