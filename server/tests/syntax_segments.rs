@@ -332,8 +332,9 @@ fn java_members(members: usize, tag: &str) -> String {
     out
 }
 
-/// The same file in the four shapes that wrap everything: a Java class, a TypeScript
-/// `export class`, nested C++ namespaces and a Rust `impl`.
+/// The same file in the shapes that wrap everything: a Java class, a TypeScript
+/// `export class`, nested C++ namespaces, a Rust `impl` and a JavaScript
+/// `export default class`.
 fn wrapped_files() -> Vec<(Language, String, String)> {
     let n = 600;
     let mut ts = String::from("import { helper } from \"./util\";\n\nexport class Big {\n");
@@ -350,14 +351,23 @@ fn wrapped_files() -> Vec<(Language, String, String)> {
             "    /// Member {i}.\n    pub fn score{i}(&self, w: &HashMap<u64, f64>) -> f64 {{\n        w.get(&self.id).copied().unwrap_or(1.0) * {i}.0\n    }}\n\n"
         ));
     }
+    let mut js =
+        String::from("import { helper } from './util.js';\n\nexport default class Big {\n");
+    for i in 0..n {
+        js.push_str(&format!(
+            "  // member {i}\n  score{i}(w, id) {{\n    const x = w.get(id) ?? 1;\n    return helper(id) * x;\n  }}\n\n"
+        ));
+    }
     ts.push_str("}\n");
     cpp.push_str("}  // namespace inner\n}  // namespace outer\n");
     rs.push_str("}\n");
+    js.push_str("}\n");
     vec![
         (Language::Java, "java".into(), java_class(n, "")),
         (Language::TypeScript, "typescript".into(), ts),
         (Language::Cpp, "cpp".into(), cpp),
         (Language::Rust, "rust".into(), rs),
+        (Language::JavaScript, "javascript".into(), js),
     ]
 }
 
