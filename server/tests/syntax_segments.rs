@@ -153,12 +153,20 @@ fn run(edits: Vec<Vec<Edit>>) -> Result<(), TestCaseError> {
     prop_assert!(tree.tree_count() > 1, "a large clean file is split");
     let mut version = 1;
     for batch in edits {
-        version += 1;
-        let lines = doc.lock().rope().len_lines() as u32;
-        let changes: Vec<TextChange> = batch.iter().map(|e| change_for(e, lines)).collect();
-        store
-            .change(uri, version, &changes, PositionEncoding::Utf8)
-            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        // one didChange per edit (each against the lines it sees: an earlier deletion may
+        // have shortened the file), one reader per batch
+        for e in &batch {
+            version += 1;
+            let lines = doc.lock().rope().len_lines() as u32;
+            store
+                .change(
+                    uri,
+                    version,
+                    &[change_for(e, lines)],
+                    PositionEncoding::Utf8,
+                )
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
         let snap = store.snapshot(uri).expect("snapshot");
         let text = &snap.analysis.text;
         let seen = snap.analysis.tree.as_ref().expect("tree");
@@ -566,4 +574,113 @@ fn a_wrapped_file_follows_edits_in_its_members_head_and_tail() {
     let snap = edit(at, 0, Some((at + 1, 0)), "");
     check(&snap, true);
     assert_eq!(snap.analysis.symbols.len(), 1);
+}
+
+/// Inserts `text` at byte `at` of the open document and returns the new snapshot.
+fn insert_at(
+    store: &DocumentStore,
+    uri: &str,
+    version: i32,
+    at: usize,
+    text: &str,
+) -> infinity_matrix::documents::DocSnapshot {
+    let snap = store.snapshot(uri).expect("snapshot");
+    let before = &snap.analysis.text[..at];
+    let line = before.matches('\n').count() as u32;
+    let col = (at - before.rfind('\n').map_or(0, |p| p + 1)) as u32;
+    let p = Position::new(line, col);
+    store
+        .change(
+            uri,
+            version,
+            &[TextChange {
+                range: Some(Range::new(p, p)),
+                text: text.into(),
+            }],
+            PositionEncoding::Utf8,
+        )
+        .expect("change");
+    store.snapshot(uri).expect("snapshot")
+}
+
+/// Under automatic semicolon insertion an item without `;` may be continued by the next
+/// line (`const v = f()` then `[0].forEach(g)` is one expression): a segment never ends
+/// after such an item, so typing at any segment's start reads as a whole-file parse, at the
+/// top level and in a class body.
+#[test]
+fn segments_never_end_where_automatic_semicolons_could_be_undone() {
+    let mut top = String::new();
+    let mut class = String::from("export class Big {\n");
+    for i in 0..900 {
+        top.push_str(&format!(
+            "function f{i}() {{\n  return {{ a: {i} }}\n}}\nconst v{i} = f{i}()\n\n"
+        ));
+        class.push_str(&format!(
+            "  m{i}() {{\n    return {i}\n  }}\n  x{i} = {i}\n\n"
+        ));
+    }
+    class.push_str("}\n");
+    for (lang, id, text, typed) in [
+        (Language::JavaScript, "javascript", top, "[0].forEach(f0)\n"),
+        (Language::TypeScript, "typescript", class, "['k'] = 1\n"),
+    ] {
+        let starts = {
+            let store = DocumentStore::new();
+            store.open("file:///a", None, id, 1, &text);
+            let snap = store.snapshot("file:///a").expect("snapshot");
+            let tree = snap.analysis.tree.as_ref().expect("tree");
+            assert!(tree.tree_count() > 1, "{id} is split");
+            tree.segment_starts()
+        };
+        for &start in starts.iter().skip(1) {
+            let store = DocumentStore::new();
+            store.open("file:///a", None, id, 1, &text);
+            let snap = insert_at(&store, "file:///a", 2, start, typed);
+            let tree = snap.analysis.tree.as_ref().expect("tree");
+            let fresh = parse_str(lang, &snap.analysis.text).expect("parse");
+            assert!(
+                !fresh.has_error(),
+                "{id}: typing at {start} keeps the file clean"
+            );
+            assert_eq!(
+                snap.analysis.symbols,
+                symbols(lang, &fresh, &snap.analysis.text),
+                "{id}: typed at the segment starting at {start}"
+            );
+            reads_as_whole(lang, tree, &snap.analysis.text, 997).unwrap();
+        }
+    }
+}
+
+/// A pure insertion goes to the token that ends where it is made: typing right after a
+/// class's `{`, or at a segment's start when no whitespace separates it from the previous
+/// one, must not grow a token of another segment's tree.
+#[test]
+fn insertions_at_the_body_start_and_at_seamless_boundaries_read_as_a_whole_parse() {
+    let mut text = String::from("package p;\n\npublic class Big {");
+    for i in 0..3000 {
+        // members back to back: segment boundaries have no whitespace
+        text.push_str(&format!("int a{i}=1;void g{i}(){{a{i}++;}}"));
+    }
+    text.push_str("}\n");
+    let store = DocumentStore::new();
+    store.open("file:///Big.java", None, "java", 1, &text);
+    let snap = store.snapshot("file:///Big.java").expect("snapshot");
+    let tree = snap.analysis.tree.as_ref().expect("tree");
+    assert!(tree.is_wrapped() && tree.tree_count() > 1);
+    let starts = tree.segment_starts();
+    let head_end = *starts.first().expect("a segment");
+    assert_eq!(text.get(head_end - 1..head_end), Some("{"));
+    let mut version = 1;
+    for (at, typed) in [(head_end, "\n  int first;\n"), (starts[3] + 14, "int z;")] {
+        version += 1;
+        let snap = insert_at(&store, "file:///Big.java", version, at, typed);
+        let tree = snap.analysis.tree.as_ref().expect("tree");
+        assert!(
+            tree.is_wrapped(),
+            "still split in its body after typing at {at}"
+        );
+        assert!(tree.segments_hold_their_items());
+        reads_as_whole(Language::Java, tree, &snap.analysis.text, 1013).unwrap();
+    }
 }

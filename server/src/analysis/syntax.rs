@@ -214,6 +214,7 @@ impl Syntax {
         let mut out = self.clone();
         let mut segments_clean = !out.segments.is_empty();
         let wrapper = out.wrapper;
+        let count = out.segments.len();
         for k in 0..out.segments.len() {
             let ranges = out.segment_ranges(k);
             let Some(segment) = out.segments.get_mut(k) else {
@@ -227,6 +228,8 @@ impl Syntax {
             // that closes the body early and opens another parses cleanly but elsewhere).
             segments_clean &= !segment.tree.root_node().has_error()
                 && wrapper.is_none_or(|w| wrapper_body(&segment.tree, w).is_some());
+            // a segment followed by another must still end with an item nothing continues
+            segments_clean &= k + 1 == count || last_item_closes(&segment.tree, wrapper);
         }
         if segments_clean {
             out.segmented_view = true;
@@ -322,6 +325,21 @@ impl Syntax {
                 segment.symbols = OnceLock::new();
             } else {
                 segment.start = shift(segment.start);
+            }
+        }
+        // tree-sitter gives a pure insertion to the token that ends where it is made. In a
+        // wrapper's trees that do not own it, that is the body's `{` (typing right after it)
+        // or, with no whitespace between two segments, the previous segment's last token:
+        // those trees parse again.
+        if let Some(w) = self.wrapper
+            && a == b
+        {
+            let owner_start = self.segments.get(owner).map(|o| o.start);
+            for (i, segment) in self.segments.iter_mut().enumerate() {
+                if a == w.head_end || (i + 1 == owner && owner_start == Some(a)) {
+                    segment.dirty = true;
+                    segment.symbols = OnceLock::new();
+                }
             }
         }
         // A deletion of exactly the owner's bytes empties it: drop it (its bytes are gone).
@@ -719,6 +737,7 @@ where
         .collect();
     let items = children.len();
     let last_end = children.last().map_or(start, |c| c.end_byte());
+    let asi = inserts_semicolons(tree);
     for pair in children.windows(2) {
         let (child, next) = match pair {
             [child, next] => (child, next),
@@ -728,7 +747,11 @@ where
         // A segment starts where an item (or the comment before it) starts; the whitespace
         // and any terminator after the previous item (Go's newline, a `;`) stay with that
         // item, and a comment stays with the item after it.
-        if child.end_byte().saturating_sub(last) >= target && next.is_named() && !child.is_extra() {
+        if child.end_byte().saturating_sub(last) >= target
+            && next.is_named()
+            && !child.is_extra()
+            && (!asi || closes(*child))
+        {
             bounds.push(next.start_byte());
         }
     }
@@ -763,6 +786,75 @@ where
         segments.push(Segment::new(seg_start, piece));
     }
     (seen_items == items).then_some(segments)
+}
+
+/// Whether the grammar ends statements by automatic semicolon insertion (JavaScript,
+/// TypeScript, TSX; told by a node kind only they have). There an item not closed by `;`
+/// may be continued by what an edit puts after it (`x = a` then `(b)` is one call), so a
+/// segment may only end after an item that nothing can continue.
+fn inserts_semicolons(tree: &Tree) -> bool {
+    tree.language().id_for_node_kind("statement_block", true) != 0
+}
+
+/// Declarations that end with a body nothing can continue.
+const CLOSED_DECLARATIONS: &[&str] = &[
+    "function_declaration",
+    "generator_function_declaration",
+    "class_declaration",
+    "abstract_class_declaration",
+    "interface_declaration",
+    "enum_declaration",
+    "internal_module",
+    "module",
+    "method_definition",
+    "class_static_block",
+    "statement_block",
+];
+
+/// Under automatic semicolon insertion: whether `item` ends so that nothing after it can
+/// continue it: a `;` token, an item ending with an explicit `;`, or a closed declaration
+/// (exported or not).
+fn closes(item: Node<'_>) -> bool {
+    if item.kind() == ";" {
+        return true;
+    }
+    let last = item.child(item.child_count().saturating_sub(1));
+    if last.is_some_and(|l| l.kind() == ";" && l.end_byte() > l.start_byte()) {
+        return true;
+    }
+    let declaration = if item.kind() == "export_statement" {
+        let mut cursor = item.walk();
+        item.named_children(&mut cursor).last()
+    } else {
+        Some(item)
+    };
+    declaration.is_some_and(|d| CLOSED_DECLARATIONS.contains(&d.kind()))
+}
+
+/// Whether segment `k`'s last item still allows a boundary after it (see [`closes`]): an
+/// edit in the segment may have removed its `;`.
+fn last_item_closes(tree: &Tree, wrapper: Option<Wrapper>) -> bool {
+    if !inserts_semicolons(tree) {
+        return true;
+    }
+    let parent = match wrapper {
+        None => Some(tree.root_node()),
+        Some(w) => wrapper_body(tree, w),
+    };
+    let Some(parent) = parent else {
+        return false;
+    };
+    // (a wrapper's body: its braces are the head's and the tail's)
+    let count = parent.child_count();
+    let (first, end) = match wrapper {
+        None => (0, count),
+        Some(_) => (1, count.saturating_sub(1)),
+    };
+    (first..end)
+        .rev()
+        .filter_map(|i| parent.child(i))
+        .find(|c| !c.is_extra())
+        .is_none_or(closes)
 }
 
 /// The ranges a wrapped segment with bytes `start..end` is parsed from: the head, its own
