@@ -684,3 +684,36 @@ fn insertions_at_the_body_start_and_at_seamless_boundaries_read_as_a_whole_parse
         reads_as_whole(Language::Java, tree, &snap.analysis.text, 1013).unwrap();
     }
 }
+
+/// Parsed on its own, a segment's last item is final, and a final item may drop what the
+/// whole file needs before the next one: the `,` of a C initializer list, a Rust match arm's
+/// `,`. An item typed after the last `,` of a segment (without its own) is an error in the
+/// whole file, so it must read as one, though the segment alone parses cleanly.
+#[test]
+fn an_item_typed_at_a_segments_end_without_its_separator_reads_as_an_error() {
+    let mut c = String::from("static const int table[] = {\n");
+    let mut rs = String::from("fn f(x: u32) -> u32 {\n    match x {\n");
+    for i in 0..6000 {
+        c.push_str(&format!("  {i},\n"));
+        rs.push_str(&format!("        {i} => {i} + 1,\n"));
+    }
+    c.push_str("};\n");
+    rs.push_str("        _ => 0,\n    }\n}\n");
+    for (lang, id, text, typed) in [
+        (Language::C, "c", c, " 99"),
+        (Language::Rust, "rust", rs, " 7000 => 0"),
+    ] {
+        let store = DocumentStore::new();
+        store.open("file:///a", None, id, 1, &text);
+        let snap = store.snapshot("file:///a").expect("snapshot");
+        let tree = snap.analysis.tree.as_ref().expect("tree");
+        assert!(tree.is_wrapped() && tree.tree_count() > 2, "{id}: {tree:?}");
+        let boundary = tree.segment_starts()[2];
+        let after_comma = text[..boundary].rfind(',').expect("a comma") + 1;
+        let snap = insert_at(&store, "file:///a", 2, after_comma, typed);
+        let fresh = parse_str(lang, &snap.analysis.text).expect("parse");
+        assert!(fresh.has_error(), "{id}: the whole file has an error");
+        let tree = snap.analysis.tree.as_ref().expect("tree");
+        assert!(tree.has_error(), "{id}: and reads as having one");
+    }
+}

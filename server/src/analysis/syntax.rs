@@ -64,16 +64,27 @@ struct Segment {
     /// Splitting it failed (one huge item, or pieces that do not parse on their own): not
     /// tried again on every keystroke.
     unsplittable: bool,
+    /// How the segment ended when it was split, when another follows: the kinds of its last
+    /// item and of that item's last token (see [`Syntax::reparse`]).
+    closer: Option<Closer>,
+    /// Readable as part of the file since it was last parsed (see [`Syntax::reparse`]).
+    clean: bool,
 }
 
+/// The node kind of a segment's last item and, when it is punctuation (`;`, `}`, `,`, a
+/// Go newline), of that item's last token.
+type Closer = (u16, Option<u16>);
+
 impl Segment {
-    fn new(start: usize, tree: Tree) -> Segment {
+    fn new(start: usize, tree: Tree, closer: Option<Closer>) -> Segment {
         Segment {
             start,
             tree,
             dirty: false,
             symbols: OnceLock::new(),
             unsplittable: false,
+            closer,
+            clean: true,
         }
     }
 }
@@ -223,13 +234,21 @@ impl Syntax {
             if segment.dirty {
                 segment.tree = src.parse(&ranges, Some(&segment.tree))?;
                 segment.dirty = false;
+                // No error, and, for a wrapped segment, its members still inside the same
+                // body (an edit that closes the body early and opens another parses cleanly
+                // but elsewhere). And a segment followed by another still ends as it did
+                // when split: parsed on its own its last item is final, and a final item may
+                // drop what the whole file needs before the next one (a `,` in a list, a Go
+                // newline, Rust's `;` before a block's tail expression, a match arm's `,`).
+                // Segments not parsed again keep their verdict: edits only moved them.
+                segment.clean = !segment.tree.root_node().has_error()
+                    && wrapper.is_none_or(|w| wrapper_body(&segment.tree, w).is_some())
+                    && (k + 1 == count
+                        || segment
+                            .closer
+                            .is_some_and(|c| ends_as_split(&segment.tree, wrapper, c)));
             }
-            // A wrapped segment must still hold its members inside the same body (an edit
-            // that closes the body early and opens another parses cleanly but elsewhere).
-            segments_clean &= !segment.tree.root_node().has_error()
-                && wrapper.is_none_or(|w| wrapper_body(&segment.tree, w).is_some());
-            // a segment followed by another must still end with an item nothing continues
-            segments_clean &= k + 1 == count || last_item_closes(&segment.tree, wrapper);
+            segments_clean &= segment.clean;
         }
         if segments_clean {
             out.segmented_view = true;
@@ -304,9 +323,11 @@ impl Syntax {
         let k = owner + 1;
         while let Some(s) = self.segments.get(k) {
             if s.start < b {
-                self.segments.remove(k);
+                let merged = self.segments.remove(k);
                 if let Some(o) = self.segments.get_mut(owner) {
                     o.unsplittable = false;
+                    // the owner now ends where the merged segment ended
+                    o.closer = merged.closer;
                 }
             } else {
                 break;
@@ -605,11 +626,18 @@ impl Syntax {
         }
         let target = segment_target(len);
         // The top level's items, else the members of the item wrapping the file.
-        let split = split(src, &self.whole, None, 0, END, target)
+        let split = split(src, &self.whole, None, (0, END), target, None)
             .map(|segments| (None, segments))
             .or_else(|| {
                 let w = find_wrapper(&self.whole, len)?;
-                let segments = split(src, &self.whole, Some(w), w.head_end, w.tail_start, target)?;
+                let segments = split(
+                    src,
+                    &self.whole,
+                    Some(w),
+                    (w.head_end, w.tail_start),
+                    target,
+                    None,
+                )?;
                 Some((Some(w), segments))
             });
         match split {
@@ -644,9 +672,9 @@ impl Syntax {
                     src,
                     &segment.tree,
                     wrapper,
-                    segment.start,
-                    range_end,
+                    (segment.start, range_end),
                     target,
+                    segment.closer,
                 ) {
                     let n = parts.len();
                     self.segments.splice(k..=k, parts);
@@ -713,9 +741,9 @@ fn split<F, T>(
     src: &mut Source<'_, F>,
     tree: &Tree,
     wrapper: Option<Wrapper>,
-    start: usize,
-    end: usize,
+    (start, end): (usize, usize),
     target: usize,
+    last_closer: Option<Closer>,
 ) -> Option<Vec<Segment>>
 where
     F: FnMut(usize, Point) -> T,
@@ -770,6 +798,15 @@ where
     let mut seen_items = 0usize;
     for (k, &seg_start) in bounds.iter().enumerate() {
         let seg_end = bounds.get(k + 1).copied().unwrap_or(end);
+        let closer = match bounds.get(k + 1) {
+            // the last item before the next segment, as the tree being split has it
+            Some(_) => children
+                .iter()
+                .rev()
+                .find(|c| c.end_byte() <= seg_end && !c.is_extra())
+                .map(|c| closer_of(*c)),
+            None => last_closer,
+        };
         let ranges = match wrapper {
             None => vec![(seg_start, seg_end)],
             Some(w) => wrapped_ranges(w, seg_start, seg_end),
@@ -783,7 +820,7 @@ where
             // the body's children less its braces
             Some(w) => (wrapper_body(&piece, w)?.child_count() as usize).checked_sub(2)?,
         };
-        segments.push(Segment::new(seg_start, piece));
+        segments.push(Segment::new(seg_start, piece, closer));
     }
     (seen_items == items).then_some(segments)
 }
@@ -831,12 +868,21 @@ fn closes(item: Node<'_>) -> bool {
     declaration.is_some_and(|d| CLOSED_DECLARATIONS.contains(&d.kind()))
 }
 
-/// Whether segment `k`'s last item still allows a boundary after it (see [`closes`]): an
-/// edit in the segment may have removed its `;`.
-fn last_item_closes(tree: &Tree, wrapper: Option<Wrapper>) -> bool {
-    if !inserts_semicolons(tree) {
-        return true;
+/// The kinds of `item` and of its last token when that is punctuation (a named last token,
+/// like the last name of a Python block, changes with every edit there and says nothing
+/// about how the item ends).
+fn closer_of(item: Node<'_>) -> Closer {
+    let mut last = item;
+    while let Some(child) = last.child(last.child_count().saturating_sub(1)) {
+        last = child;
     }
+    (item.kind_id(), (!last.is_named()).then(|| last.kind_id()))
+}
+
+/// Whether a segment's tree still ends as it did when it was split (`closer`): the same
+/// kinds of last item and last token and, under automatic semicolon insertion, an item
+/// nothing can continue.
+fn ends_as_split(tree: &Tree, wrapper: Option<Wrapper>, closer: Closer) -> bool {
     let parent = match wrapper {
         None => Some(tree.root_node()),
         Some(w) => wrapper_body(tree, w),
@@ -854,7 +900,9 @@ fn last_item_closes(tree: &Tree, wrapper: Option<Wrapper>) -> bool {
         .rev()
         .filter_map(|i| parent.child(i))
         .find(|c| !c.is_extra())
-        .is_none_or(closes)
+        .is_some_and(|last| {
+            closer_of(last) == closer && (!inserts_semicolons(tree) || closes(last))
+        })
 }
 
 /// The ranges a wrapped segment with bytes `start..end` is parsed from: the head, its own
