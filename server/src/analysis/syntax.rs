@@ -413,8 +413,9 @@ impl Syntax {
     }
 
     /// The root nodes of the trees readers see, in document order: the segments' roots when
-    /// they are clean, else the whole tree's root.
-    pub fn roots(&self) -> Vec<Node<'_>> {
+    /// they are clean, else the whole tree's root. (Private: in a wrapped file every segment's
+    /// tree holds the head and the tail, so readers go through [`Syntax::pieces`].)
+    fn roots(&self) -> Vec<Node<'_>> {
         if self.segmented_view {
             self.segments.iter().map(|s| s.tree.root_node()).collect()
         } else {
