@@ -717,3 +717,47 @@ fn an_item_typed_at_a_segments_end_without_its_separator_reads_as_an_error() {
         assert!(tree.has_error(), "{id}: and reads as having one");
     }
 }
+
+/// A Python item needs a line break before the next one: deleting the blank lines at a
+/// segment's end joins its last line with the next segment's first, an error in the whole
+/// file, though the segment alone still parses cleanly.
+#[test]
+fn joining_the_lines_across_a_segment_boundary_reads_as_an_error() {
+    let mut text = String::new();
+    for i in 0..1500 {
+        text.push_str(&format!("def f{i}(x):\n    return x + {i}\n\n"));
+    }
+    let store = DocumentStore::new();
+    store.open("file:///a.py", None, "python", 1, &text);
+    let snap = store.snapshot("file:///a.py").expect("snapshot");
+    let tree = snap.analysis.tree.as_ref().expect("tree");
+    assert!(tree.tree_count() > 2);
+    let boundary = tree.segment_starts()[2];
+    assert_eq!(text.get(boundary - 2..boundary), Some("\n\n"));
+    let at = |byte: usize| {
+        let before = &text[..byte];
+        Position::new(
+            before.matches('\n').count() as u32,
+            (byte - before.rfind('\n').map_or(0, |p| p + 1)) as u32,
+        )
+    };
+    // "return x + N\n\ndef f..." becomes "return x + N def f..."
+    store
+        .change(
+            "file:///a.py",
+            2,
+            &[TextChange {
+                range: Some(Range::new(at(boundary - 2), at(boundary))),
+                text: " ".into(),
+            }],
+            PositionEncoding::Utf8,
+        )
+        .expect("change");
+    let snap = store.snapshot("file:///a.py").expect("snapshot");
+    let fresh = parse_str(Language::Python, &snap.analysis.text).expect("parse");
+    assert!(fresh.has_error(), "the whole file has an error");
+    assert!(
+        snap.analysis.tree.as_ref().expect("tree").has_error(),
+        "and reads as having one"
+    );
+}

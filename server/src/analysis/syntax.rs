@@ -71,9 +71,17 @@ struct Segment {
     clean: bool,
 }
 
-/// The node kind of a segment's last item and, when it is punctuation (`;`, `}`, `,`, a
-/// Go newline), of that item's last token.
-type Closer = (u16, Option<u16>);
+/// How a segment ended when it was split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Closer {
+    /// The node kind of its last item.
+    item: u16,
+    /// The kind of that item's last token, when it is punctuation (`;`, `}`, `,`, a Go
+    /// newline).
+    token: Option<u16>,
+    /// Whether its bytes end with a line break (a Python item needs one before the next).
+    line_broken: bool,
+}
 
 impl Segment {
     fn new(start: usize, tree: Tree, closer: Option<Closer>) -> Segment {
@@ -228,6 +236,7 @@ impl Syntax {
         let count = out.segments.len();
         for k in 0..out.segments.len() {
             let ranges = out.segment_ranges(k);
+            let end = out.segment_end(k);
             let Some(segment) = out.segments.get_mut(k) else {
                 break;
             };
@@ -244,9 +253,10 @@ impl Syntax {
                 segment.clean = !segment.tree.root_node().has_error()
                     && wrapper.is_none_or(|w| wrapper_body(&segment.tree, w).is_some())
                     && (k + 1 == count
-                        || segment
-                            .closer
-                            .is_some_and(|c| ends_as_split(&segment.tree, wrapper, c)));
+                        || segment.closer.is_some_and(|c| {
+                            c.line_broken == src.breaks_line_before(end)
+                                && ends_as_split(&segment.tree, wrapper, c)
+                        }));
             }
             segments_clean &= segment.clean;
         }
@@ -710,6 +720,15 @@ where
     F: FnMut(usize, Point) -> T,
     T: AsRef<[u8]>,
 {
+    /// Whether the byte before `end` is a line break.
+    fn breaks_line_before(&mut self, end: usize) -> bool {
+        let Some(at) = end.checked_sub(1).filter(|&at| at < self.len) else {
+            return false;
+        };
+        let point = (self.point_at)(at);
+        matches!((self.read)(at, point).as_ref().first(), Some(b'\n' | b'\r'))
+    }
+
     /// Parses the whole text (no ranges), or only the bytes of `ranges` (each `start..end`,
     /// in order; `END`: to the end), reusing `old`.
     fn parse(&mut self, ranges: &[(usize, usize)], old: Option<&Tree>) -> Option<Tree> {
@@ -801,11 +820,14 @@ where
         let seg_end = bounds.get(k + 1).copied().unwrap_or(end);
         let closer = match bounds.get(k + 1) {
             // the last item before the next segment, as the tree being split has it
-            Some(_) => children
-                .iter()
-                .rev()
-                .find(|c| c.end_byte() <= seg_end && !c.is_extra())
-                .map(|c| closer_of(*c)),
+            Some(_) => {
+                let line_broken = src.breaks_line_before(seg_end);
+                children
+                    .iter()
+                    .rev()
+                    .find(|c| c.end_byte() <= seg_end && !c.is_extra())
+                    .map(|c| closer_of(*c, line_broken))
+            }
             None => last_closer,
         };
         let ranges = match wrapper {
@@ -872,12 +894,16 @@ fn closes(item: Node<'_>) -> bool {
 /// The kinds of `item` and of its last token when that is punctuation (a named last token,
 /// like the last name of a Python block, changes with every edit there and says nothing
 /// about how the item ends).
-fn closer_of(item: Node<'_>) -> Closer {
+fn closer_of(item: Node<'_>, line_broken: bool) -> Closer {
     let mut last = item;
     while let Some(child) = last.child(last.child_count().saturating_sub(1)) {
         last = child;
     }
-    (item.kind_id(), (!last.is_named()).then(|| last.kind_id()))
+    Closer {
+        item: item.kind_id(),
+        token: (!last.is_named()).then(|| last.kind_id()),
+        line_broken,
+    }
 }
 
 /// Whether a segment's tree still ends as it did when it was split (`closer`): the same
@@ -902,7 +928,8 @@ fn ends_as_split(tree: &Tree, wrapper: Option<Wrapper>, closer: Closer) -> bool 
         .filter_map(|i| parent.child(i))
         .find(|c| !c.is_extra())
         .is_some_and(|last| {
-            closer_of(last) == closer && (!inserts_semicolons(tree) || closes(last))
+            closer_of(last, closer.line_broken) == closer
+                && (!inserts_semicolons(tree) || closes(last))
         })
 }
 
