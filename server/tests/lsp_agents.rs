@@ -318,6 +318,13 @@ async fn cancel_task_and_stop_agent() {
     c.notify("window/workDoneProgress/cancel", json!({"token": token}));
     let task = task_state(&mut c, &id2, &["succeeded", "failed", "cancelled"]);
     assert_eq!(task["state"], "cancelled");
+    // By the time the terminal event arrives, the task's progress has ended.
+    assert!(
+        c.notifications.iter().any(|n| n["method"] == "$/progress"
+            && n["params"]["token"] == token.as_str()
+            && n["params"]["value"]["kind"] == "end"),
+        "the progress ends before the terminal task event"
+    );
     // stopAgent cancels running tasks of the agent.
     let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "z", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
     let id3 = r["taskId"].as_str().unwrap().to_string();

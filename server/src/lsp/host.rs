@@ -121,11 +121,13 @@ async fn pump(
                     }
                     TaskEvent::State { task } => {
                         flush_task(&client, &mut pending, &task.id).await;
-                        let value = serde_json::to_value(TaskEvent::State { task: task.clone() }).unwrap_or_default();
-                        client.send_notification::<TaskEventNotification>(value).await;
+                        // The progress first: a client that sees a task's terminal event finds
+                        // its progress already ended.
                         if caps.work_done_progress {
                             update_progress(&client, &mut progress, &task).await;
                         }
+                        let value = serde_json::to_value(TaskEvent::State { task: task.clone() }).unwrap_or_default();
+                        client.send_notification::<TaskEventNotification>(value).await;
                         if task.state.is_terminal() {
                             pending.remove(&task.id);
                         }
