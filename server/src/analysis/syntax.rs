@@ -835,7 +835,10 @@ where
             Some(w) => wrapped_ranges(w, seg_start, seg_end),
         };
         let piece = src.parse(&ranges, Some(tree))?;
-        if piece.root_node().has_error() {
+        // clean, and (but for the last) ending on its own as the file has it end there
+        if piece.root_node().has_error()
+            || closer.is_some_and(|c| !ends_as_split(&piece, wrapper, c))
+        {
             return None;
         }
         seen_items += match wrapper {
