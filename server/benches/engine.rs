@@ -29,6 +29,24 @@ fn rust_file(lines: usize, prefix: &str) -> String {
     out
 }
 
+/// Keystroke `i` at `(line, col)`: types an "x" (even `i`) or deletes it again (odd `i`), so
+/// the file stays the same size and valid.
+fn toggle_char(store: &DocumentStore, uri: &str, version: i32, (line, col): (u32, u32), i: u64) {
+    let pos = Position::new(line, col);
+    let end = Position::new(line, col + (i % 2) as u32);
+    let change = TextChange {
+        range: Some(Range::new(pos, end)),
+        text: if i.is_multiple_of(2) {
+            "x".into()
+        } else {
+            String::new()
+        },
+    };
+    store
+        .change(uri, version, &[change], PositionEncoding::Utf16)
+        .ok();
+}
+
 /// A Java file of about `lines` lines: one public class holding everything, as Java files do.
 fn java_class_file(lines: usize) -> String {
     let mut out = String::from("package bench;\n\nimport java.util.Map;\n\npublic class Big {\n");
@@ -67,19 +85,7 @@ fn wrapped(c: &mut Criterion) {
         "edit/incremental reparse after one keystroke, 10k-line Java file (one class)",
         |i| {
             version += 1;
-            let pos = Position::new(line, col);
-            let end = Position::new(line, col + (i % 2) as u32);
-            let change = TextChange {
-                range: Some(Range::new(pos, end)),
-                text: if i % 2 == 0 {
-                    "x".into()
-                } else {
-                    String::new()
-                },
-            };
-            store
-                .change(uri, version, &[change], PositionEncoding::Utf16)
-                .ok();
+            toggle_char(&store, uri, version, (line, col), i);
             let mut d = doc.lock();
             let start = Instant::now();
             let tree = d.reparse();
@@ -94,19 +100,7 @@ fn wrapped(c: &mut Criterion) {
         "edit/snapshot (reparse + symbols) after one keystroke, 10k-line Java file (one class)",
         |i| {
             version += 1;
-            let pos = Position::new(line, col);
-            let end = Position::new(line, col + (i % 2) as u32);
-            let change = TextChange {
-                range: Some(Range::new(pos, end)),
-                text: if i % 2 == 0 {
-                    "x".into()
-                } else {
-                    String::new()
-                },
-            };
-            store
-                .change(uri, version, &[change], PositionEncoding::Utf16)
-                .ok();
+            toggle_char(&store, uri, version, (line, col), i);
             let start = Instant::now();
             let snap = store.snapshot(uri);
             let took = start.elapsed();
@@ -207,19 +201,7 @@ fn edits(c: &mut Criterion) {
         "edit/snapshot (reparse + symbols) after one keystroke, 10k-line file",
         |i| {
             version += 1;
-            let pos = Position::new(typing_line, typing_col);
-            let end = Position::new(typing_line, typing_col + (i % 2) as u32);
-            let change = TextChange {
-                range: Some(Range::new(pos, end)),
-                text: if i % 2 == 0 {
-                    "x".into()
-                } else {
-                    String::new()
-                },
-            };
-            store
-                .change(uri, version, &[change], PositionEncoding::Utf16)
-                .ok();
+            toggle_char(&store, uri, version, (typing_line, typing_col), i);
             let start = Instant::now();
             let snap = store.snapshot(uri);
             let took = start.elapsed();

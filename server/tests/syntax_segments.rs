@@ -97,10 +97,6 @@ fn edit_strategy() -> impl Strategy<Value = Edit> {
     ]
 }
 
-fn change_for(edit: &Edit, lines: u32) -> TextChange {
-    change_with(edit, lines, PIECES, rust_items)
-}
-
 /// The change `edit` makes in a file of `lines` lines, with `pieces` (what an insertion
 /// types, by the index `edit` holds) and `paste` (n items of new text).
 fn change_with(
@@ -142,52 +138,69 @@ fn change_with(
     }
 }
 
-fn run(edits: Vec<Vec<Edit>>) -> Result<(), TestCaseError> {
-    let initial = rust_items(800, "");
+/// A file the property tests edit: how it starts, what edits type and paste into it.
+struct Subject {
+    lang: Language,
+    id: &'static str,
+    initial: String,
+    pieces: &'static [&'static str],
+    paste: fn(usize, &str) -> String,
+    /// Split in the body of the item wrapping it, not at its top level.
+    wrapped: bool,
+}
+
+/// Applies `edits` to `subject`'s file, batch after batch, and checks after each batch that
+/// what readers see equals a parse of the whole file.
+fn run(subject: Subject, edits: Vec<Vec<Edit>>) -> Result<(), TestCaseError> {
+    let Subject {
+        lang,
+        id,
+        initial,
+        pieces,
+        paste,
+        wrapped,
+    } = subject;
     prop_assume!(initial.len() > 2 * SPLIT_MIN_BYTES);
     let store = DocumentStore::new();
-    let uri = "file:///big.rs";
-    let doc = store.open(uri, None, "rust", 1, &initial);
+    let uri = "file:///big";
+    let doc = store.open(uri, None, id, 1, &initial);
     let first = store.snapshot(uri).expect("snapshot");
     let tree = first.analysis.tree.as_ref().expect("tree");
     prop_assert!(tree.tree_count() > 1, "a large clean file is split");
+    prop_assert_eq!(tree.is_wrapped(), wrapped);
     let mut version = 1;
     for batch in edits {
         // one didChange per edit (each against the lines it sees: an earlier deletion may
-        // have shortened the file), one reader per batch
+        // have shortened the file), one reader per batch: the reparse catches up with
+        // several edits at once
         for e in &batch {
             version += 1;
             let lines = doc.lock().rope().len_lines() as u32;
+            let change = change_with(e, lines, pieces, paste);
             store
-                .change(
-                    uri,
-                    version,
-                    &[change_for(e, lines)],
-                    PositionEncoding::Utf8,
-                )
+                .change(uri, version, &[change], PositionEncoding::Utf8)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
         }
         let snap = store.snapshot(uri).expect("snapshot");
         let text = &snap.analysis.text;
         let seen = snap.analysis.tree.as_ref().expect("tree");
-        let fresh = parse_str(Language::Rust, text).expect("fresh parse");
+        let fresh = parse_str(lang, text).expect("fresh parse");
+        prop_assert!(seen.segments_hold_their_items());
         if fresh.has_error() {
+            // (an incremental parse of a broken file may recover differently from a fresh
+            // one, split or not: only the error itself is compared)
             prop_assert!(
                 seen.has_error(),
                 "a file with a syntax error never reads as clean"
             );
         } else {
-            prop_assert!(!seen.has_error());
-            prop_assert!(seen.segments_hold_their_items());
             if !seen.is_wrapped() {
-                // (edits can wrap most of the file in one `mod`: then the segments hold its
-                // members, and the symbols below are what is compared)
+                // (edits can wrap most of the file in one item: then the segments hold its
+                // members, and the readers below are what is compared)
                 prop_assert_eq!(seen.top_level_sexps(), fresh.top_level_sexps());
             }
-            prop_assert_eq!(
-                &snap.analysis.symbols,
-                &symbols(Language::Rust, &fresh, text)
-            );
+            prop_assert_eq!(&snap.analysis.symbols, &symbols(lang, &fresh, text));
+            reads_as_whole(lang, seen, text, 331)?;
             if text.len() >= 2 * SPLIT_MIN_BYTES {
                 prop_assert!(seen.tree_count() > 1, "a large clean file stays split");
             }
@@ -203,7 +216,14 @@ proptest! {
     fn segmented_syntax_reads_as_a_whole_file_parse(
         edits in prop::collection::vec(prop::collection::vec(edit_strategy(), 1..4), 1..16)
     ) {
-        run(edits)?;
+        run(Subject {
+            lang: Language::Rust,
+            id: "rust",
+            initial: rust_items(800, ""),
+            pieces: PIECES,
+            paste: rust_items,
+            wrapped: false,
+        }, edits)?;
     }
 }
 
@@ -434,53 +454,6 @@ fn a_file_wrapped_in_one_item_splits_its_body_and_reads_as_a_whole_file_parse() 
     }
 }
 
-fn run_wrapped(edits: Vec<Vec<Edit>>) -> Result<(), TestCaseError> {
-    let initial = java_class(700, "");
-    prop_assume!(initial.len() > 2 * SPLIT_MIN_BYTES);
-    let store = DocumentStore::new();
-    let uri = "file:///Big.java";
-    let doc = store.open(uri, None, "java", 1, &initial);
-    let first = store.snapshot(uri).expect("snapshot");
-    let tree = first.analysis.tree.as_ref().expect("tree");
-    prop_assert!(
-        tree.is_wrapped() && tree.tree_count() > 1,
-        "split in its body"
-    );
-    let mut version = 1;
-    for batch in edits {
-        // one didChange per edit (each against the lines it sees), one reader per batch:
-        // the reparse catches up with several edits at once
-        for e in &batch {
-            version += 1;
-            let lines = doc.lock().rope().len_lines() as u32;
-            let change = change_with(e, lines, JAVA_PIECES, java_members);
-            store
-                .change(uri, version, &[change], PositionEncoding::Utf8)
-                .map_err(|e| TestCaseError::fail(e.to_string()))?;
-        }
-        let snap = store.snapshot(uri).expect("snapshot");
-        let text = &snap.analysis.text;
-        let seen = snap.analysis.tree.as_ref().expect("tree");
-        let fresh = parse_str(Language::Java, text).expect("parse");
-        prop_assert!(seen.segments_hold_their_items());
-        if fresh.has_error() {
-            // (an incremental parse of a broken file may recover differently from a fresh
-            // one, split or not: only the error itself is compared)
-            prop_assert!(
-                seen.has_error(),
-                "a file with a syntax error never reads as clean"
-            );
-        } else {
-            prop_assert_eq!(
-                &snap.analysis.symbols,
-                &symbols(Language::Java, &fresh, text)
-            );
-            reads_as_whole(Language::Java, seen, text, 331)?;
-        }
-    }
-    Ok(())
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
@@ -491,7 +464,14 @@ proptest! {
     fn a_wrapped_file_reads_as_a_whole_file_parse_through_random_edits(
         edits in prop::collection::vec(prop::collection::vec(edit_strategy(), 1..4), 1..12)
     ) {
-        run_wrapped(edits)?;
+        run(Subject {
+            lang: Language::Java,
+            id: "java",
+            initial: java_class(700, ""),
+            pieces: JAVA_PIECES,
+            paste: java_members,
+            wrapped: true,
+        }, edits)?;
     }
 }
 
@@ -510,18 +490,7 @@ fn a_wrapped_file_follows_edits_in_its_members_head_and_tail() {
         version += 1;
         let p = Position::new(line, col);
         let q = end.map_or(p, |(l, c)| Position::new(l, c));
-        store
-            .change(
-                uri,
-                version,
-                &[TextChange {
-                    range: Some(Range::new(p, q)),
-                    text: new.into(),
-                }],
-                PositionEncoding::Utf8,
-            )
-            .expect("change");
-        store.snapshot(uri).expect("snapshot")
+        replace(&store, uri, version, (p, q), new)
     };
     let check = |snap: &infinity_matrix::documents::DocSnapshot, wrapped: bool| {
         let tree = snap.analysis.tree.as_ref().expect("tree");
@@ -576,6 +545,38 @@ fn a_wrapped_file_follows_edits_in_its_members_head_and_tail() {
     assert_eq!(snap.analysis.symbols.len(), 1);
 }
 
+/// Replaces `from..to` of the open document with `text` (one didChange of `version`) and
+/// returns the new snapshot.
+fn replace(
+    store: &DocumentStore,
+    uri: &str,
+    version: i32,
+    (from, to): (Position, Position),
+    text: &str,
+) -> infinity_matrix::documents::DocSnapshot {
+    store
+        .change(
+            uri,
+            version,
+            &[TextChange {
+                range: Some(Range::new(from, to)),
+                text: text.into(),
+            }],
+            PositionEncoding::Utf8,
+        )
+        .expect("change");
+    store.snapshot(uri).expect("snapshot")
+}
+
+/// The position of byte `at` in `text` (lines end with `\n`).
+fn position_of(text: &str, at: usize) -> Position {
+    let before = &text[..at];
+    Position::new(
+        before.matches('\n').count() as u32,
+        (at - before.rfind('\n').map_or(0, |p| p + 1)) as u32,
+    )
+}
+
 /// Inserts `text` at byte `at` of the open document and returns the new snapshot.
 fn insert_at(
     store: &DocumentStore,
@@ -585,22 +586,8 @@ fn insert_at(
     text: &str,
 ) -> infinity_matrix::documents::DocSnapshot {
     let snap = store.snapshot(uri).expect("snapshot");
-    let before = &snap.analysis.text[..at];
-    let line = before.matches('\n').count() as u32;
-    let col = (at - before.rfind('\n').map_or(0, |p| p + 1)) as u32;
-    let p = Position::new(line, col);
-    store
-        .change(
-            uri,
-            version,
-            &[TextChange {
-                range: Some(Range::new(p, p)),
-                text: text.into(),
-            }],
-            PositionEncoding::Utf8,
-        )
-        .expect("change");
-    store.snapshot(uri).expect("snapshot")
+    let p = position_of(&snap.analysis.text, at);
+    replace(store, uri, version, (p, p), text)
 }
 
 /// Under automatic semicolon insertion an item without `;` may be continued by the next
@@ -734,26 +721,12 @@ fn joining_the_lines_across_a_segment_boundary_reads_as_an_error() {
     assert!(tree.tree_count() > 2);
     let boundary = tree.segment_starts()[2];
     assert_eq!(text.get(boundary - 2..boundary), Some("\n\n"));
-    let at = |byte: usize| {
-        let before = &text[..byte];
-        Position::new(
-            before.matches('\n').count() as u32,
-            (byte - before.rfind('\n').map_or(0, |p| p + 1)) as u32,
-        )
-    };
     // "return x + N\n\ndef f..." becomes "return x + N def f..."
-    store
-        .change(
-            "file:///a.py",
-            2,
-            &[TextChange {
-                range: Some(Range::new(at(boundary - 2), at(boundary))),
-                text: " ".into(),
-            }],
-            PositionEncoding::Utf8,
-        )
-        .expect("change");
-    let snap = store.snapshot("file:///a.py").expect("snapshot");
+    let joined = (
+        position_of(&text, boundary - 2),
+        position_of(&text, boundary),
+    );
+    let snap = replace(&store, "file:///a.py", 2, joined, " ");
     let fresh = parse_str(Language::Python, &snap.analysis.text).expect("parse");
     assert!(fresh.has_error(), "the whole file has an error");
     assert!(
