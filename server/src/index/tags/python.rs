@@ -1,0 +1,138 @@
+//! Python items for the tag scanner: functions, classes, module constants, type aliases (blocks by indentation).
+
+use super::MAX_DEPTH;
+use super::parser::{Def, Parser, SigEnd};
+use crate::analysis::SymbolKind;
+use crate::analysis::text::is_upper_case;
+
+impl Parser<'_> {
+    /// The statements of a block `a..b`; nested blocks other than class bodies are skipped.
+    pub(super) fn py_block(
+        &mut self,
+        a: usize,
+        b: usize,
+        container: Option<&str>,
+        in_class: bool,
+        depth: u32,
+    ) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        let mut i = a;
+        let mut decorator: Option<usize> = None;
+        while i < b {
+            let col = self.col(i);
+            let stmt_end = self.py_statement_end(i, col, b);
+            let mut k = i;
+            if self.is(k, b"async") {
+                k += 1;
+            }
+            match self.word(k) {
+                b"def" | b"class" if self.ident(k + 1) => {
+                    let is_class = self.is(k, b"class");
+                    let name_at = k + 1;
+                    // The header ends at the `:` before the body.
+                    let mut c = name_at + 1;
+                    while c < stmt_end && !self.p(c, b':') {
+                        c = self.close(c) + 1;
+                    }
+                    let sig = if c < stmt_end {
+                        SigEnd::Body(self.t(c).end as usize)
+                    } else {
+                        SigEnd::FirstLine
+                    };
+                    let start = decorator.unwrap_or(i);
+                    let last = self.py_last(i, stmt_end);
+                    let name = self.str_of(name_at);
+                    let kind = match (is_class, in_class) {
+                        (true, _) => SymbolKind::Class,
+                        (false, true) => SymbolKind::Method,
+                        (false, false) => SymbolKind::Function,
+                    };
+                    self.push(
+                        Def {
+                            kind,
+                            name,
+                            sel: (name_at, name_at),
+                            range: (start, last),
+                            sig_start: self.t(i).start as usize,
+                            sig,
+                        },
+                        container,
+                    );
+                    if is_class && c < stmt_end {
+                        self.py_block(c + 1, stmt_end, Some(name), true, depth + 1);
+                    }
+                    decorator = None;
+                }
+                _ if self.p(i, b'@') => {
+                    decorator.get_or_insert(i);
+                }
+                b"type" if self.ident(k + 1) && (self.p(k + 2, b'=') || self.p(k + 2, b'[')) => {
+                    let last = self.py_last(i, stmt_end);
+                    self.py_plain(SymbolKind::TypeAlias, k + 1, i, last, container);
+                    decorator = None;
+                }
+                _ if !in_class && container.is_none() && self.ident(i) => {
+                    // `NAME = ...` / `NAME: T = ...` at module level, upper case.
+                    let assign = self.p(i + 1, b'=') && !self.p2(i + 1, b'=', b'=');
+                    let annotated = self.p(i + 1, b':') && {
+                        let mut c = i + 2;
+                        while c < stmt_end && !self.p(c, b'=') {
+                            c = self.close(c) + 1;
+                        }
+                        c < stmt_end && !self.p2(c, b'=', b'=')
+                    };
+                    let name = self.str_of(i);
+                    if (assign || annotated) && is_upper_case(name) {
+                        let last = self.py_last(i, stmt_end);
+                        self.py_plain(SymbolKind::Constant, i, i, last, container);
+                    }
+                    decorator = None;
+                }
+                _ => decorator = None,
+            }
+            i = stmt_end.max(i + 1);
+        }
+    }
+
+    fn py_plain(
+        &mut self,
+        kind: SymbolKind,
+        name_at: usize,
+        start: usize,
+        last: usize,
+        container: Option<&str>,
+    ) {
+        let name = self.str_of(name_at);
+        self.push(
+            Def {
+                kind,
+                name,
+                sel: (name_at, name_at),
+                range: (start, last),
+                sig_start: self.t(start).start as usize,
+                sig: SigEnd::FirstLine,
+            },
+            container,
+        );
+    }
+
+    /// The first token after the statement starting at `i` (column `col`): the next token
+    /// that starts a line at a column not greater than `col`, outside brackets.
+    fn py_statement_end(&self, i: usize, col: u32, b: usize) -> usize {
+        let mut k = self.close(i) + 1;
+        while k < b {
+            if self.first_on_line(k) && self.col(k) <= col {
+                return k;
+            }
+            k = self.close(k) + 1;
+        }
+        b
+    }
+
+    /// The last token of a statement ending before `end`.
+    fn py_last(&self, i: usize, end: usize) -> usize {
+        end.saturating_sub(1).max(i)
+    }
+}
