@@ -251,21 +251,38 @@ fn context(c: &mut Criterion) {
         .map(|(i, _)| i)
         .nth(120)
         .unwrap_or(0);
-    let req = ContextRequest {
-        position: Position::new(line as u32, 10),
-        range: None,
-        budget_tokens: 4096,
-        diagnostics: Vec::new(),
-        encoding: PositionEncoding::Utf16,
-    };
+    let req = ContextRequest::at(Position::new(line as u32, 10), PositionEncoding::Utf16);
     let sample = engine.context(&snap, &req).expect("context");
     assert!(
-        sample.items.iter().any(|i| i.uri.ends_with("util.rs")),
-        "cross-file definition present"
+        sample
+            .items
+            .iter()
+            .any(|i| i.uri.ends_with("util.rs") && i.reason.contains("(resolved)")),
+        "cross-file definition resolved through the import"
     );
     c.bench_function("context/snapshot in 5k-line file, warm index", |b| {
         b.iter(|| engine.context(&snap, &req))
     });
+
+    // The first request on a file just opened: a new engine each time (index built, not
+    // timed), then open, parse, outline, resolution and the files imports reach, all cold.
+    let root = dir.path().to_path_buf();
+    bench_steps(
+        c,
+        "context/first request on a 5k-line file just opened, nothing cached",
+        |_| {
+            let engine = Engine::new();
+            engine.set_roots(vec![root.clone()]);
+            engine.index_workspace(&|_| {});
+            let start = Instant::now();
+            engine.open_document(&uri, Some(path.clone()), "rust", 1, &big);
+            let snap = engine.documents.snapshot(&uri).expect("snapshot");
+            let ctx = engine.context(&snap, &req).expect("context");
+            let took = start.elapsed();
+            assert!(!ctx.items.is_empty());
+            took
+        },
+    );
 }
 
 /// Minimal framing client for the process benchmarks.

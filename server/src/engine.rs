@@ -11,7 +11,9 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use crate::analysis::{Language, Symbol, SymbolKind};
-use crate::context::{self, ContextError, ContextRequest, ContextSnapshot, SourceProvider};
+use crate::context::{
+    self, ContextCache, ContextError, ContextRequest, ContextSnapshot, FileText, SourceProvider,
+};
 use crate::documents::{
     DocSnapshot, DocumentStore, EditError, PendingSnapshot, Position, PositionEncoding, Range,
     TextChange, byte_to_position,
@@ -100,6 +102,9 @@ pub struct Engine {
     encoding: RwLock<PositionEncoding>,
     index_config: RwLock<IndexConfig>,
     files: FileCache,
+    context_cache: ContextCache,
+    /// False from the start of the first walk of the workspace until it has finished.
+    index_complete: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Engine {
@@ -117,6 +122,8 @@ impl Engine {
             encoding: RwLock::new(PositionEncoding::Utf16),
             index_config: RwLock::new(IndexConfig::default()),
             files: FileCache::default(),
+            context_cache: ContextCache::new(),
+            index_complete: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -248,10 +255,25 @@ impl Engine {
 
     // ---- index -----------------------------------------------------------------------
 
+    /// Marks the index as being built (context results say so until the walk ends).
+    pub fn begin_indexing(&self) {
+        self.index_complete
+            .store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the first walk of the workspace has finished.
+    pub fn is_index_complete(&self) -> bool {
+        self.index_complete
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Walks the workspace roots and fills the index (blocking; run it off the request path).
     pub fn index_workspace(&self, progress: &(dyn Fn(IndexProgress) + Sync)) -> IndexProgress {
         let config = self.index_config.read().clone();
         let n = self.index_walk(&self.roots(), &config, progress);
+        self.context_cache.invalidate();
+        self.index_complete
+            .store(true, std::sync::atomic::Ordering::Release);
         IndexProgress {
             files_indexed: n,
             files_skipped: 0,
@@ -283,6 +305,7 @@ impl Engine {
     /// workspace walk would index there (the same roots, ignore files, skipped folders, size
     /// limit); anything else at that path leaves the index. Open documents are left alone.
     pub fn file_changed_on_disk(&self, path: &Path) {
+        self.context_cache.invalidate();
         let config = self.index_config.read().clone();
         let roots = self.roots();
         let meta = std::fs::metadata(path);
@@ -315,10 +338,32 @@ impl Engine {
 
     /// A file or folder was deleted: everything indexed under it goes.
     pub fn file_deleted(&self, path: &Path) {
+        self.context_cache.invalidate();
         self.index.remove_under(path);
     }
 
     // ---- context ---------------------------------------------------------------------
+
+    /// Target code cut to a share of the budget (see [`context::cap_target`]).
+    pub fn cap_target(
+        &self,
+        snap: &DocSnapshot,
+        lines: (u32, u32),
+        header_end: u32,
+        focus: (u32, u32),
+        share: usize,
+        contiguous: bool,
+    ) -> Option<context::CappedTarget> {
+        context::cap_target(
+            snap,
+            &self.context_cache,
+            lines,
+            header_end,
+            focus,
+            share,
+            contiguous,
+        )
+    }
 
     /// The context snapshot at a position (and optional selection) of an open document.
     pub fn context(
@@ -327,7 +372,14 @@ impl Engine {
         req: &ContextRequest,
     ) -> Result<ContextSnapshot, EngineError> {
         let recent = self.documents.recent_edits();
-        Ok(context::build(snap, req, &self.index, &recent, self)?)
+        Ok(context::build(
+            snap,
+            req,
+            &self.index,
+            &recent,
+            self,
+            &self.context_cache,
+        )?)
     }
 }
 
@@ -340,8 +392,31 @@ impl SourceProvider for Engine {
         self.files.read(path)
     }
 
+    fn file_text(&self, path: &Path) -> Option<FileText> {
+        let uri = self.uri_of(path);
+        if let Some(doc) = self.documents.get(&uri) {
+            let (version, text) = doc.lock().current_text();
+            return Some(FileText {
+                text,
+                version: Some(version),
+            });
+        }
+        self.files.read(path).map(|text| FileText {
+            text,
+            version: None,
+        })
+    }
+
     fn uri_of(&self, path: &Path) -> String {
         path_to_uri(path)
+    }
+
+    fn roots(&self) -> Vec<PathBuf> {
+        self.roots()
+    }
+
+    fn index_complete(&self) -> bool {
+        self.is_index_complete()
     }
 
     fn display_path(&self, path: &Path) -> String {

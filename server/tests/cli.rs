@@ -49,10 +49,10 @@ fn context_prints_the_snapshot_with_cross_file_definitions() {
     );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("### Enclosing symbol: src/main.rs:13-17"),
+        text.contains("### Enclosing symbol: src/main.rs:12-17"),
         "{text}"
     );
-    assert!(text.contains("### Definition: src/util.rs:2-4"), "{text}");
+    assert!(text.contains("### Definition: src/util.rs:1-4"), "{text}");
     assert!(text.contains("x * 2"));
 
     let out = bin()
@@ -103,13 +103,14 @@ fn symbols_lists_a_file_and_a_directory() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 4, "{text}");
+    assert_eq!(lines.len(), 5, "{text}");
     assert!(
         lines[0].starts_with("2:12 struct pub struct Shape"),
         "{text}"
     );
+    assert!(lines[1].starts_with("  3:5 field side: i32"), "{text}");
     assert!(
-        lines[2].starts_with("  7:12 method pub fn square(side: i32) -> Shape"),
+        lines[3].starts_with("  7:12 method pub fn square(side: i32) -> Shape"),
         "{text}"
     );
 

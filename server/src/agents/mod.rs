@@ -38,6 +38,8 @@ pub struct AgentDef {
     pub rate_per_minute: u32,
     pub debounce_ms: u64,
     pub context_budget_tokens: usize,
+    /// Share of the budget (percent) the code around the cursor may take.
+    pub context_enclosing_percent: u8,
     pub builtin: bool,
 }
 
@@ -126,6 +128,7 @@ fn merge_agent(
             .and_then(|o| o.context_budget_tokens)
             .or_else(|| base.and_then(|b| b.context_budget_tokens))
             .unwrap_or(config.defaults.context_budget_tokens),
+        context_enclosing_percent: config.defaults.context_enclosing_percent,
         builtin: base.is_some(),
     }
 }

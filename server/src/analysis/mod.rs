@@ -6,7 +6,7 @@
 //! chars through `crate::documents::LineIndex`.
 
 mod language;
-mod symbols;
+pub(crate) mod symbols;
 mod syntax;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -87,6 +87,8 @@ pub enum SymbolKind {
     Method,
     Constructor,
     Constant,
+    /// A module-level variable (Python `client = Client()`, `handlers = {}`).
+    Variable,
     TypeAlias,
     Field,
     EnumMember,
@@ -108,6 +110,7 @@ impl SymbolKind {
             SymbolKind::Method => "method",
             SymbolKind::Constructor => "constructor",
             SymbolKind::Constant => "constant",
+            SymbolKind::Variable => "variable",
             SymbolKind::TypeAlias => "type",
             SymbolKind::Field => "field",
             SymbolKind::EnumMember => "enumMember",
@@ -136,6 +139,10 @@ pub struct Symbol {
     pub container: Option<String>,
     /// One line: the definition's header with whitespace collapsed, body removed, at most 200 chars.
     pub signature: String,
+    /// The byte where the definition's body starts, which ends its header (the range's end
+    /// when it has no body).
+    #[serde(skip)]
+    pub header_end: usize,
     pub children: Vec<Symbol>,
 }
 
@@ -149,7 +156,22 @@ impl Symbol {
             selection_range: self.selection_range.moved(by),
             container: self.container.clone(),
             signature: self.signature.clone(),
+            header_end: by.byte(self.header_end),
             children: self.children.iter().map(|c| c.moved(by)).collect(),
+        }
+    }
+
+    /// The symbol without its children.
+    pub fn clone_shallow(&self) -> Symbol {
+        Symbol {
+            name: self.name.clone(),
+            kind: self.kind,
+            range: self.range,
+            selection_range: self.selection_range,
+            container: self.container.clone(),
+            signature: self.signature.clone(),
+            header_end: self.header_end,
+            children: Vec::new(),
         }
     }
 }

@@ -145,6 +145,9 @@ const OUTLINE_RS: &str = "\
 0 constant GREETING
 0 typeAlias ItemId
 0 struct Item
+1 field id Item
+1 field name Item
+1 field price Item
 0 struct Pair
 0 enum Category
 1 enumMember Food Category
@@ -164,35 +167,48 @@ const OUTLINE_RS: &str = "\
 1 method fmt Item
 0 module storage
 1 struct Shelf storage
+2 field items Shelf
 1 impl Shelf storage
 2 method push Shelf
 1 function empty_shelf storage
 0 function total_price
 0 function fetch_prices
-0 struct IntOrFloat";
+0 struct IntOrFloat
+1 field i IntOrFloat
+1 field f IntOrFloat
+";
 
 const OUTLINE_PY: &str = "\
 0 constant MAX_RETRIES
 0 constant DEFAULT_TIMEOUT
+0 variable greeting
 0 constant _PRIVATE_LIMIT
 0 function load_orders
 0 function fetch_remote
 0 class OrderStatus
+1 field PENDING OrderStatus
+1 field SHIPPED OrderStatus
 0 class Order
+1 field id Order
+1 field total Order
 1 method __init__ Order
 1 method is_large Order
 1 method parse Order
 1 method refresh Order
 1 class Meta Order
+2 field ordering Meta
 2 method describe Meta
 0 function summarize
-0 function décoré";
+0 function décoré
+";
 
 const OUTLINE_TS: &str = "\
 0 constant DEFAULT_PRIORITY
 0 constant LABEL
 0 typeAlias TaskId
 0 interface Task
+1 field id Task
+1 field priority Task
 1 method run Task
 1 method cancel Task
 0 enum Status
@@ -205,10 +221,12 @@ const OUTLINE_TS: &str = "\
 0 function legacyFormat
 0 function idGenerator
 0 class BaseScheduler
+1 field queue BaseScheduler
 1 constructor constructor BaseScheduler
 1 method schedule BaseScheduler
 1 method size BaseScheduler
 0 class Scheduler
+1 field timer Scheduler
 1 method onTick Scheduler
 1 method schedule Scheduler
 1 method flush Scheduler
@@ -217,13 +235,17 @@ const OUTLINE_TS: &str = "\
 1 constant VERSION Utils
 1 function clamp Utils
 0 module virtual:tasks
-1 function register virtual:tasks";
+1 function register virtual:tasks
+";
 
 const OUTLINE_TSX: &str = "\
 0 constant THEME_COLOR
 0 typeAlias ButtonVariant
 0 interface ButtonProps
+1 field label ButtonProps
+1 field variant ButtonProps
 1 method onClick ButtonProps
+1 field children ButtonProps
 0 enum Size
 1 enumMember Small Size
 1 enumMember Large Size
@@ -231,12 +253,14 @@ const OUTLINE_TSX: &str = "\
 0 function Badge
 0 function Spinner
 0 class Counter
+1 field state Counter
 1 constructor constructor Counter
 1 method increment Counter
 1 method componentDidMount Counter
 1 method render Counter
 0 function useTicker
-0 function App";
+0 function App
+";
 
 const OUTLINE_JS: &str = "\
 0 constant MAX_LISTENERS
@@ -247,6 +271,9 @@ const OUTLINE_JS: &str = "\
 0 function debounce
 0 function throttle
 0 class EventBus
+1 field #secret EventBus
+1 field instances EventBus
+1 field listeners EventBus
 1 method handleError EventBus
 1 constructor constructor EventBus
 1 method emit EventBus
@@ -255,7 +282,8 @@ const OUTLINE_JS: &str = "\
 1 method stream EventBus
 1 method #privateHelper EventBus
 0 class LoggingBus
-1 method emit LoggingBus";
+1 method emit LoggingBus
+";
 
 const OUTLINE_GO: &str = "\
 0 constant DefaultCapacity
@@ -265,34 +293,46 @@ const OUTLINE_GO: &str = "\
 0 typeAlias Key
 0 typeAlias Size
 0 struct Entry
+1 field Key Entry
+1 field Value Entry
+1 field hits Entry
 0 interface Store
 1 method Get Store
 1 method Put Store
 0 typeAlias Evictor
 0 struct Stats
+1 field Hits Stats
+1 field Misses Stats
 0 struct Cache
+1 field items Cache
+1 field order Cache
 0 function New
 0 method Get Cache
 0 method Put Cache
 0 method String Stats
 0 method Touch Entry
-0 function normalize";
+0 function normalize
+";
 
 const OUTLINE_JAVA: &str = "\
 0 class ShoppingCart
 1 constant MAX_ITEMS ShoppingCart
 1 constant CURRENCY ShoppingCart
+1 field items ShoppingCart
+1 field instances ShoppingCart
 1 constructor ShoppingCart ShoppingCart
 1 constructor ShoppingCart ShoppingCart
 1 method add ShoppingCart
 1 method toString ShoppingCart
 1 class Item ShoppingCart
+2 field name Item
 2 constructor Item Item
 2 method getName Item
 1 enum State ShoppingCart
 2 enumMember OPEN State
 2 enumMember CHECKED_OUT State
 2 enumMember ABANDONED State
+2 field label State
 2 constructor State State
 2 constructor State State
 2 method label State
@@ -304,7 +344,8 @@ const OUTLINE_JAVA: &str = "\
 1 constructor Money Money
 1 method plus Money
 0 interface Audited
-1 method value Audited";
+1 method value Audited
+";
 
 const OUTLINE_C: &str = "\
 0 constant RING_CAPACITY
@@ -439,7 +480,12 @@ fn signatures_rust() {
     assert_eq!(sig("GREETING"), "static GREETING: &str = \"héllo wörld\";");
     assert_eq!(sig("Item"), "pub struct Item");
     assert_eq!(sig("new"), "pub fn new(id: ItemId, name: &str) -> Self");
-    assert_eq!(sig("price"), "fn price(&self) -> f64;");
+    assert_eq!(sig("price"), "pub price: f64");
+    let price_method = outline(&syms)
+        .into_iter()
+        .find(|(_, s)| s.name == "price" && s.kind == SymbolKind::Method)
+        .map(|(_, s)| s.signature.clone());
+    assert_eq!(price_method.as_deref(), Some("fn price(&self) -> f64;"));
     assert_eq!(
         sig("fetch_prices"),
         "pub async fn fetch_prices( ids: &[ItemId], ) -> HashMap<ItemId, f64> where ItemId: Copy,"
@@ -578,7 +624,11 @@ fn typescript_member_decorators_are_part_of_the_range() {
     let syms = symbols(Language::TypeScript, &tree, text);
     assert_eq!(
         render_outline(&syms),
-        ["0 class Widget", "1 method onClick Widget"]
+        [
+            "0 class Widget",
+            "1 field label Widget",
+            "1 method onClick Widget"
+        ]
     );
     let widget = &syms[0];
     assert_eq!(widget.range.start_byte, 0);
@@ -586,7 +636,8 @@ fn typescript_member_decorators_are_part_of_the_range() {
         widget.signature,
         "@Component({ selector: 'x' }) export class Widget"
     );
-    let on_click = &widget.children[0];
+    assert!(text[widget.children[0].range.start_byte..].starts_with("@Input() label"));
+    let on_click = &widget.children[1];
     assert!(text[on_click.range.start_byte..].starts_with("@HostListener"));
     assert_eq!(on_click.signature, "onClick(): void");
     let inside = text.find("void {}").unwrap();
@@ -728,6 +779,10 @@ fn enclosing_scopes_match_symbols() {
         let (lang, text, tree) = fixture(file);
         let syms = symbols(lang, &tree, &text);
         for (depth, s) in outline(&syms) {
+            if s.kind == SymbolKind::Field {
+                // Fields are not scopes: a cursor on one is in its type.
+                continue;
+            }
             let chain = enclosing_scopes(lang, &tree, &text, s.selection_range.start_byte);
             let last = chain
                 .last()

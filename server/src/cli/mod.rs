@@ -308,6 +308,8 @@ fn context_command(
         budget_tokens: budget,
         diagnostics: Vec::new(),
         encoding: PositionEncoding::Utf8,
+        exclude: None,
+        enclosing_percent: crate::context::DEFAULT_ENCLOSING_PERCENT,
     };
     let snapshot = engine.context(&snap, &req)?;
     let mut out = std::io::stdout().lock();

@@ -223,6 +223,9 @@ fn merge_defaults(base: &mut super::DefaultsConfig, over: super::DefaultsConfig)
     if over.context_budget_tokens != d.context_budget_tokens {
         base.context_budget_tokens = over.context_budget_tokens;
     }
+    if over.context_enclosing_percent != d.context_enclosing_percent {
+        base.context_enclosing_percent = over.context_enclosing_percent;
+    }
     if over.max_concurrent_tasks != d.max_concurrent_tasks {
         base.max_concurrent_tasks = over.max_concurrent_tasks;
     }
@@ -306,6 +309,13 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         message,
     };
     let providers = crate::agents::orchestrator_providers(config);
+    let percent = config.defaults.context_enclosing_percent;
+    if !(1..=100).contains(&percent) {
+        return Err(invalid(
+            "defaults.context_enclosing_percent".into(),
+            format!("{percent} is not a percentage from 1 to 100"),
+        ));
+    }
     for (name, p) in &config.providers {
         if let Some(url) = p
             .base_url

@@ -184,6 +184,11 @@ pub struct DefaultsConfig {
     pub providers: Vec<String>,
     #[serde(default = "default_budget")]
     pub context_budget_tokens: usize,
+    /// Share of the context budget (percent, 1-100) the code around the cursor may take:
+    /// the enclosing symbol, and the target code an agent's template shows. Over it, a
+    /// long body is shown as its header and a window of lines around the cursor.
+    #[serde(default = "default_enclosing_percent")]
+    pub context_enclosing_percent: u8,
     /// Tasks running at once across all agents.
     #[serde(default = "default_global_concurrency")]
     pub max_concurrent_tasks: usize,
@@ -195,6 +200,9 @@ fn default_agent() -> String {
 fn default_budget() -> usize {
     4096
 }
+fn default_enclosing_percent() -> u8 {
+    crate::context::DEFAULT_ENCLOSING_PERCENT
+}
 fn default_global_concurrency() -> usize {
     8
 }
@@ -205,6 +213,7 @@ impl Default for DefaultsConfig {
             agent: default_agent(),
             providers: Vec::new(),
             context_budget_tokens: default_budget(),
+            context_enclosing_percent: default_enclosing_percent(),
             max_concurrent_tasks: default_global_concurrency(),
         }
     }

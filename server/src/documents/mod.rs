@@ -248,6 +248,15 @@ impl Document {
         &self.rope
     }
 
+    /// The version and text (the analysis's text when it is current, else a copy of the
+    /// rope: no parse).
+    pub fn current_text(&self) -> (i32, Arc<str>) {
+        match &self.analysis {
+            Some(a) if a.version == self.version => (self.version, a.text.clone()),
+            _ => (self.version, Arc::from(self.rope.to_string())),
+        }
+    }
+
     /// Takes what a reader needs at the current version; cheap (O(1) clones), so it runs
     /// under the lock in the request's synchronous prefix, before any `.await`.
     pub fn pending_snapshot(

@@ -5,6 +5,7 @@ mod tags;
 mod walk;
 
 pub use fuzzy::fuzzy_score;
+pub(crate) use tags::scan_for_index;
 pub use tags::{SigSource, scan as scan_tags};
 pub use walk::{
     IndexConfig, IndexProgress, index_document_symbols, index_file_text,
@@ -160,6 +161,24 @@ impl WorkspaceIndex {
 
     pub fn file(&self, path: &Path) -> Option<Arc<FileSymbols>> {
         self.data.read().files.get(path).cloned()
+    }
+
+    /// How many definitions are named exactly `name`.
+    pub fn count(&self, name: &str) -> usize {
+        self.data.read().by_name.get(name).map_or(0, Vec::len)
+    }
+
+    /// The indexed files whose path ends with `suffix` (whole components), sorted.
+    pub fn paths_ending_with(&self, suffix: &Path) -> Vec<PathBuf> {
+        let data = self.data.read();
+        let mut out: Vec<PathBuf> = data
+            .files
+            .keys()
+            .filter(|p| p.ends_with(suffix))
+            .map(|p| p.to_path_buf())
+            .collect();
+        out.sort();
+        out
     }
 
     /// Definitions named exactly `name`.

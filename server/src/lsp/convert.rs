@@ -48,6 +48,7 @@ pub fn symbol_kind(kind: SymbolKind) -> LspKind {
         SymbolKind::Constant => LspKind::CONSTANT,
         SymbolKind::TypeAlias => LspKind::TYPE_PARAMETER,
         SymbolKind::Field => LspKind::FIELD,
+        SymbolKind::Variable => LspKind::VARIABLE,
         SymbolKind::EnumMember => LspKind::ENUM_MEMBER,
     }
 }

@@ -32,6 +32,10 @@ pub struct ContextItem {
     pub text: String,
     pub tokens: u32,
     pub reason: String,
+    /// Runs of lines (0-based, first and last inclusive) of `range` that `text` leaves out,
+    /// each replaced there by one marker line; absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub elided: Vec<[u32; 2]>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
@@ -41,6 +45,8 @@ pub struct ContextResult {
     pub total_tokens: u32,
     pub budget_tokens: u32,
     pub rendered: String,
+    /// False while the workspace's first index is still being built.
+    pub index_complete: bool,
 }
 
 /// Keys accepted in `initializationOptions` (all optional).

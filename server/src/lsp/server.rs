@@ -551,6 +551,11 @@ impl Backend {
                 })
                 .collect(),
             encoding: self.engine.encoding(),
+            exclude: None,
+            enclosing_percent: self
+                .orch()
+                .map(|o| o.config().defaults.context_enclosing_percent)
+                .unwrap_or(crate::context::DEFAULT_ENCLOSING_PERCENT),
         };
         let engine = self.engine.clone();
         let snapshot = tokio::task::spawn_blocking(move || engine.context(&snap, &req))
@@ -575,11 +580,13 @@ impl Backend {
                     text: i.text,
                     tokens: i.tokens as u32,
                     reason: i.reason,
+                    elided: i.elided.iter().map(|&(a, b)| [a, b]).collect(),
                 })
                 .collect(),
             total_tokens: snapshot.total_tokens as u32,
             budget_tokens: snapshot.budget_tokens as u32,
             rendered: snapshot.rendered,
+            index_complete: snapshot.index_complete,
         })
     }
 
@@ -847,6 +854,8 @@ impl LanguageServer for Backend {
         };
         self.engine.set_encoding(encoding);
         self.engine.set_roots(workspace_roots(&params));
+        // Until the first walk ends, context results say the index is incomplete.
+        self.engine.begin_indexing();
         if let Some(opts) = params.initialization_options.as_ref() {
             match serde_json::from_value::<InitializationOptions>(opts.clone()) {
                 Ok(o) => {

@@ -133,6 +133,39 @@ impl<'a> Ctx<'a> {
         }
         let sig = brace.map(SigEnd::Body).unwrap_or(SigEnd::FirstLine);
         if ty_kind == K::StructType {
+            let mut fields = Vec::new();
+            if self.target.is_none() {
+                let mut cursor = ty.walk();
+                let list = ty
+                    .named_children(&mut cursor)
+                    .find(|c| self.kind(*c) == K::FieldDeclarationList);
+                if let Some(list) = list {
+                    let mut c2 = list.walk();
+                    for decl in list.named_children(&mut c2) {
+                        if self.kind(decl) != K::FieldDeclaration {
+                            continue;
+                        }
+                        let mut c3 = decl.walk();
+                        let names: Vec<Node<'_>> = match f.name {
+                            Some(id) => decl.children_by_field_id(id, &mut c3).collect(),
+                            None => Vec::new(),
+                        };
+                        for fname_node in names {
+                            if let Some(fname) = self.name_of(fname_node) {
+                                fields.push(self.make(
+                                    SymbolKind::Field,
+                                    fname,
+                                    fname_node,
+                                    &Outer::of(decl),
+                                    SigEnd::FirstLine,
+                                    Some(name),
+                                    Vec::new(),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
             return Some(self.make(
                 SymbolKind::Struct,
                 name,
@@ -140,7 +173,7 @@ impl<'a> Ctx<'a> {
                 outer,
                 sig,
                 scope.container,
-                Vec::new(),
+                fields,
             ));
         }
         let mut methods = Vec::new();

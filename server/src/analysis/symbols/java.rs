@@ -69,9 +69,12 @@ impl<'a> Ctx<'a> {
                 out.push(self.make(kind, name, n, &outer, sig, scope.container, Vec::new()));
             }
             K::FieldDeclaration | K::ConstantDeclaration => {
-                if k == K::FieldDeclaration && !self.java_static_final(node) {
-                    return;
-                }
+                // `static final` fields (and interface fields) are constants, others fields.
+                let kind = if k == K::FieldDeclaration && !self.java_static_final(node) {
+                    SymbolKind::Field
+                } else {
+                    SymbolKind::Constant
+                };
                 let Some(id) = f.declarator else { return };
                 let mut cursor = node.walk();
                 let declarators: Vec<Node<'t>> =
@@ -88,7 +91,7 @@ impl<'a> Ctx<'a> {
                     };
                     let o = if single { outer } else { Outer::of(d) };
                     let mut sym = self.make(
-                        SymbolKind::Constant,
+                        kind,
                         name,
                         n,
                         &o,

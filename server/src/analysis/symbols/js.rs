@@ -69,8 +69,37 @@ impl<'a> Ctx<'a> {
             K::TypeAliasDeclaration => {
                 let Some(n) = field(node, f.name) else { return };
                 let Some(name) = self.name_of(n) else { return };
+                // `type X = { … }`: the type literal's members are X's.
+                let mut members = Vec::new();
+                if let Some(value) = field(node, f.value)
+                    && value.kind() == "object_type"
+                    && self.wanted(value)
+                {
+                    let inner = Scope {
+                        container: Some(name),
+                        in_type: true,
+                        top: false,
+                    };
+                    self.walk_children(value, inner, &mut members, depth + 1);
+                }
                 out.push(self.make(
                     SymbolKind::TypeAlias,
+                    name,
+                    n,
+                    &outer,
+                    SigEnd::FirstLine,
+                    scope.container,
+                    members,
+                ));
+            }
+            K::PropertySignature if scope.in_type && self.target.is_none() => {
+                let Some(n) = field(node, f.name) else { return };
+                let Some(name) = self.name_of(n) else { return };
+                if name.starts_with('[') {
+                    return;
+                }
+                out.push(self.make(
+                    SymbolKind::Field,
                     name,
                     n,
                     &outer,
@@ -100,16 +129,28 @@ impl<'a> Ctx<'a> {
                 let Some(n) = field(node, name_field) else {
                     return;
                 };
-                let Some(value) = field(node, f.value) else {
+                let Some(name) = self.name_of(n) else { return };
+                let value = field(node, f.value);
+                let Some(value) = value.filter(|v| {
+                    matches!(
+                        self.kind(*v),
+                        K::ArrowFunction | K::FunctionExpression | K::GeneratorFunction
+                    )
+                }) else {
+                    // Any other class field.
+                    if scope.in_type && !name.starts_with('[') {
+                        out.push(self.make(
+                            SymbolKind::Field,
+                            name,
+                            n,
+                            &outer,
+                            SigEnd::FirstLine,
+                            scope.container,
+                            Vec::new(),
+                        ));
+                    }
                     return;
                 };
-                if !matches!(
-                    self.kind(value),
-                    K::ArrowFunction | K::FunctionExpression | K::GeneratorFunction
-                ) {
-                    return;
-                }
-                let Some(name) = self.name_of(n) else { return };
                 let sig = Self::body_end(field(value, f.body));
                 out.push(self.make(
                     SymbolKind::Method,

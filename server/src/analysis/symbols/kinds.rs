@@ -63,6 +63,7 @@ pub(super) enum K {
     MethodSignature,
     AbstractMethodSignature,
     PublicFieldDefinition,
+    PropertySignature,
     FieldDefinition,
     InterfaceDeclaration,
     EnumDeclaration,
@@ -196,6 +197,7 @@ fn kind_for_name(name: &str) -> K {
         "method_signature" => K::MethodSignature,
         "abstract_method_signature" => K::AbstractMethodSignature,
         "public_field_definition" => K::PublicFieldDefinition,
+        "property_signature" => K::PropertySignature,
         "field_definition" => K::FieldDefinition,
         "interface_declaration" => K::InterfaceDeclaration,
         "enum_declaration" => K::EnumDeclaration,
@@ -299,6 +301,7 @@ pub(super) struct Fields {
     pub(super) property: FieldId,
     pub(super) kind: FieldId,
     pub(super) object: FieldId,
+    pub(super) right: FieldId,
     pub(super) arguments: FieldId,
 }
 
@@ -342,6 +345,7 @@ impl Tables {
                 property: fid("property"),
                 kind: fid("kind"),
                 object: fid("object"),
+                right: fid("right"),
                 arguments: fid("arguments"),
             },
         }

@@ -19,6 +19,7 @@ mod java;
 mod js;
 mod kinds;
 mod python;
+pub(crate) use python::assignment_kind as python_assignment_kind;
 mod rust;
 
 use std::collections::HashSet;
@@ -62,7 +63,8 @@ pub fn enclosing_scopes(lang: Language, syntax: &Syntax, text: &str, byte: usize
         cx.walk_children(root, Scope::TOP, &mut found, 0);
         // Pieces of a wrapped file share the head and the tail: their symbols come once.
         for s in flatten(found) {
-            if s.range.contains_byte(byte) && !chain.contains(&s) {
+            // Fields and attributes are not scopes: a cursor on one is in its type.
+            if s.range.contains_byte(byte) && !chain.contains(&s) && s.kind != SymbolKind::Field {
                 chain.push(s);
             }
         }
@@ -405,6 +407,10 @@ impl<'a> Ctx<'a> {
             selection_range: Span::from_node(&sel),
             container: container.map(str::to_owned),
             signature: self.signature(outer.sig_start, sig_end, range.end_byte),
+            header_end: match sig_end {
+                SigEnd::Body(b) => b.clamp(range.start_byte, range.end_byte),
+                SigEnd::FirstLine => range.end_byte,
+            },
             children,
         }
     }

@@ -1,4 +1,5 @@
-//! Python symbols (functions, classes, decorated definitions, module constants, type aliases) and imports.
+//! Python symbols (functions, classes, decorated definitions, module constants, variables and
+//! type aliases, class attributes and the attributes `__init__` assigns) and imports.
 
 use tree_sitter::Node;
 
@@ -46,6 +47,15 @@ impl<'a> Ctx<'a> {
                         SymbolKind::Function
                     };
                     out.push(self.make(kind, name, n, &outer, sig, scope.container, Vec::new()));
+                    // The attributes `__init__` assigns are the class's (not while looking
+                    // for the scopes enclosing a byte: they are not scopes).
+                    if scope.in_type
+                        && name == "__init__"
+                        && self.target.is_none()
+                        && let Some(body) = body
+                    {
+                        self.init_attributes(body, scope.container, out);
+                    }
                 }
             }
             K::DecoratedDefinition => {
@@ -53,7 +63,7 @@ impl<'a> Ctx<'a> {
                     self.visit(def, outer.wrap_sig_inner(def), scope, out, depth + 1);
                 }
             }
-            K::ExpressionStatement if scope.top => {
+            K::ExpressionStatement if scope.top || scope.in_type => {
                 let Some(assign) = node.named_child(0) else {
                     return;
                 };
@@ -69,17 +79,22 @@ impl<'a> Ctx<'a> {
                 let Some(name) = self.name_of(left) else {
                     return;
                 };
-                if is_upper_case(name) {
-                    out.push(self.make(
-                        SymbolKind::Constant,
-                        name,
-                        left,
-                        &outer,
-                        SigEnd::FirstLine,
-                        scope.container,
-                        Vec::new(),
-                    ));
-                }
+                let kind = if scope.in_type {
+                    SymbolKind::Field
+                } else {
+                    let annotation = field(assign, f.ty).and_then(|t| self.text_of(t));
+                    let subscript = field(assign, f.right).is_some_and(|r| r.kind() == "subscript");
+                    assignment_kind(name, annotation, subscript)
+                };
+                out.push(self.make(
+                    kind,
+                    name,
+                    left,
+                    &outer,
+                    SigEnd::FirstLine,
+                    scope.container,
+                    Vec::new(),
+                ));
             }
             K::TypeAliasStatement => {
                 let Some(left) = field(node, f.left) else {
@@ -141,6 +156,75 @@ impl<'a> Ctx<'a> {
 }
 
 /// End of a Python `def`/`class` header: just after the `:` before the body.
+/// The kind of a module-level assignment `name[: annotation] = value`: a type alias when
+/// annotated `TypeAlias` or when a capitalised name is given a subscripted type
+/// (`Headers = Union[…]`), a constant when the name is upper case, else a variable. The tag
+/// scanner uses the same rule.
+pub(crate) fn assignment_kind(name: &str, annotation: Option<&str>, subscript: bool) -> SymbolKind {
+    let annotation = annotation.map(str::trim).unwrap_or("");
+    if annotation == "TypeAlias" || annotation.ends_with(".TypeAlias") {
+        SymbolKind::TypeAlias
+    } else if is_upper_case(name) {
+        SymbolKind::Constant
+    } else if subscript && name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        SymbolKind::TypeAlias
+    } else {
+        SymbolKind::Variable
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// `self.name = …` statements directly in `__init__`'s body: fields of the class, the
+    /// first assignment of each name.
+    fn init_attributes(&self, body: Node<'_>, class: Option<&str>, out: &mut Vec<Symbol>) {
+        let f = &self.t.f;
+        let mut seen: Vec<&str> = Vec::new();
+        let mut cursor = body.walk();
+        for stmt in body.named_children(&mut cursor) {
+            if self.kind(stmt) != K::ExpressionStatement {
+                continue;
+            }
+            let Some(assign) = stmt
+                .named_child(0)
+                .filter(|a| self.kind(*a) == K::Assignment)
+            else {
+                continue;
+            };
+            let Some(left) = field(assign, f.left).filter(|l| l.kind() == "attribute") else {
+                continue;
+            };
+            let (Some(object), Some(attr)) =
+                (field(left, f.object), left.child_by_field_name("attribute"))
+            else {
+                continue;
+            };
+            if self.text_of(object) != Some("self") {
+                continue;
+            }
+            let Some(name) = self.name_of(attr) else {
+                continue;
+            };
+            if seen.contains(&name)
+                || out
+                    .iter()
+                    .any(|s| s.name == name && s.kind == SymbolKind::Field)
+            {
+                continue;
+            }
+            seen.push(name);
+            out.push(self.make(
+                SymbolKind::Field,
+                name,
+                attr,
+                &Outer::of(stmt),
+                SigEnd::FirstLine,
+                class,
+                Vec::new(),
+            ));
+        }
+    }
+}
+
 fn python_header_end(def: Node<'_>, body: Node<'_>) -> usize {
     let mut end = body.start_byte();
     let mut cursor = def.walk();

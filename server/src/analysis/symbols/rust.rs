@@ -1,4 +1,5 @@
-//! Rust symbols (functions, structs, enums, traits, impls, modules) and `use` / `extern crate` imports.
+//! Rust symbols (functions, structs and their fields, enums, traits, impls, modules) and `use`
+//! / `extern crate` imports.
 
 use tree_sitter::Node;
 
@@ -7,6 +8,32 @@ use super::{Ctx, Outer, Scope, SigEnd};
 use crate::analysis::{Import, Symbol, SymbolKind};
 
 impl<'a> Ctx<'a> {
+    /// The named fields of a struct's `{ … }` body.
+    fn rust_fields(&self, body: Node<'_>, struct_name: &str) -> Vec<Symbol> {
+        let f = &self.t.f;
+        let mut out = Vec::new();
+        let mut cursor = body.walk();
+        for child in body.named_children(&mut cursor) {
+            if self.kind(child) != K::FieldDeclaration {
+                continue;
+            }
+            if let Some(n) = field(child, f.name)
+                && let Some(name) = self.name_of(n)
+            {
+                out.push(self.make(
+                    SymbolKind::Field,
+                    name,
+                    n,
+                    &Outer::of(child),
+                    SigEnd::FirstLine,
+                    Some(struct_name),
+                    Vec::new(),
+                ));
+            }
+        }
+        out
+    }
+
     pub(super) fn visit_rust<'t>(
         &self,
         node: Node<'t>,
@@ -34,7 +61,25 @@ impl<'a> Ctx<'a> {
                 simple(kind, Self::body_end(field(node, f.body)), out);
             }
             K::StructItem | K::UnionItem => {
-                simple(SymbolKind::Struct, Self::body_end(field(node, f.body)), out);
+                let Some(n) = field(node, f.name) else { return };
+                let Some(name) = self.name_of(n) else { return };
+                let body = field(node, f.body);
+                let fields = match body {
+                    Some(b) if self.kind(b) == K::FieldDeclarationList && self.target.is_none() => {
+                        self.rust_fields(b, name)
+                    }
+                    _ => Vec::new(),
+                };
+                let sig = Self::body_end(body);
+                out.push(self.make(
+                    SymbolKind::Struct,
+                    name,
+                    n,
+                    &outer,
+                    sig,
+                    scope.container,
+                    fields,
+                ));
             }
             K::ConstItem | K::StaticItem => simple(SymbolKind::Constant, SigEnd::FirstLine, out),
             K::TypeItem | K::AssociatedType => {

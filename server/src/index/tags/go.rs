@@ -170,6 +170,38 @@ impl Parser<'_> {
         if grouped {
             self.prefix_signature(before, "type ");
         }
+        if kind == SymbolKind::Struct {
+            // Named fields (`A, B int`); embedded types have no name of their own.
+            let close = self.close(k + 1).min(end);
+            let mut m = k + 2;
+            while m < close {
+                let e = self.go_spec_end(m, close);
+                let mut names = vec![m];
+                let mut n = m + 1;
+                while self.p(n, b',') && self.ident(n + 1) {
+                    names.push(n + 1);
+                    n += 2;
+                }
+                // Tokens after the names make a type; `io.Reader` and a lone name are embedded.
+                if self.ident(m) && n <= e && !self.p(n, b'.') {
+                    for at in names {
+                        let fname = self.str_of(at);
+                        self.push(
+                            Def {
+                                kind: SymbolKind::Field,
+                                name: fname,
+                                sel: (at, at),
+                                range: (m, e),
+                                sig_start: self.t(m).start as usize,
+                                sig: SigEnd::FirstLine,
+                            },
+                            Some(name),
+                        );
+                    }
+                }
+                m = e + 1;
+            }
+        }
         if kind == SymbolKind::Interface {
             let close = self.close(k + 1).min(end);
             let mut m = k + 2;

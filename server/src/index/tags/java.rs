@@ -198,8 +198,13 @@ impl Parser<'_> {
                 i = end + 1;
             } else if self.p(k, b'=') || self.p(k, b';') || self.p(k, b',') {
                 let end = self.to_semi(k, b);
-                if within == JavaIn::Interface || (is_static && is_final) {
-                    self.java_constants(start, name_at, end, container);
+                let kind = if within == JavaIn::Interface || (is_static && is_final) {
+                    SymbolKind::Constant
+                } else {
+                    SymbolKind::Field
+                };
+                if within != JavaIn::Top {
+                    self.java_constants(kind, start, name_at, end, container);
                 }
                 i = end + 1;
             } else {
@@ -208,8 +213,15 @@ impl Parser<'_> {
         }
     }
 
-    /// The declarators of a constant field `start..=end` whose first name is `first`.
-    fn java_constants(&mut self, start: usize, first: usize, end: usize, container: Option<&str>) {
+    /// The declarators of a field `start..=end` whose first name is `first`.
+    fn java_constants(
+        &mut self,
+        kind: SymbolKind,
+        start: usize,
+        first: usize,
+        end: usize,
+        container: Option<&str>,
+    ) {
         let mut names = vec![first];
         let mut k = first + 1;
         while k < end {
@@ -238,7 +250,7 @@ impl Parser<'_> {
             let s = if single { start } else { n };
             self.push(
                 Def {
-                    kind: SymbolKind::Constant,
+                    kind,
                     name,
                     sel: (n, n),
                     range: (s, end),

@@ -52,6 +52,31 @@ impl Parser<'_> {
     fn js_continues(&self, k: usize) -> bool {
         let t = self.t(k);
         let prev = self.t(k.saturating_sub(1));
+        // A type's closing `>` (`| Result<T, E>`) ends a line like any name: a declaration
+        // keyword after it starts the next statement.
+        if prev.kind == T::Punct
+            && prev.b == b'>'
+            && !self.p2(k.saturating_sub(2), b'=', b'>')
+            && matches!(
+                self.word(k),
+                b"export"
+                    | b"import"
+                    | b"function"
+                    | b"class"
+                    | b"interface"
+                    | b"type"
+                    | b"const"
+                    | b"let"
+                    | b"var"
+                    | b"enum"
+                    | b"declare"
+                    | b"namespace"
+                    | b"abstract"
+                    | b"async"
+            )
+        {
+            return false;
+        }
         (t.kind == T::Punct
             && matches!(
                 t.b,
@@ -172,6 +197,19 @@ impl Parser<'_> {
                     let col = self.col(start);
                     let end = self.js_statement_end(j + 2, b, col);
                     self.js_def(SymbolKind::TypeAlias, j + 1, start, j, None, end, container);
+                    // `type X = { … }`: the type literal's members are X's.
+                    let mut eq = j + 2;
+                    if self.p(eq, b'<') {
+                        eq = self.angles(eq, b) + 1;
+                    }
+                    if self.p(eq, b'=') && self.p(eq + 1, b'{') {
+                        let open = eq + 1;
+                        let close = self.close(open);
+                        if close == end || (close + 1 == end && self.p(end, b';')) {
+                            let name = self.str_of(j + 1);
+                            self.js_items(open + 1, close, Some(name), Scope::Interface, depth + 1);
+                        }
+                    }
                     i = end + 1;
                 }
                 b"namespace" | b"module"
@@ -424,6 +462,19 @@ impl Parser<'_> {
                 }
                 if self.p(e, b'}') || self.p(e, b')') || self.p(e, b']') {
                     break;
+                }
+                // Type arguments of a call (`new Map<K, V>()`, `f<T>(x)`): their commas
+                // separate no declarators.
+                if self.p(e, b'<')
+                    && e > m
+                    && self.ident(e - 1)
+                    && self.t(e - 1).end == self.t(e).start
+                {
+                    let gt = self.angles(e, b);
+                    if self.p(gt + 1, b'(') {
+                        e = gt + 1;
+                        continue;
+                    }
                 }
                 e = self.close(e) + 1;
             }
@@ -700,6 +751,32 @@ impl Parser<'_> {
                 container,
             );
             return end;
+        }
+        // Any other field of a class, or a property of an interface or type literal.
+        if (scope == Scope::Class || scope == Scope::Interface) && !computed {
+            let name = self
+                .src
+                .get(self.t(n_first).start as usize..self.t(n_last).end as usize)
+                .map(strip_quotes)
+                .unwrap_or("");
+            let last = if self.p(end, b';') || self.p(end, b',') {
+                end.saturating_sub(1)
+            } else {
+                end
+            }
+            .min(b.saturating_sub(1))
+            .max(n_last);
+            self.push(
+                Def {
+                    kind: SymbolKind::Field,
+                    name,
+                    sel: (n_first, n_last),
+                    range: (start, last),
+                    sig_start: self.t(after_decorators).start as usize,
+                    sig: SigEnd::FirstLine,
+                },
+                container,
+            );
         }
         end.max(i)
     }

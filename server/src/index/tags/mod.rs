@@ -96,7 +96,7 @@ pub fn scan(language: Language, text: &str) -> Vec<Symbol> {
 
 /// [`scan`] for the index: signatures are left empty and described by a [`SigSource`]
 /// instead (read back from the file's text when needed).
-pub(super) fn scan_for_index(language: Language, text: &str) -> Vec<(Symbol, SigSource)> {
+pub(crate) fn scan_for_index(language: Language, text: &str) -> Vec<(Symbol, SigSource)> {
     scan_with(language, text, false)
 }
 

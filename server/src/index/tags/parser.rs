@@ -235,6 +235,10 @@ impl<'a> Parser<'a> {
         } else {
             String::new()
         };
+        let header_end = match source {
+            SigSource::Header(_, body) => (body as usize).clamp(range.start_byte, range.end_byte),
+            _ => range.end_byte,
+        };
         self.sigs.push(source);
         self.out.push(Symbol {
             name: d.name.to_owned(),
@@ -243,6 +247,7 @@ impl<'a> Parser<'a> {
             selection_range,
             container: container.map(str::to_owned),
             signature,
+            header_end,
             children: Vec::new(),
         });
     }
@@ -311,6 +316,7 @@ impl<'a> Parser<'a> {
             },
             container: None,
             signature,
+            header_end: e,
             children: Vec::new(),
         });
     }

@@ -1,9 +1,10 @@
-//! Python items for the tag scanner: functions, classes, module constants, type aliases (blocks by indentation).
+//! Python items for the tag scanner: functions, classes, module constants, variables and type
+//! aliases, class attributes and the attributes `__init__` assigns (blocks by indentation).
 
 use super::MAX_DEPTH;
 use super::parser::{Def, Parser, SigEnd};
 use crate::analysis::SymbolKind;
-use crate::analysis::text::is_upper_case;
+use crate::analysis::symbols::python_assignment_kind;
 
 impl Parser<'_> {
     /// The statements of a block `a..b`; nested blocks other than class bodies are skipped.
@@ -63,6 +64,9 @@ impl Parser<'_> {
                     if is_class && c < stmt_end {
                         self.py_block(c + 1, stmt_end, Some(name), true, depth + 1);
                     }
+                    if !is_class && in_class && name == "__init__" && c < stmt_end {
+                        self.py_init_attributes(c + 1, stmt_end, container);
+                    }
                     decorator = None;
                 }
                 _ if self.p(i, b'@') => {
@@ -73,26 +77,98 @@ impl Parser<'_> {
                     self.py_plain(SymbolKind::TypeAlias, k + 1, i, last, container);
                     decorator = None;
                 }
-                _ if !in_class && container.is_none() && self.ident(i) => {
-                    // `NAME = ...` / `NAME: T = ...` at module level, upper case.
+                _ if (in_class || container.is_none()) && self.ident(i) => {
+                    // `name = …` / `name: T = …` (`name: T` alone too) at module level or
+                    // in a class body.
                     let assign = self.p(i + 1, b'=') && !self.p2(i + 1, b'=', b'=');
+                    let mut eq = None;
                     let annotated = self.p(i + 1, b':') && {
                         let mut c = i + 2;
                         while c < stmt_end && !self.p(c, b'=') {
                             c = self.close(c) + 1;
                         }
-                        c < stmt_end && !self.p2(c, b'=', b'=')
+                        if c < stmt_end && !self.p2(c, b'=', b'=') {
+                            eq = Some(c);
+                        }
+                        c >= stmt_end || !self.p2(c, b'=', b'=')
                     };
-                    let name = self.str_of(i);
-                    if (assign || annotated) && is_upper_case(name) {
+                    if assign {
+                        eq = Some(i + 1);
+                    }
+                    if assign || annotated {
+                        let name = self.str_of(i);
+                        let kind = if in_class {
+                            SymbolKind::Field
+                        } else {
+                            let annotation = annotated.then(|| {
+                                let end = eq.unwrap_or(stmt_end);
+                                let from = self.t(i + 2).start as usize;
+                                let to = self.t(end.saturating_sub(1)).end as usize;
+                                self.src.get(from..to.max(from)).unwrap_or("")
+                            });
+                            let subscript =
+                                eq.is_some_and(|e| self.py_is_subscript(e + 1, stmt_end));
+                            python_assignment_kind(name, annotation, subscript)
+                        };
                         let last = self.py_last(i, stmt_end);
-                        self.py_plain(SymbolKind::Constant, i, i, last, container);
+                        self.py_plain(kind, i, i, last, container);
                     }
                     decorator = None;
                 }
                 _ => decorator = None,
             }
             i = stmt_end.max(i + 1);
+        }
+    }
+
+    /// Whether tokens `k..end` are one subscript: a dotted name then one `[…]`.
+    fn py_is_subscript(&self, mut k: usize, end: usize) -> bool {
+        if !self.ident(k) {
+            return false;
+        }
+        k += 1;
+        while self.p(k, b'.') && self.ident(k + 1) {
+            k += 2;
+        }
+        self.p(k, b'[') && self.close(k) + 1 == end
+    }
+
+    /// `self.name = …` statements directly in `__init__`'s body (`a..b`): fields of the
+    /// class, the first assignment of each name.
+    fn py_init_attributes(&mut self, a: usize, b: usize, class: Option<&str>) {
+        let mut seen: Vec<&[u8]> = Vec::new();
+        let mut i = a;
+        while i < b {
+            let end = self.py_statement_end(i, self.col(i), b);
+            if self.is(i, b"self")
+                && self.p(i + 1, b'.')
+                && self.ident(i + 2)
+                && ((self.p(i + 3, b'=') && !self.p2(i + 3, b'=', b'=')) || self.p(i + 3, b':'))
+            {
+                let name = self.word(i + 2);
+                let declared = self.out.iter().any(|s| {
+                    s.kind == SymbolKind::Field
+                        && s.container.as_deref() == class
+                        && s.name.as_bytes() == name
+                });
+                if !seen.contains(&name) && !declared {
+                    seen.push(name);
+                    let last = self.py_last(i, end);
+                    let text = self.str_of(i + 2);
+                    self.push(
+                        Def {
+                            kind: SymbolKind::Field,
+                            name: text,
+                            sel: (i + 2, i + 2),
+                            range: (i, last),
+                            sig_start: self.t(i).start as usize,
+                            sig: SigEnd::FirstLine,
+                        },
+                        class,
+                    );
+                }
+            }
+            i = end.max(i + 1);
         }
     }
 

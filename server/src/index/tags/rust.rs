@@ -1,4 +1,5 @@
-//! Rust items for the tag scanner: functions, structs, enums and variants, traits, impls, modules, constants.
+//! Rust items for the tag scanner: functions, structs and their fields, enums and variants,
+//! traits, impls, modules, constants.
 
 use super::parser::{Def, Parser, SigEnd};
 use super::{MAX_DEPTH, T};
@@ -133,6 +134,10 @@ impl Parser<'_> {
                         k += 1;
                     }
                     self.rust_def(SymbolKind::Struct, name_at, start, end, body, container);
+                    if let Some(open) = body.filter(|&o| self.p(o, b'{')) {
+                        let name = self.str_of(name_at);
+                        self.rust_fields(open + 1, self.close(open), name);
+                    }
                     i = end + 1;
                 }
                 b"enum" if named => {
@@ -289,6 +294,48 @@ impl Parser<'_> {
             } else {
                 i = self.close(i) + 1;
             }
+        }
+    }
+
+    /// The named fields of a struct body `a..b` (`[pub] name: Type,`).
+    fn rust_fields(&mut self, a: usize, b: usize, struct_name: &str) {
+        let mut i = a;
+        while i < b {
+            if self.p(i, b'#') {
+                i = if self.p(i + 1, b'[') {
+                    self.close(i + 1) + 1
+                } else {
+                    i + 1
+                };
+                continue;
+            }
+            let start = i;
+            let mut k = i;
+            if self.is(k, b"pub") {
+                k += 1;
+                if self.p(k, b'(') {
+                    k = self.close(k) + 1;
+                }
+            }
+            let mut end = k;
+            while end < b && !self.p(end, b',') {
+                end = self.close(end) + 1;
+            }
+            if self.ident(k) && self.p(k + 1, b':') && !self.path_sep(k + 1) {
+                let name = self.str_of(k);
+                self.push(
+                    Def {
+                        kind: SymbolKind::Field,
+                        name,
+                        sel: (k, k),
+                        range: (start, end.saturating_sub(1).max(k)),
+                        sig_start: self.t(start).start as usize,
+                        sig: SigEnd::FirstLine,
+                    },
+                    Some(struct_name),
+                );
+            }
+            i = end + 1;
         }
     }
 

@@ -57,7 +57,13 @@ fn check_invariants(text: &str, symbols: &[Symbol]) {
     let starts = crate::analysis::text::line_starts(text.as_bytes());
     for s in symbols {
         assert!(s.children.is_empty(), "flat: {}", s.name);
-        assert!(s.range.start_byte <= s.range.end_byte, "{}", s.name);
+        assert!(
+            s.range.start_byte <= s.range.end_byte,
+            "{} {:?} {:?}",
+            s.name,
+            s.kind,
+            s.range
+        );
         assert!(s.range.end_byte <= text.len(), "{}", s.name);
         assert!(
             s.range.start_byte <= s.selection_range.start_byte
@@ -243,6 +249,7 @@ type Alias = int
         [
             "constant X",
             "class A",
+            "field Y A",
             "method m A",
             "method p A",
             "class B A",
@@ -278,6 +285,8 @@ const NOT_FN = f(() => 1)
             "constant tpl",
             "function f",
             "class C",
+            "field #count C",
+            "field field C",
             "method arrow C",
             "method value C",
             "method gen C",
@@ -304,6 +313,7 @@ const enum E { A = 1, 'B' }
         [
             "interface I",
             "method m I",
+            "field p I",
             "method q I",
             "type T",
             "module N.M",
@@ -349,6 +359,7 @@ const (
             "function Lit",
             "type A",
             "struct G",
+            "field k G",
             "interface I",
             "method M I",
             "constant X",
@@ -378,6 +389,7 @@ fn java_members() {
             "class Outer",
             "constant A Outer",
             "constant B Outer",
+            "field s Outer",
             "method generic Outer",
             "constructor Outer Outer",
             "method abs Outer",
@@ -502,4 +514,87 @@ proptest! {
         let text: String = parts.concat();
         check_invariants(&text, &scan(lang, &text));
     }
+}
+
+/// The kinds code refers to (fields, attributes, module variables, type-literal members) are
+/// found by both extractors alike, and nothing is invented from type arguments or calls.
+#[test]
+fn fields_attributes_and_variables_agree_with_tree_sitter() {
+    let cases: &[(Language, &str, &[&str])] = &[
+        (
+            Language::Python,
+            "Headers = Union[str, bytes]\nDEFAULT_LIMITS = Limits(max=3)\nclient = Client()\nAlias: TypeAlias = int\n\n\nclass C:\n    timeout: float = 5.0\n    name: str\n    x = 1\n\n    def __init__(self, a):\n        self.a = a\n        self.b: int = 0\n        self.a = 2\n        if a:\n            self.c = 1\n",
+            &[
+                "Headers type",
+                "DEFAULT_LIMITS constant",
+                "client variable",
+                "Alias type",
+                "timeout field",
+                "name field",
+                "x field",
+                "a field",
+                "b field",
+            ],
+        ),
+        (
+            Language::Rust,
+            "pub struct S {\n    #[serde(default)]\n    pub a: u32,\n    pub(crate) b: Vec<(u8, u8)>,\n    c: std::collections::HashMap<K, V>,\n}\npub struct T(u8);\n",
+            &["a field", "b field", "c field"],
+        ),
+        (
+            Language::TypeScript,
+            "export const t = new RequestType<Params, Item[] | null, void>(method);\nexport const u = foo<Bar, Baz>(x), v = 2;\ninterface I {\n  a: string;\n  b?: number;\n  m(): void;\n}\ntype L = {\n  x: number;\n  y(): string;\n};\nclass C {\n  private f: F;\n  g = 1;\n  #h = 2;\n  k = () => 2;\n}\n",
+            &[
+                "a field", "b field", "x field", "f field", "g field", "#h field",
+            ],
+        ),
+        (
+            Language::Go,
+            "package p\n\ntype S struct {\n\tA, B int\n\tname string `json:\"n\"`\n\tio.Reader\n\t*Embedded\n}\n",
+            &["A field", "B field", "name field"],
+        ),
+        (
+            Language::Java,
+            "class K {\n    private Client cl;\n    int a = 1, b;\n    static final int MAX = 3;\n}\n",
+            &["cl field", "a field", "b field", "MAX constant"],
+        ),
+    ];
+    for (lang, text, want) in cases {
+        let scanned = scan(*lang, text);
+        let tree = tree_sitter_symbols(*lang, text);
+        assert_eq!(
+            keys(&scanned),
+            keys(&tree),
+            "{lang:?}: scanner vs tree-sitter\n{text}"
+        );
+        let found: Vec<String> = scanned
+            .iter()
+            .map(|s| format!("{} {}", s.name, s.kind.as_str()))
+            .collect();
+        for w in *want {
+            assert!(found.iter().any(|f| f == w), "{lang:?}: {w} in {found:?}");
+        }
+        for junk in ["Item", "void", "Bar", "Baz", "Params"] {
+            assert!(
+                !found.iter().any(|f| f.starts_with(&format!("{junk} "))),
+                "{lang:?}: {junk} invented: {found:?}"
+            );
+        }
+    }
+}
+
+/// A type alias whose last line ends in a type's closing `>` ends there: the declaration on
+/// the next line is a symbol of its own, not part of the alias.
+#[test]
+fn a_type_alias_ending_in_type_arguments_ends_before_the_next_declaration() {
+    let text = "export type A<\n  T = unknown,\n> =\n  | X<T, E>\n  | Y<T, E>\n\n/** doc */\nexport type B<T> = Z<T>\nexport function f() {}\n";
+    let found = render(Language::TypeScript, text);
+    assert_eq!(found, ["type A", "type B", "function f"]);
+    let syms = scan(Language::TypeScript, text);
+    let a = syms.iter().find(|s| s.name == "A").expect("A");
+    assert_eq!(a.range.end.line, 4, "{a:?}");
+    assert_eq!(
+        keys(&syms),
+        keys(&tree_sitter_symbols(Language::TypeScript, text))
+    );
 }
