@@ -122,6 +122,24 @@ impl Excerpt {
         self.keep.iter().any(|&(a, b)| other.shows_any(a, b))
     }
 
+    /// An upper bound of the token estimate of [`Excerpt::render`], from per-line estimates
+    /// kept with the file (each line break costs one token; blank lines make it an
+    /// overestimate, never an under one).
+    pub(crate) fn tokens(&self, file: &FileOutline) -> usize {
+        let kept: usize = self
+            .keep
+            .iter()
+            .flat_map(|&(a, b)| a..=b)
+            .map(|l| file.line_tokens(l) + 1)
+            .sum();
+        let markers: usize = self
+            .elided()
+            .iter()
+            .map(|&(a, b)| super::estimate_tokens(&marker("", a, b, Some("(the selection)"))) + 1)
+            .sum();
+        kept + markers
+    }
+
     /// The text: kept lines verbatim (with their own line breaks), one marker line per
     /// elided run.
     pub(crate) fn render(&self, file: &FileOutline) -> String {
@@ -201,6 +219,21 @@ mod tests {
             "a\n  ⋯ lines 2-3 elided\nd\n⋯ lines 5-6 elided\n"
         );
         assert_eq!(Excerpt::whole(1, 1).render(&f), "  b\n");
+    }
+
+    proptest::proptest! {
+        /// The fast estimate budgets rely on never counts fewer tokens than the rendered text
+        /// has (it may count more: blank lines).
+        #[test]
+        fn the_fast_estimate_bounds_the_rendered_one(
+            runs in proptest::collection::vec((0u32..60, 0u32..8), 0..6),
+        ) {
+            let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/symbols/sample.py")).unwrap_or_default();
+            let f = file(&text);
+            let last = f.line_count().saturating_sub(1);
+            let e = Excerpt::with(0, last, runs.iter().map(|&(a, n)| (a, a + n)));
+            proptest::prop_assert!(e.tokens(&f) >= crate::context::estimate_tokens(&e.render(&f)));
+        }
     }
 
     #[test]

@@ -340,37 +340,44 @@ impl<'a> Builder<'a> {
         &mut self,
         kind: ContextItemKind,
         range: Range,
-        lines: Vec<String>,
+        lines: Vec<(&str, usize)>,
         reason: String,
     ) {
         let left = self.left();
-        let mut text = lines.join("\n");
         let mut reason = reason;
-        if estimate_tokens(&text) > left {
-            let mut kept = String::new();
+        // Per-line estimates, one more token per line break (an upper bound of the whole's
+        // estimate): linear in the lines, and what the item is counted at.
+        let more = |n: usize| format!("⋯ {} more lines cut to fit the budget", lines.len() - n);
+        let total: usize = lines.iter().map(|(_, t)| t + 1).sum();
+        let (n, tokens) = if total <= left {
+            (lines.len(), total)
+        } else {
+            let marker = estimate_tokens(&more(0)) + 1;
+            let mut used = 0;
             let mut n = 0;
-            for line in &lines {
-                let more = format!("⋯ {} more lines cut to fit the budget", lines.len() - n);
-                let candidate = format!("{kept}{line}\n");
-                if estimate_tokens(&format!("{candidate}{more}")) > left {
+            for (_, t) in &lines {
+                if used + t + 1 + marker > left {
                     break;
                 }
-                kept = candidate;
+                used += t + 1;
                 n += 1;
             }
-            if n == 0 {
-                return;
-            }
-            kept.push_str(&format!(
-                "⋯ {} more lines cut to fit the budget",
-                lines.len() - n
-            ));
-            text = kept;
             reason.push_str(" (truncated)");
-        }
-        let tokens = estimate_tokens(&text);
-        if tokens > left {
+            (n, used + marker)
+        };
+        if n == 0 {
             return;
+        }
+        let mut text = lines
+            .get(..n)
+            .unwrap_or(&[])
+            .iter()
+            .map(|(l, _)| *l)
+            .collect::<Vec<&str>>()
+            .join("\n");
+        if n < lines.len() {
+            text.push('\n');
+            text.push_str(&more(n));
         }
         let display = self.display_path(Path::new(&self.doc.uri));
         self.used += tokens;
@@ -545,7 +552,7 @@ impl<'a> Builder<'a> {
         let mut keep: Vec<(u32, u32)> = Vec::new();
         for span in &spans {
             let candidate = Excerpt::with(first, last, keep.iter().copied().chain([*span]));
-            if estimate_tokens(&candidate.render(&file)) > share {
+            if candidate.tokens(&file) > share {
                 break;
             }
             keep.push(*span);
@@ -586,7 +593,7 @@ impl<'a> Builder<'a> {
         if diags.is_empty() {
             return;
         }
-        let lines: Vec<String> = diags
+        let owned: Vec<String> = diags
             .iter()
             .map(|d| {
                 let sev = match d.severity {
@@ -614,7 +621,10 @@ impl<'a> Builder<'a> {
         self.push_summary(
             ContextItemKind::Diagnostics,
             Range::new(first, last),
-            lines,
+            owned
+                .iter()
+                .map(|l| (l.as_str(), estimate_tokens(l)))
+                .collect(),
             format!("{n} diagnostics for this range"),
         );
     }
@@ -630,18 +640,17 @@ impl<'a> Builder<'a> {
                 .into_iter()
                 .map(|(_, s)| {
                     let line = rope.byte_to_line(s.range.start_byte.min(rope.len_bytes())) as u32;
-                    (
-                        s.range,
-                        format!("{}: {}", line + 1, file.line(line).trim_end()),
-                    )
+                    let text = format!("{}: {}", line + 1, file.line(line).trim_end());
+                    let tokens = estimate_tokens(&text) as u32;
+                    (s.range, text, tokens)
                 })
                 .collect()
         });
         let enclosing = self.enclosing().map(|e| e.range);
-        let lines: Vec<String> = all_lines
+        let lines: Vec<(&str, usize)> = all_lines
             .iter()
-            .filter(|(range, _)| enclosing.is_none_or(|e| e != *range))
-            .map(|(_, line)| line.clone())
+            .filter(|(range, _, _)| enclosing.is_none_or(|e| e != *range))
+            .map(|(_, line, tokens)| (line.as_str(), *tokens as usize))
             .collect();
         if lines.is_empty() {
             return;

@@ -41,6 +41,9 @@ pub(crate) struct FileOutline {
     pub defs: Vec<Def>,
     by_name: HashMap<Box<str>, Vec<u32>>,
     imports: OnceLock<Vec<ImportBinding>>,
+    /// Each line's token estimate (its text without the line break), computed on first use
+    /// a chunk of [`TOKEN_CHUNK`] lines at a time (a request reads a few places of a file).
+    line_tokens: Vec<OnceLock<Box<[u32]>>>,
 }
 
 impl std::fmt::Debug for FileOutline {
@@ -103,6 +106,7 @@ impl FileOutline {
             by_name.entry(d.name.clone()).or_default().push(i as u32);
         }
         let line_starts = crate::analysis::text::line_starts(text.as_bytes());
+        let line_count = line_starts.len();
         FileOutline {
             path,
             language,
@@ -111,6 +115,9 @@ impl FileOutline {
             defs,
             by_name,
             imports: OnceLock::new(),
+            line_tokens: (0..line_count.div_ceil(TOKEN_CHUNK))
+                .map(|_| OnceLock::new())
+                .collect(),
         }
     }
 
@@ -190,6 +197,21 @@ impl FileOutline {
         line.get(content..)
     }
 
+    /// The token estimate of line `i` (without its line break).
+    pub(crate) fn line_tokens(&self, i: u32) -> usize {
+        let i = i as usize;
+        let Some(chunk) = self.line_tokens.get(i / TOKEN_CHUNK) else {
+            return 0;
+        };
+        let tokens = chunk.get_or_init(|| {
+            let first = i / TOKEN_CHUNK * TOKEN_CHUNK;
+            (first..(first + TOKEN_CHUNK).min(self.line_starts.len()))
+                .map(|l| super::estimate_tokens(self.line(l as u32)) as u32)
+                .collect()
+        });
+        tokens.get(i % TOKEN_CHUNK).copied().unwrap_or(0) as usize
+    }
+
     /// The text of a definition's whole range (for readers of declarations).
     pub(crate) fn text_of(&self, d: &Def) -> &str {
         self.text
@@ -242,6 +264,8 @@ fn def_of(s: Symbol, header_end: usize) -> Def {
     }
 }
 
+/// Lines per chunk of the per-line token estimates.
+const TOKEN_CHUNK: usize = 256;
 /// How long file-system answers are trusted without an event saying something changed.
 const FS_TTL: Duration = Duration::from_secs(3);
 /// How many file outlines are kept.

@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 
-use super::estimate_tokens;
 use super::excerpt::Excerpt;
 use super::lang::Rules;
 use super::outline::{Def, FileOutline};
@@ -111,7 +110,7 @@ fn member_lines(file: &FileOutline, m: &Def, rules: &dyn Rules) -> Vec<(u32, u32
 }
 
 fn tokens_of(file: &FileOutline, e: &Excerpt) -> usize {
-    estimate_tokens(&e.render(file))
+    e.tokens(file)
 }
 
 /// A definition's excerpt within `share` tokens: whole when it fits, else a skeleton. The
@@ -280,6 +279,7 @@ pub(crate) fn span_around(
 
 #[cfg(test)]
 mod tests {
+    use super::super::estimate_tokens;
     use super::*;
     use crate::analysis::Language;
     use std::path::Path;

@@ -81,8 +81,10 @@ pub struct Analysis {
     pub symbols: Vec<crate::analysis::Symbol>,
     /// The imports, computed on first use at this version.
     pub imports: std::sync::OnceLock<Vec<crate::analysis::Import>>,
-    /// One prompt line per symbol (`(symbol range, "  12: fn f()")`), on first use at this version.
-    pub outline_lines: std::sync::OnceLock<Vec<(crate::analysis::Span, String)>>,
+    /// One prompt line per symbol (`(symbol range, "12: fn f() {", tokens)`), on first use at
+    /// this version.
+    /// With each line's token estimate.
+    pub outline_lines: std::sync::OnceLock<Vec<(crate::analysis::Span, String, u32)>>,
 }
 
 impl Analysis {
