@@ -378,7 +378,8 @@ export function renderContextDocument(
   lines.push('');
   lines.push(
     `${result.items.length} item${result.items.length === 1 ? '' : 's'}, ` +
-      `${result.totalTokens} of ${result.budgetTokens} tokens (${Math.round((100 * result.totalTokens) / Math.max(1, result.budgetTokens))}% of the budget)`,
+      `${result.totalTokens} of ${result.budgetTokens} tokens (${Math.round((100 * result.totalTokens) / Math.max(1, result.budgetTokens))}% of the budget)` +
+      (result.indexComplete === false ? ' — the workspace index is still being built' : ''),
   );
   lines.push('');
   lines.push('| # | kind | tokens | where | why |');
@@ -391,7 +392,11 @@ export function renderContextDocument(
     lines.push('');
     lines.push(`## ${i + 1}. ${item.kind} — ${item.tokens} tokens`);
     lines.push('');
-    lines.push(`${item.uri} lines ${item.range.start.line + 1}–${item.range.end.line + 1}`);
+    const elided = (item.elided ?? []).map(([a, b]) => (a === b ? `${a + 1}` : `${a + 1}–${b + 1}`));
+    lines.push(
+      `${item.uri} lines ${item.range.start.line + 1}–${item.range.end.line + 1}` +
+        (elided.length ? ` (elided: ${elided.join(', ')})` : ''),
+    );
     lines.push('');
     lines.push(`_${item.reason}_`);
     lines.push('');

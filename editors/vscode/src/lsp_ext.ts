@@ -155,6 +155,12 @@ export interface ContextItem {
   text: string;
   tokens: number;
   reason: string;
+  /**
+   * Runs of lines (0-based, first and last inclusive) of `range` that `text` leaves out, each
+   * replaced there by one marker line; absent when none. Every other line of `text` is the
+   * file's line at its number (counting from `range.start.line`).
+   */
+  elided?: [number, number][];
 }
 
 export interface ContextResult {
@@ -162,6 +168,8 @@ export interface ContextResult {
   totalTokens: number;
   budgetTokens: number;
   rendered: string;
+  /** False while the workspace's first index is still being built. */
+  indexComplete: boolean;
 }
 
 // ---- agents and tasks -----------------------------------------------------------------------

@@ -151,16 +151,19 @@ describe('documents', () => {
         items: [
           { kind: 'selection', uri: 'file:///w/a.rs', range: { start: { line: 0, character: 0 }, end: { line: 1, character: 0 } }, text: 'fn a() {}\n', tokens: 5, reason: 'the selection' },
           { kind: 'definition', uri: 'file:///w/b.rs', range: { start: { line: 9, character: 0 }, end: { line: 11, character: 1 } }, text: 'fn b() { ``` }', tokens: 7, reason: 'definition of function b used here (same directory)' },
+          { kind: 'definition', uri: 'file:///w/c.rs', range: { start: { line: 0, character: 0 }, end: { line: 40, character: 1 } }, text: 'pub struct C {\n    ⋯ lines 2-40 elided\n}\n', tokens: 9, reason: 'skeleton of long definition of struct C used here (resolved)', elided: [[1, 39]] },
         ],
-        totalTokens: 12,
+        totalTokens: 21,
         budgetTokens: 100,
         rendered: 'RENDERED',
+        indexComplete: false,
       },
       { uri: 'file:///w/a.rs', line: 0, character: 3 },
       () => 'rust',
     );
     expect(doc).toContain('# Context snapshot — a.rs:1:4');
-    expect(doc).toContain('2 items, 12 of 100 tokens (12% of the budget)');
+    expect(doc).toContain('3 items, 21 of 100 tokens (21% of the budget) — the workspace index is still being built');
+    expect(doc).toContain('file:///w/c.rs lines 1–41 (elided: 2–40)');
     expect(doc).toContain('| 2 | definition | 7 | b.rs:10-12 | definition of function b used here (same directory) |');
     expect(doc).toContain('````rust'); // a longer fence around text holding ```
     expect(doc).toContain('RENDERED');
