@@ -336,6 +336,18 @@ impl Engine {
         }
     }
 
+    /// Whether a document is a file of the workspace as the walk sees it: inside a root, not
+    /// ignored, hidden or vendored, within the size limit. Background agents (triggers) run
+    /// only on those; never on the editor's own settings or on a file outside the roots.
+    pub fn is_workspace_file(&self, uri: &str) -> bool {
+        let Some(path) = uri_to_path(uri) else {
+            return false;
+        };
+        let config = self.index_config.read().clone();
+        std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= config.max_file_size)
+            && is_walked(&self.roots(), &config, &path, false)
+    }
+
     /// A file or folder was deleted: everything indexed under it goes.
     pub fn file_deleted(&self, path: &Path) {
         self.context_cache.invalidate();

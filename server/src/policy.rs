@@ -2,7 +2,7 @@
 //!
 //! The agent's setting is the starting point; rules only tighten it: an edit outside the
 //! selection, over `max_auto_lines` lines or across files is never automatic, and an edit
-//! outside the workspace is refused outright.
+//! outside the workspace (real paths: symbolic links followed) is refused outright.
 
 use std::path::{Path, PathBuf};
 
@@ -40,8 +40,8 @@ fn inside(inner: Range, outer: Range) -> bool {
     outer.start <= inner.start && inner.end <= outer.end
 }
 
-fn within_roots(path: &Path, roots: &[PathBuf]) -> bool {
-    // Normalise `..` without touching the disk (the file may not exist yet).
+/// `..` and `.` removed without touching the disk.
+fn normalize(path: &Path) -> PathBuf {
     let mut norm = PathBuf::new();
     for c in path.components() {
         match c {
@@ -52,7 +52,38 @@ fn within_roots(path: &Path, roots: &[PathBuf]) -> bool {
             other => norm.push(other),
         }
     }
-    roots.iter().any(|r| norm.starts_with(r))
+    norm
+}
+
+/// Where a path really is: its longest existing ancestor with every symbolic link followed,
+/// then the rest (the file may not exist yet; a part that does not exist cannot be a link).
+fn real_path(path: &Path) -> PathBuf {
+    let norm = normalize(path);
+    let mut existing = norm.as_path();
+    let mut rest: Vec<&std::ffi::OsStr> = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            let mut out = real;
+            for part in rest.iter().rev() {
+                out.push(part);
+            }
+            return normalize(&out);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return norm,
+        }
+    }
+}
+
+/// Whether a path is inside one of the roots, both taken as real paths (symbolic links
+/// followed): a link inside the workspace pointing out of it is outside.
+fn within_roots(path: &Path, roots: &[PathBuf]) -> bool {
+    let real = real_path(path);
+    roots.iter().any(|r| real.starts_with(real_path(r)))
 }
 
 /// Decides what happens to a set of edits from one task.
@@ -186,5 +217,63 @@ mod tests {
                 "{uri}"
             );
         }
+    }
+
+    /// A symbolic link inside the workspace that points outside it is outside: the real path
+    /// decides, for a file and for a folder link, whether the file exists yet or not.
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_workspace_are_outside_it() {
+        let outside = tempfile::tempdir().expect("tmp");
+        let ws = tempfile::tempdir().expect("tmp");
+        std::fs::write(outside.path().join("secret.py"), "x = 1\n").expect("write");
+        std::os::unix::fs::symlink(outside.path().join("secret.py"), ws.path().join("link.py"))
+            .expect("link");
+        std::os::unix::fs::symlink(outside.path(), ws.path().join("dir")).expect("link");
+        std::fs::write(ws.path().join("own.py"), "y = 2\n").expect("write");
+        let roots = vec![ws.path().to_path_buf()];
+        let config = PolicyConfig::default();
+        let decide_for = |path: &Path| {
+            let uri = crate::engine::path_to_uri(path);
+            let edits = [edit(&uri, 0, 1, 1)];
+            decide(&EditContext {
+                approval: Approval::Auto,
+                edits: &edits,
+                selection: None,
+                workspace_roots: &roots,
+                config: &config,
+            })
+        };
+        for p in [
+            ws.path().join("link.py"),
+            ws.path().join("dir/secret.py"),
+            ws.path().join("dir/new_file.py"),
+            ws.path().join("sub/../dir/secret.py"),
+        ] {
+            assert!(
+                matches!(decide_for(&p), Decision::Refuse { .. }),
+                "{}",
+                p.display()
+            );
+        }
+        assert_eq!(decide_for(&ws.path().join("own.py")), Decision::Apply);
+        assert_eq!(
+            decide_for(&ws.path().join("not/yet/there.py")),
+            Decision::Apply
+        );
+        // A root given through a link holds what is really inside it.
+        let link_root = outside.path().join("ws-link");
+        std::os::unix::fs::symlink(ws.path(), &link_root).expect("link");
+        let roots = vec![link_root];
+        let uri = crate::engine::path_to_uri(&ws.path().join("own.py"));
+        let edits = [edit(&uri, 0, 1, 1)];
+        let d = decide(&EditContext {
+            approval: Approval::Auto,
+            edits: &edits,
+            selection: None,
+            workspace_roots: &roots,
+            config: &config,
+        });
+        assert_eq!(d, Decision::Apply);
     }
 }

@@ -449,6 +449,41 @@ fn validation_errors_name_the_key() {
     }
 }
 
+/// A key pasted into `api_key_env` (where the NAME of its variable belongs) is refused, the
+/// message never echoes it, and it is redacted from then on wherever it would show — also
+/// keys no well-known prefix gives away.
+#[test]
+fn a_key_in_api_key_env_is_refused_without_being_echoed_and_is_redacted() {
+    let keys = [
+        "sk-proj-Abc123def456ghi789jkl012mno345",
+        "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8",
+        "glpat-xyzXYZ0123456789abcd",
+        "key with spaces in it",
+    ];
+    for key in keys {
+        let dirs = Dirs::new();
+        dirs.user(&format!(
+            "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\napi_key_env = \"{key}\"\n"
+        ));
+        let err = dirs.load_err();
+        assert!(err.contains("providers.p.api_key_env"), "{err}");
+        assert!(!err.contains(key), "the key is not echoed: {err}");
+        let shown =
+            infinity_matrix::providers::redact(&format!("task failed: env {key} is not set"));
+        if key.len() >= infinity_matrix::providers::secrets::MIN_REGISTERED_LEN {
+            assert!(!shown.contains(key), "redacted from now on: {shown}");
+        }
+    }
+    // Real variable names pass, lower case too.
+    for name in ["OPENAI_API_KEY", "my_key", "_X2"] {
+        let dirs = Dirs::new();
+        dirs.user(&format!(
+            "[providers.p]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\napi_key_env = \"{name}\"\n"
+        ));
+        dirs.load_ok();
+    }
+}
+
 #[test]
 fn loopback_metrics_addresses_are_accepted() {
     for listen in ["127.0.0.1:9464", "localhost:9464", "[::1]:9464"] {

@@ -503,3 +503,65 @@ async fn prometheus_metrics_on_loopback_when_configured() {
     );
     c.shutdown();
 }
+
+/// Background agents (here on save) run only on files of the workspace as the walk sees them:
+/// never on a file outside the roots (the editor's own settings), never on an ignored one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_triggers_never_fire_outside_the_workspace_or_on_ignored_files() {
+    let server = provider(&["ok"], Duration::ZERO).await;
+    let e = env();
+    std::fs::write(e.root.join(".gitignore"), "build/\n").unwrap();
+    std::fs::create_dir_all(e.root.join(".git")).unwrap();
+    std::fs::create_dir_all(e.root.join("build")).unwrap();
+    let ignored = e.root.join("build/gen.py");
+    std::fs::write(&ignored, "GENERATED = 1\n").unwrap();
+    let outside_dir = tempfile::tempdir().unwrap();
+    let settings = outside_dir.path().join("settings.json");
+    std::fs::write(&settings, "{\"secret.setting\": \"do not send me\"}\n").unwrap();
+    let mut c = spawn(&e);
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"p": live(&server.uri())}, "defaults": {"providers": ["p"]},
+               "agents": {"watch": {"description": "reviews on save", "prompt": "{{selection}}", "output": "answer",
+                                    "triggers": ["onSave"], "debounce_ms": 50}}}),
+    );
+    exec(
+        &mut c,
+        "infinity-matrix.startAgent",
+        json!({"agent": "watch"}),
+    )
+    .unwrap();
+    for (path, lang) in [(&settings, "json"), (&ignored, "python")] {
+        let uri = file_uri(path);
+        c.open(&uri, lang, &std::fs::read_to_string(path).unwrap());
+        c.notify(
+            "textDocument/didSave",
+            json!({"textDocument": {"uri": uri}}),
+        );
+    }
+    // The workspace's own file does trigger (the control): its task runs to the end.
+    let a = file_uri(&e.root.join("a.py"));
+    c.notify("textDocument/didSave", json!({"textDocument": {"uri": a}}));
+    let done = c.wait_notification(|n| {
+        n["method"] == "infinityMatrix/taskEvent"
+            && n["params"]["type"] == "state"
+            && n["params"]["task"]["state"] == "succeeded"
+    });
+    assert_eq!(done["params"]["task"]["agent"], "watch");
+    // Saves that came before it had their debounce well before this point.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let requests = server.received_requests().await.unwrap_or_default();
+    assert_eq!(
+        requests.len(),
+        1,
+        "only the workspace file reached the provider"
+    );
+    let body = String::from_utf8_lossy(&requests[0].body).to_string();
+    assert!(body.contains("def add"), "{body}");
+    assert!(
+        !body.contains("do not send me") && !body.contains("GENERATED"),
+        "{body}"
+    );
+    c.shutdown();
+}

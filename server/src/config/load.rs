@@ -211,6 +211,28 @@ fn merge_trusted(base: &mut Config, over: Config) {
     }
 }
 
+/// Whether `value` can name an environment variable: letters, digits and `_`, not starting with
+/// a digit, at most 128 characters, and not shaped like a key (a long mix of lower-case
+/// letters and digits). The reason when not.
+fn check_env_name(value: &str) -> Result<(), &'static str> {
+    let mut chars = value.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first_ok || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("is not a variable name (letters, digits and `_`, not starting with a digit)");
+    }
+    if value.len() > 128 {
+        return Err("is too long for a variable name");
+    }
+    let lower = value.chars().filter(char::is_ascii_lowercase).count();
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    if value.len() >= 24 && lower >= 4 && digits >= 4 {
+        return Err("looks like a key, not a variable name");
+    }
+    Ok(())
+}
+
 /// `[defaults]` keys override one by one (a source without `[defaults]` changes nothing).
 fn merge_defaults(base: &mut super::DefaultsConfig, over: super::DefaultsConfig) {
     let d = super::DefaultsConfig::default();
@@ -339,12 +361,18 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 "is required for kind = \"vertex\"".into(),
             ));
         }
-        if p.api_key_env.as_ref().is_some_and(|env| {
-            env.is_empty() || env.contains(char::is_whitespace) || env.len() > 128
-        }) {
+        if let Some(env) = &p.api_key_env
+            && let Err(why) = check_env_name(env)
+        {
+            // Most likely a key pasted where its variable's name belongs: from now on it is
+            // redacted wherever it would show, and the message does not echo it.
+            crate::providers::register_secret(env);
             return Err(invalid(
                 format!("providers.{name}.api_key_env"),
-                "must be the NAME of an environment variable (never the key itself)".into(),
+                format!(
+                    "must be the NAME of an environment variable holding the key, never the key \
+                     itself; the value given {why} (it is not shown)"
+                ),
             ));
         }
     }

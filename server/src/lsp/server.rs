@@ -660,6 +660,9 @@ impl Backend {
             return;
         }
         let uri = params.text_document.uri.as_str().to_string();
+        if !self.engine.is_workspace_file(&uri) {
+            return;
+        }
         let prepare = self.snapshot_prepare();
         let diags: Vec<DiagnosticInput> = params.diagnostics.iter().map(diagnostic_input).collect();
         let uri2 = uri.clone();
@@ -1008,7 +1011,9 @@ impl LanguageServer for Backend {
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
         let uri = params.text_document.uri.as_str().to_string();
-        if let Ok(orch) = self.orch() {
+        if let Ok(orch) = self.orch()
+            && self.engine.is_workspace_file(&uri)
+        {
             let prepare = self.snapshot_prepare();
             let target = uri.clone();
             orch.fire_trigger(
