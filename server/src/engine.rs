@@ -57,6 +57,9 @@ pub enum EngineError {
     Edit(#[from] EditError),
 }
 
+/// Closing a document at least this large hands freed memory back to the system.
+const RELEASE_AFTER_CLOSE_BYTES: usize = 256 * 1024;
+
 /// A file's text with the modification time and size it was read at.
 type CachedFile = (SystemTime, u64, Arc<str>);
 
@@ -67,7 +70,7 @@ struct FileCache {
 }
 
 impl FileCache {
-    const MAX: usize = 256;
+    const MAX: usize = 64;
 
     fn read(&self, path: &Path) -> Option<Arc<str>> {
         let meta = std::fs::metadata(path).ok()?;
@@ -172,7 +175,18 @@ impl Engine {
     }
 
     pub fn close_document(&self, uri: &str) {
-        self.documents.close(uri);
+        let bytes = self.documents.close(uri);
+        // What context capture kept of its text goes too (the disk's version is read again
+        // when needed).
+        match uri_to_path(uri) {
+            Some(path) => self.context_cache.forget(&path),
+            None => self.context_cache.forget(Path::new(uri)),
+        }
+        // A large document's memory (its text, trees, analysis) goes back to the system now,
+        // not at some later allocation.
+        if bytes >= RELEASE_AFTER_CLOSE_BYTES {
+            crate::process::release_memory();
+        }
     }
 
     /// Takes a snapshot to resolve later (cheap; call it before any `.await`).

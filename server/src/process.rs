@@ -16,6 +16,39 @@ pub fn tune_allocator() {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const ARENAS: libc::c_int = 1;
 
+/// How long the server must have done no background work before freed memory is handed back.
+const IDLE_BEFORE_RELEASE: std::time::Duration = std::time::Duration::from_millis(1000);
+
+static RELEASE_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// After a burst of background work (parses, index updates: trees allocated and freed on the
+/// blocking pool leave the heap fragmented), hands freed memory back to the system once the
+/// server has been idle for a moment. Call it after each piece of such work; only the last
+/// call of a burst releases. Needs a tokio runtime.
+pub fn release_memory_when_idle() {
+    use std::sync::atomic::Ordering;
+    let generation = RELEASE_GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    runtime.spawn(async move {
+        tokio::time::sleep(IDLE_BEFORE_RELEASE).await;
+        if RELEASE_GENERATION.load(Ordering::Relaxed) == generation {
+            let _ = tokio::task::spawn_blocking(release_memory).await;
+        }
+    });
+}
+
+/// Hands memory the allocator keeps free (also in the middle of the heap, which the trim
+/// threshold does not reach) back to the system: after a large document is closed.
+pub fn release_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free pages to the kernel; it is thread-safe in glibc.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// The server's tokio runtime: one worker whatever the core count, and a small pool for
 /// blocking work. The LSP loop runs on the main thread (`block_on`); the worker runs the
 /// background tasks, which wait on the network or on timers; parses run on the blocking pool
@@ -27,5 +60,7 @@ pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .worker_threads(1)
         .enable_all()
         .max_blocking_threads(8)
+        // Idle parse threads end soon: each holds the stack its deepest walk touched.
+        .thread_keep_alive(std::time::Duration::from_secs(2))
         .build()
 }

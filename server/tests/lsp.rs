@@ -497,6 +497,72 @@ fn index_settings_and_client_capabilities_are_honoured() {
     c.shutdown();
 }
 
+/// A document over the parse limit is mirrored exactly but never parsed: no symbols, no
+/// index entries from it, edits and context by lines still exact; one under it is parsed.
+#[test]
+fn documents_over_the_parse_limit_are_plain_text_but_mirrored_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = LspClient::spawn();
+    let root = file_uri(dir.path());
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": root, "capabilities": {},
+               "initializationOptions": {"maxParseBytes": 4096}}),
+    )
+    .unwrap();
+    c.notify("initialized", json!({}));
+    let big: String = (0..400)
+        .map(|i| format!("fn huge_fn_{i}() {{}}\n"))
+        .collect();
+    assert!(big.len() > 4096);
+    let small = "fn small_fn() {}\n";
+    let big_uri = file_uri(&dir.path().join("big.rs"));
+    let small_uri = file_uri(&dir.path().join("small.rs"));
+    c.open(&big_uri, "rust", &big);
+    c.open(&small_uri, "rust", small);
+    let symbols = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": big_uri}}),
+        )
+        .unwrap();
+    assert_eq!(symbols, json!([]), "not parsed");
+    let symbols = c
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": small_uri}}),
+        )
+        .unwrap();
+    assert_eq!(symbols[0]["name"], "small_fn");
+    // Edits still apply exactly: replace the last function's name.
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": big_uri, "version": 2},
+               "contentChanges": [{"range": {"start": {"line": 399, "character": 3}, "end": {"line": 399, "character": 14}},
+                                   "text": "edited"}]}),
+    );
+    let ctx = c
+        .request(
+            "infinityMatrix/context",
+            json!({"textDocument": {"uri": big_uri}, "position": {"line": 399, "character": 0},
+                   "range": {"start": {"line": 399, "character": 0}, "end": {"line": 400, "character": 0}}}),
+        )
+        .unwrap();
+    assert_eq!(ctx["items"][0]["kind"], "selection");
+    assert_eq!(ctx["items"][0]["text"], "fn edited() {}\n");
+    // No index entry comes from it either.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let hits = c
+        .request("workspace/symbol", json!({"query": "huge_fn"}))
+        .unwrap();
+    assert_eq!(hits, json!([]), "{hits}");
+    c.notify(
+        "textDocument/didClose",
+        json!({"textDocument": {"uri": big_uri}}),
+    );
+    c.shutdown();
+}
+
 #[test]
 fn index_follows_saves_watched_files_and_open_buffers() {
     let dir = project();
@@ -1006,9 +1072,17 @@ fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
             json!({"textDocument": {"uri": big_uri}}),
         )
         .unwrap();
-    assert_eq!(names(&syms), vec!["huge", "after_the_big_one"]);
+    // Over the parse limit (2 MiB by default): mirrored, not parsed, no symbols.
+    assert_eq!(syms, json!([]));
     let last_line = big.lines().count() as u32 - 1;
-    assert_eq!(syms[1]["range"]["start"]["line"], last_line);
+    let ctx = c
+        .request(
+            "infinityMatrix/context",
+            json!({"textDocument": {"uri": big_uri}, "position": {"line": last_line, "character": 0},
+                   "range": {"start": {"line": last_line, "character": 0}, "end": {"line": last_line, "character": 25}}}),
+        )
+        .unwrap();
+    assert_eq!(ctx["items"][0]["text"], "fn after_the_big_one() {}");
     c.notify(
         "textDocument/didClose",
         json!({"textDocument": {"uri": big_uri}}),

@@ -269,16 +269,63 @@ const TOKEN_CHUNK: usize = 256;
 /// How long file-system answers are trusted without an event saying something changed.
 const FS_TTL: Duration = Duration::from_secs(3);
 /// How many file outlines are kept.
-const MAX_OUTLINES: usize = 256;
+const MAX_OUTLINES: usize = 32;
+/// At most this much text is kept in outlines (the least recently used go first).
+const MAX_OUTLINE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The caches context capture keeps between requests. Owned by the engine.
 #[derive(Default)]
 pub struct ContextCache {
-    outlines: Mutex<HashMap<PathBuf, VersionedOutline>>,
+    outlines: Mutex<Outlines>,
     fs: Mutex<HashMap<(u8, PathBuf), Stamped<FsAnswer>>>,
     modules: Mutex<HashMap<ModuleKey, Stamped<Vec<PathBuf>>>>,
     manifests: Mutex<Option<Stamped<Vec<PathBuf>>>>,
     generation: AtomicU64,
+}
+
+/// Outlines by path, least recently used first evicted.
+#[derive(Default)]
+struct Outlines {
+    map: HashMap<PathBuf, (u64, VersionedOutline)>,
+    clock: u64,
+    bytes: usize,
+}
+
+impl Outlines {
+    fn get(&mut self, path: &Path) -> Option<&VersionedOutline> {
+        self.clock += 1;
+        let clock = self.clock;
+        let entry = self.map.get_mut(path)?;
+        entry.0 = clock;
+        Some(&entry.1)
+    }
+
+    fn insert(&mut self, path: PathBuf, value: VersionedOutline) {
+        self.clock += 1;
+        self.bytes += value.1.text.len();
+        if let Some((_, old)) = self.map.insert(path, (self.clock, value)) {
+            self.bytes -= old.1.text.len();
+        }
+        while self.map.len() > MAX_OUTLINES
+            || (self.bytes > MAX_OUTLINE_BYTES && self.map.len() > 1)
+        {
+            let Some(oldest) = self
+                .map
+                .iter()
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(p, _)| p.clone())
+            else {
+                break;
+            };
+            self.remove(&oldest);
+        }
+    }
+
+    fn remove(&mut self, path: &Path) {
+        if let Some((_, old)) = self.map.remove(path) {
+            self.bytes -= old.1.text.len();
+        }
+    }
 }
 
 /// An answer with the generation and time it was given at.
@@ -312,6 +359,11 @@ impl ContextCache {
         self.generation.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Forgets what is kept of a file (its document was closed).
+    pub fn forget(&self, path: &Path) {
+        self.outlines.lock().remove(path);
+    }
+
     /// The outline of `path` at `text` (an open document's `version`), built when the
     /// cached one is of another version.
     pub(crate) fn outline(
@@ -330,11 +382,9 @@ impl ContextCache {
             return o.clone();
         }
         let outline = Arc::new(build());
-        let mut map = self.outlines.lock();
-        if map.len() >= MAX_OUTLINES {
-            map.clear();
-        }
-        map.insert(path.to_path_buf(), (version, outline.clone()));
+        self.outlines
+            .lock()
+            .insert(path.to_path_buf(), (version, outline.clone()));
         outline
     }
 

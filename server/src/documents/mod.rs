@@ -70,7 +70,13 @@ pub struct Document {
     tree_version: Option<i32>,
     /// Text, tree and symbols computed at one version (reused until the next edit).
     analysis: Option<Arc<Analysis>>,
+    /// Larger texts are mirrored exactly but never parsed (plain text: no tree, no symbols).
+    parse_limit: usize,
 }
+
+/// Documents larger than this are not parsed by default (a 2 MiB file is 50,000 lines of
+/// code; trees cost ~30× their text).
+pub const DEFAULT_PARSE_LIMIT: usize = 2 * 1024 * 1024;
 
 /// A document's analysis at one version: what every reader needs, computed once per version.
 #[derive(Debug)]
@@ -243,7 +249,13 @@ impl Document {
             tree: None,
             tree_version: None,
             analysis: None,
+            parse_limit: DEFAULT_PARSE_LIMIT,
         }
+    }
+
+    /// Whether the document is too large to parse (then it is plain text to every reader).
+    pub fn over_parse_limit(&self) -> bool {
+        self.rope.len_bytes() > self.parse_limit
     }
 
     pub fn rope(&self) -> &Rope {
@@ -308,6 +320,10 @@ impl Document {
                     touched_lines.push(0);
                 }
                 Some(range) => {
+                    if self.over_parse_limit() {
+                        // Not parsed: no tree to keep in step.
+                        self.tree = None;
+                    }
                     let map = |source| EditError::BadRange {
                         uri: self.uri.clone(),
                         index,
@@ -380,6 +396,10 @@ impl Document {
         if let Some(tree) = self.fresh_tree() {
             return Some(tree.clone());
         }
+        if self.over_parse_limit() {
+            self.tree = None;
+            return None;
+        }
         let tree = parse_rope(self.language, &self.rope, self.tree.as_ref())?;
         self.tree = Some(tree.clone());
         self.tree_version = Some(self.version);
@@ -388,11 +408,17 @@ impl Document {
 
     /// What a background parse needs: the text at this version and the edited old tree.
     pub fn parse_job(&self) -> ParseJob {
+        let too_large = self.over_parse_limit();
         ParseJob {
             version: self.version,
-            language: self.language,
+            // Too large: read as plain text (no tree, no symbols, no analysis built).
+            language: if too_large {
+                Language::PlainText
+            } else {
+                self.language
+            },
             rope: self.rope.clone(),
-            old_tree: self.tree.clone(),
+            old_tree: if too_large { None } else { self.tree.clone() },
         }
     }
 
@@ -422,28 +448,36 @@ impl ParseJob {
     }
 }
 
-thread_local! {
-    static PARSERS: std::cell::RefCell<Vec<(Language, tree_sitter::Parser)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
+/// Idle parsers, shared by the threads that parse. A parser keeps the stacks it grew for the
+/// largest file it parsed, so at most [`IDLE_PARSERS`] per language are kept (one per thread
+/// and language kept ~6 MiB on a pool of parse threads).
+static PARSERS: parking_lot::Mutex<Vec<(Language, tree_sitter::Parser)>> =
+    parking_lot::Mutex::new(Vec::new());
 
-/// Runs `f` with this thread's parser for `language` (parsers are reused, one per thread and language).
+/// Idle parsers kept per language: a keystroke's parse and a background one at once.
+const IDLE_PARSERS: usize = 2;
+
+/// Runs `f` with a parser for `language` (taken from the shared pool, or new, and given back).
 pub fn with_parser<R>(
     language: Language,
     f: impl FnOnce(&mut tree_sitter::Parser) -> R,
 ) -> Option<R> {
-    PARSERS.with(|cell| {
-        let mut parsers = cell.borrow_mut();
-        let idx = match parsers.iter().position(|(l, _)| *l == language) {
-            Some(i) => i,
-            None => {
-                let parser = language.new_parser()?;
-                parsers.push((language, parser));
-                parsers.len() - 1
-            }
-        };
-        let (_, parser) = parsers.get_mut(idx)?;
-        Some(f(parser))
-    })
+    let taken = {
+        let mut pool = PARSERS.lock();
+        pool.iter()
+            .position(|(l, _)| *l == language)
+            .map(|i| pool.swap_remove(i).1)
+    };
+    let mut parser = match taken {
+        Some(p) => p,
+        None => language.new_parser()?,
+    };
+    let out = f(&mut parser);
+    let mut pool = PARSERS.lock();
+    if pool.iter().filter(|(l, _)| *l == language).count() < IDLE_PARSERS {
+        pool.push((language, parser));
+    }
+    Some(out)
 }
 
 /// Parses a rope chunk by chunk (no copy of the text), reusing `old_tree` when given.
@@ -486,6 +520,7 @@ pub struct DocumentStore {
     docs: DashMap<String, Arc<Mutex<Document>>>,
     recent: Mutex<VecDeque<RecentEdit>>,
     trees: Arc<TreeCache>,
+    parse_limit: AtomicUsize,
 }
 
 impl Default for DocumentStore {
@@ -496,6 +531,7 @@ impl Default for DocumentStore {
             docs: DashMap::with_shard_amount(DOCUMENT_SHARDS),
             recent: Mutex::default(),
             trees: Arc::default(),
+            parse_limit: AtomicUsize::new(DEFAULT_PARSE_LIMIT),
         }
     }
 }
@@ -517,20 +553,28 @@ impl DocumentStore {
         text: &str,
     ) -> Arc<Mutex<Document>> {
         let language = Language::detect(language_id, path.as_deref().unwrap_or(Path::new(uri)));
-        let doc = Arc::new(Mutex::new(Document::new(
-            uri.to_string(),
-            path,
-            language,
-            version,
-            text,
-        )));
+        let mut document = Document::new(uri.to_string(), path, language, version, text);
+        document.parse_limit = self.parse_limit.load(Ordering::Relaxed);
+        let doc = Arc::new(Mutex::new(document));
         self.docs.insert(uri.to_string(), doc.clone());
         doc
     }
 
-    pub fn close(&self, uri: &str) -> bool {
+    /// Closes a document; returns how many bytes of text it held (0 when it was not open).
+    pub fn close(&self, uri: &str) -> usize {
         self.trees.forget(uri);
-        self.docs.remove(uri).is_some()
+        self.docs
+            .remove(uri)
+            .map_or(0, |(_, doc)| doc.lock().rope.len_bytes())
+    }
+
+    /// Documents larger than this many bytes are mirrored but not parsed (at least 1 KiB).
+    pub fn set_parse_limit(&self, bytes: usize) {
+        let bytes = bytes.max(1024);
+        self.parse_limit.store(bytes, Ordering::Relaxed);
+        for doc in self.docs.iter() {
+            doc.value().lock().parse_limit = bytes;
+        }
     }
 
     /// How many documents keep their tree between requests (at least 1).

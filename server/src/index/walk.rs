@@ -102,7 +102,15 @@ pub fn index_document_symbols(language: Language, text: &str, symbols: &[Symbol]
                 sym.range = client_span(starts, sym.range);
                 sym.selection_range = client_span(starts, sym.selection_range);
             }
-            let sig = SigSource::Text(sym.signature.clone().into_boxed_str());
+            // Where the signature is in the document's text, not a copy of it: an open
+            // document's entries cost no string per symbol.
+            let (start, end) = (sym.range.start_byte as u32, sym.header_end as u32);
+            let sig = if sym.header_end < sym.range.end_byte {
+                SigSource::Header(start, end)
+            } else {
+                SigSource::FirstLine(start, sym.range.end_byte as u32)
+            };
+            sym.signature = String::new();
             out.push((sym, sig));
             rec(&s.children, lines, out);
         }

@@ -62,6 +62,10 @@ pub struct InitializationOptions {
     /// How many open documents keep their syntax tree between requests (default 4, at least 1).
     #[serde(default)]
     pub tree_cache_size: Option<usize>,
+    /// Open documents larger than this are mirrored exactly but never parsed: plain text, no
+    /// symbols (default 2 MiB, at least 1 KiB).
+    #[serde(default)]
+    pub max_parse_bytes: Option<usize>,
     /// Configuration with the same shape as the TOML file (user-level trust).
     #[serde(default)]
     pub config: Option<serde_json::Value>,

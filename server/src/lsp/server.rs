@@ -429,6 +429,7 @@ impl Shared {
                 engine.reindex_open_document(&snap);
             })
             .await;
+            crate::process::release_memory_when_idle();
         });
     }
 
@@ -877,6 +878,9 @@ impl LanguageServer for Backend {
                     }
                     if let Some(n) = o.tree_cache_size {
                         self.engine.documents.set_tree_cache_capacity(n);
+                    }
+                    if let Some(n) = o.max_parse_bytes {
+                        self.engine.documents.set_parse_limit(n);
                     }
                     self.engine.set_index_config(config);
                 }
