@@ -421,11 +421,6 @@ const INVALID: &[(&str, &str, &str)] = &[
         "selektion",
     ),
     (
-        "[metrics]\nlisten = \"0.0.0.0:9464\"\n",
-        "metrics.listen",
-        "loopback",
-    ),
-    (
         "[providers.gcp]\nkind = \"vertex\"\nmodel = \"gemini-2.0-flash\"\n",
         "providers.gcp.project",
         "vertex",

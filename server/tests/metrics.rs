@@ -1,16 +1,26 @@
-//! Tests of the metrics registry, the Prometheus exposition format and the loopback HTTP endpoint.
+//! Tests of the metrics registry, the Prometheus exposition format, the loopback HTTP endpoint
+//! (Host check against DNS rebinding, bearer token, idle connections), and the `[metrics]`
+//! configuration over the real binary's stdio (a bad setting only turns metrics off).
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod support;
+
+use infinity_matrix::config::{self, ConfigSources, MetricsConfig};
 use infinity_matrix::metrics::{
-    self, LATENCY_BUCKETS, Metrics, MetricsError, parse_loopback_addr, serve_prometheus,
+    self, Access, BearerToken, LATENCY_BUCKETS, MAX_CONNECTIONS, Metrics, MetricsError,
+    parse_loopback_addr, serve_prometheus, serve_prometheus_with,
 };
+use serde_json::{Value, json};
+use support::{LspClient, file_uri};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 #[test]
 fn metrics_is_send_and_sync() {
@@ -541,18 +551,26 @@ async fn http_endpoint_serves_metrics_on_loopback() {
         metrics::PROVIDER_REQUESTS_TOTAL,
         &[("provider", "local"), ("outcome", "ok")],
     );
-    let response = http(addr, b"GET /metrics?x=1 HTTP/1.0\r\n\r\n").await;
+    let response = http(
+        addr,
+        b"GET /metrics?x=1 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+    )
+    .await;
     assert!(response.contains("{outcome=\"ok\",provider=\"local\"} 2\n"));
 
-    let response = http(addr, b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let response = http(addr, b"GET /other HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     assert_eq!(split_response(&response).0, "HTTP/1.1 404 Not Found");
 
-    let response = http(addr, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n").await;
+    let response = http(
+        addr,
+        b"POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
+    )
+    .await;
     let (status, headers, _) = split_response(&response);
     assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
     assert!(headers.contains(&"Allow: GET, HEAD"));
 
-    let response = http(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n").await;
+    let response = http(addr, b"HEAD /metrics HTTP/1.1\r\nHost: [::1]\r\n\r\n").await;
     let (status, headers, body) = split_response(&response);
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(
@@ -653,4 +671,637 @@ fn loopback_addresses_parse() {
         "127.0.0.1:80"
     );
     assert!(parse_loopback_addr("[::ffff:127.0.0.1]:80").is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Who the endpoint answers: the Host check (DNS rebinding) and the bearer token.
+
+fn metrics_with_data() -> Arc<Metrics> {
+    let m = Arc::new(Metrics::new());
+    m.inc(
+        metrics::TASKS_TOTAL,
+        &[("agent", "explain"), ("state", "succeeded")],
+    );
+    m
+}
+
+/// A client that goes straight to 127.0.0.1 (no proxy from the environment), resolving
+/// `rebind.attacker.example` to the endpoint as a DNS-rebinding attacker's name server would.
+fn reqwest_client(addr: SocketAddr) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .resolve("rebind.attacker.example", addr)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn requests_not_naming_the_loopback_in_host_get_no_data() {
+    let shutdown = CancellationToken::new();
+    let addr = serve_prometheus(metrics_with_data(), "127.0.0.1:0", shutdown.clone())
+        .await
+        .unwrap();
+    let port = addr.port();
+
+    // A page at http://rebind.attacker.example:PORT/ whose name now resolves to 127.0.0.1: the
+    // browser connects to the endpoint but sends the attacker's name in Host.
+    let client = reqwest_client(addr);
+    let rebound = client
+        .get(format!("http://rebind.attacker.example:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 421);
+    let body = rebound.text().await.unwrap();
+    assert!(!body.contains("infinity_matrix_"), "{body}");
+    // The same client asking for the loopback by address is answered.
+    let direct = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status().as_u16(), 200);
+    assert!(
+        direct
+            .text()
+            .await
+            .unwrap()
+            .contains("infinity_matrix_tasks_total")
+    );
+
+    let refused = [
+        (format!("Host: rebind.attacker.example:{port}\r\n"), "421"),
+        ("Host: rebind.attacker.example\r\n".to_owned(), "421"),
+        (format!("Host: 127.0.0.1.nip.io:{port}\r\n"), "421"),
+        (
+            format!("Host: localhost.attacker.example:{port}\r\n"),
+            "421",
+        ),
+        (format!("Host: 192.168.1.10:{port}\r\n"), "421"),
+        (format!("Host: 0.0.0.0:{port}\r\n"), "421"),
+        ("Host:\r\n".to_owned(), "421"),
+        // No Host at all.
+        (String::new(), "421"),
+        (
+            format!("Host: localhost:{port}\r\nHost: rebind.attacker.example\r\n"),
+            "400",
+        ),
+    ];
+    for version in ["HTTP/1.1", "HTTP/1.0"] {
+        for (headers, status) in &refused {
+            for target in ["/metrics", "/other", "http://localhost/metrics"] {
+                let request = format!("GET {target} {version}\r\n{headers}\r\n");
+                let response = http(addr, request.as_bytes()).await;
+                assert!(
+                    response.starts_with(&format!("HTTP/1.1 {status} ")),
+                    "{request:?} -> {response}"
+                );
+                assert!(
+                    !response.contains("infinity_matrix_"),
+                    "{request:?} -> {response}"
+                );
+            }
+        }
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        "127.0.0.1".to_owned(),
+        format!("localhost:{port}"),
+        format!("LOCALHOST:{port}"),
+        "localhost".to_owned(),
+        format!("[::1]:{port}"),
+        "[::1]".to_owned(),
+    ] {
+        let request = format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        let response = http(addr, request.as_bytes()).await;
+        let (status, _, body) = split_response(&response);
+        assert_eq!(status, "HTTP/1.1 200 OK", "{host}");
+        assert!(body.contains("infinity_matrix_tasks_total"), "{host}");
+    }
+    shutdown.cancel();
+}
+
+const TOKEN: &str = "im-metrics-token-0123456789abcdef";
+
+#[tokio::test]
+async fn a_configured_token_is_required() {
+    let shutdown = CancellationToken::new();
+    let access = Access::new(Some(BearerToken::new(&format!("{TOKEN}\n")).unwrap()));
+    let addr = serve_prometheus_with(
+        metrics_with_data(),
+        "127.0.0.1:0",
+        access.clone(),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let host = format!("Host: 127.0.0.1:{}\r\n", addr.port());
+    let get = |auth: &str| format!("GET /metrics HTTP/1.1\r\n{host}{auth}\r\n");
+
+    let unauthorized = [
+        String::new(),
+        "Authorization: Bearer wrong-token\r\n".to_owned(),
+        format!("Authorization: Bearer {}\r\n", &TOKEN[..TOKEN.len() - 1]),
+        format!("Authorization: Bearer {TOKEN}x\r\n"),
+        format!("Authorization: Basic {TOKEN}\r\n"),
+        format!("Authorization: {TOKEN}\r\n"),
+        "Authorization: Bearer\r\n".to_owned(),
+        format!("Authorization: Bearer wrong\r\nAuthorization: Bearer {TOKEN}\r\n"),
+    ];
+    for auth in &unauthorized {
+        let response = http(addr, get(auth).as_bytes()).await;
+        let (status, headers, body) = split_response(&response);
+        assert_eq!(status, "HTTP/1.1 401 Unauthorized", "{auth:?}");
+        assert!(
+            headers
+                .iter()
+                .any(|h| h.starts_with("WWW-Authenticate: Bearer")),
+            "{headers:?}"
+        );
+        assert!(!body.contains("infinity_matrix_"), "{body}");
+        assert!(!response.contains(TOKEN), "the token is never echoed");
+    }
+    // Other paths and methods are not revealed without the token either.
+    let response = http(
+        addr,
+        format!("GET /other HTTP/1.1\r\n{host}\r\n").as_bytes(),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 401 "), "{response}");
+    // A DNS-rebinding page with the right token is still refused.
+    let response = http(
+        addr,
+        format!(
+            "GET /metrics HTTP/1.1\r\nHost: rebind.attacker.example\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 421 "), "{response}");
+
+    for auth in [
+        format!("Authorization: Bearer {TOKEN}\r\n"),
+        format!("authorization: bearer   {TOKEN} \r\n"),
+    ] {
+        let response = http(addr, get(&auth).as_bytes()).await;
+        let (status, _, body) = split_response(&response);
+        assert_eq!(status, "HTTP/1.1 200 OK", "{auth:?}");
+        assert!(body.contains("infinity_matrix_tasks_total"));
+    }
+    let client = reqwest_client(addr);
+    let url = format!("http://127.0.0.1:{}/metrics", addr.port());
+    let ok = client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let denied = client.get(&url).send().await.unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+
+    // A reload replaces the token while the endpoint keeps serving.
+    access.set_token(Some(BearerToken::new("a-rotated-token-42").unwrap()));
+    let old = client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(old.status().as_u16(), 401);
+    let new = client
+        .get(&url)
+        .bearer_auth("a-rotated-token-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status().as_u16(), 200);
+    access.set_token(None);
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status().as_u16(),
+        200
+    );
+    shutdown.cancel();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle connections cannot starve a scrape.
+
+/// Starts the endpoint on its own runtime, so this thread can use blocking sockets.
+fn blocking_endpoint() -> (tokio::runtime::Runtime, SocketAddr, CancellationToken) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let shutdown = CancellationToken::new();
+    let addr = rt
+        .block_on(serve_prometheus(
+            metrics_with_data(),
+            "127.0.0.1:0",
+            shutdown.clone(),
+        ))
+        .unwrap();
+    (rt, addr, shutdown)
+}
+
+/// Opens `n` connections that never finish a request: half send nothing, half the start of
+/// a request head.
+fn open_idle(addr: SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
+    use std::io::Write;
+    (0..n)
+        .map(|i| {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            if i % 2 == 1 {
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                    .unwrap();
+            }
+            s
+        })
+        .collect()
+}
+
+/// Client read timeout of a scrape: generous for a loopback answer, shorter than the
+/// server's idle timeout (so waiting for idle connections to time out would fail).
+const SCRAPE_READ_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A real scrape with a bounded wait; panics if it is not answered in time.
+fn scrape_blocking(addr: SocketAddr, idle: usize) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(SCRAPE_READ_TIMEOUT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    if let Err(e) = s.read_to_end(&mut out) {
+        panic!(
+            "the scrape was not answered while {idle} idle connections were open ({e}; got {:?})",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// True if the server has neither answered nor closed `s` (a read would block).
+fn still_open(s: &std::net::TcpStream) -> bool {
+    use std::io::Read;
+    s.set_nonblocking(true).unwrap();
+    let mut byte = [0_u8; 1];
+    let open = matches!(
+        (&*s).read(&mut byte),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+    );
+    s.set_nonblocking(false).unwrap();
+    open
+}
+
+#[test]
+fn forty_idle_connections_do_not_delay_a_scrape() {
+    let (rt, addr, shutdown) = blocking_endpoint();
+    let idle = open_idle(addr, 40);
+    let response = scrape_blocking(addr, idle.len());
+    let (status, _, body) = split_response(&response);
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(body.contains("infinity_matrix_tasks_total"));
+    // Answered while the idle connections were still open (not after they timed out).
+    let open = idle.iter().filter(|s| still_open(s)).count();
+    assert_eq!(
+        open,
+        idle.len(),
+        "idle connections were closed before the scrape"
+    );
+    shutdown.cancel();
+    drop(idle);
+    rt.shutdown_background();
+}
+
+#[test]
+fn idle_connections_beyond_the_bound_make_room_for_a_scrape() {
+    use std::io::Read;
+    let (rt, addr, shutdown) = blocking_endpoint();
+    let idle = open_idle(addr, MAX_CONNECTIONS + 36);
+    let response = scrape_blocking(addr, idle.len());
+    assert_eq!(split_response(&response).0, "HTTP/1.1 200 OK");
+    // The bound held: the oldest idle connection was closed to make room, without an answer;
+    // the newest is still open.
+    let oldest = idle.first().unwrap();
+    oldest.set_read_timeout(Some(SCRAPE_READ_TIMEOUT)).unwrap();
+    let mut buf = Vec::new();
+    match (&*oldest).read_to_end(&mut buf) {
+        Ok(_) => assert!(buf.is_empty(), "{}", String::from_utf8_lossy(&buf)),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+    }
+    assert!(still_open(idle.last().unwrap()));
+    shutdown.cancel();
+    drop(idle);
+    rt.shutdown_background();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration: a bad `[metrics]` setting turns metrics off and keeps the rest.
+
+const PROVIDER: &str = r#"
+[providers.live]
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+model = "m"
+
+[defaults]
+providers = ["live"]
+"#;
+
+#[test]
+fn bad_metrics_settings_from_any_source_only_turn_metrics_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let user_file = tmp.path().join("config.toml");
+    let sources = ConfigSources {
+        user_file: Some(user_file.clone()),
+        workspace_file: None,
+        workspace_root: None,
+    };
+    let bad_in_file = [
+        ("listen = \"0.0.0.0:9464\"", "metrics.listen", "loopback"),
+        ("listen = 9464", "metrics", "invalid type"),
+        ("lissten = \"127.0.0.1:9464\"", "metrics", "lissten"),
+        (
+            "listen = \"127.0.0.1:9464\"\ntoken_file = \"token.txt\"",
+            "metrics.token_file",
+            "absolute",
+        ),
+        (
+            "listen = \"127.0.0.1:9464\"\ntoken_env = \"my secret token\"",
+            "metrics.token_env",
+            "NAME",
+        ),
+        (
+            "listen = \"127.0.0.1:9464\"\ntoken_env = \"A\"\ntoken_file = \"/t\"",
+            "metrics.token_env",
+            "not both",
+        ),
+    ];
+    for (section, key, word) in bad_in_file {
+        std::fs::write(&user_file, format!("{PROVIDER}\n[metrics]\n{section}\n")).unwrap();
+        let loaded = config::load(&sources, None)
+            .unwrap_or_else(|e| panic!("{section:?} rejected the whole configuration: {e}"));
+        assert!(loaded.config.providers.contains_key("live"), "{section}");
+        assert_eq!(loaded.config.defaults.providers, ["live"], "{section}");
+        assert_eq!(loaded.config.metrics, MetricsConfig::default(), "{section}");
+        let warning = loaded.warnings.join("\n");
+        let file = user_file.display().to_string();
+        for want in [file.as_str(), key, word, "metrics are off"] {
+            assert!(
+                warning.contains(want),
+                "{section:?}: {want:?} not in {warning}"
+            );
+        }
+        assert!(!warning.contains("my secret token"), "{warning}");
+    }
+
+    // Client settings: a bad value or a wrong type in `metrics` no longer rejects them.
+    std::fs::write(&user_file, "").unwrap();
+    for metrics in [
+        json!({"listen": "0.0.0.0:9464"}),
+        json!({"listen": 9464}),
+        json!({"listen": "127.0.0.1:9464", "extra": true}),
+        json!("127.0.0.1:9464"),
+    ] {
+        let settings = json!({
+            "providers": {"live": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m"}},
+            "defaults": {"providers": ["live"]},
+            "metrics": metrics,
+        });
+        let client = config::parse_client_settings(&settings)
+            .unwrap_or_else(|e| panic!("{metrics} rejected the client settings: {e}"));
+        let loaded = config::load(&sources, Some(&client)).unwrap();
+        assert!(loaded.config.providers.contains_key("live"), "{metrics}");
+        assert_eq!(loaded.config.metrics, MetricsConfig::default(), "{metrics}");
+        let warning = loaded.warnings.join("\n");
+        assert!(
+            warning.contains("client settings (infinityMatrix): metrics"),
+            "{warning}"
+        );
+    }
+
+    // A good section is kept whole, token keys included.
+    std::fs::write(
+        &user_file,
+        "[metrics]\nlisten = \"127.0.0.1:9464\"\ntoken_env = \"IM_METRICS_TOKEN\"\n",
+    )
+    .unwrap();
+    let loaded = config::load(&sources, None).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(
+        loaded.config.metrics.token_env.as_deref(),
+        Some("IM_METRICS_TOKEN")
+    );
+}
+
+fn sse_reply() -> String {
+    let chunk = json!({"id": "x", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": null}]});
+    let end = json!({"id": "x", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+    format!("data: {chunk}\n\ndata: {end}\n\ndata: [DONE]\n\n")
+}
+
+async fn openai_provider() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "text/event-stream")
+                .set_body_string(sse_reply()),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A throw-away workspace, config home and data home for the binary.
+struct Workspace {
+    _dir: tempfile::TempDir,
+    root: std::path::PathBuf,
+    data: std::path::PathBuf,
+    config: std::path::PathBuf,
+    stderr: std::path::PathBuf,
+}
+
+fn workspace() -> Workspace {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("a.py"), "def add(a, b):\n    return a + b\n").unwrap();
+    Workspace {
+        root,
+        data: dir.path().join("data"),
+        config: dir.path().join("config"),
+        stderr: dir.path().join("stderr.log"),
+        _dir: dir,
+    }
+}
+
+fn spawn_server(w: &Workspace, env: &[(&str, &str)]) -> LspClient {
+    let mut all = vec![
+        ("XDG_DATA_HOME", w.data.to_str().unwrap()),
+        ("XDG_CONFIG_HOME", w.config.to_str().unwrap()),
+    ];
+    all.extend_from_slice(env);
+    LspClient::spawn_logging_to(&all, &w.stderr)
+}
+
+fn initialize(c: &mut LspClient, w: &Workspace, config: Value) {
+    let uri = file_uri(&w.root);
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri, "workspaceFolders": [{"uri": uri, "name": "ws"}],
+               "initializationOptions": {"config": config}, "capabilities": {}}),
+    )
+    .unwrap();
+    c.notify("initialized", json!({}));
+}
+
+fn live_provider(url: &str) -> Value {
+    json!({"kind": "openai", "base_url": format!("{url}/v1"), "model": "m", "max_attempts": 1})
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Runs the default agent on a.py and returns the task's final state.
+fn run_prompt(c: &mut LspClient, w: &Workspace) -> String {
+    let uri = file_uri(&w.root.join("a.py"));
+    let text = std::fs::read_to_string(w.root.join("a.py")).unwrap();
+    c.open(&uri, "python", &text);
+    let r = c
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "infinity-matrix.executePrompt", "arguments": [{"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}}]}),
+        )
+        .unwrap_or_else(|e| panic!("executePrompt failed: {e}"));
+    let id = r["taskId"].as_str().unwrap().to_owned();
+    let n = c.wait_notification(|n| {
+        n["method"] == "infinityMatrix/taskEvent"
+            && n["params"]["type"] == "state"
+            && n["params"]["task"]["id"] == id.as_str()
+            && ["succeeded", "failed", "cancelled"]
+                .iter()
+                .any(|s| n["params"]["task"]["state"] == *s)
+    });
+    n["params"]["task"]["state"].as_str().unwrap().to_owned()
+}
+
+/// GET /metrics on 127.0.0.1:`port`, retried (bounded) while the endpoint is starting.
+fn scrape_port(port: u16, auth: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    for _ in 0..200 {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let auth = auth
+                .map(|t| format!("Authorization: Bearer {t}\r\n"))
+                .unwrap_or_default();
+            write!(
+                s,
+                "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{auth}\r\n"
+            )
+            .unwrap();
+            let mut body = String::new();
+            s.read_to_string(&mut body).unwrap();
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no metrics endpoint on 127.0.0.1:{port}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_metrics_setting_in_client_settings_keeps_the_provider() {
+    let server = openai_provider().await;
+    for bad in [
+        json!({"listen": format!("0.0.0.0:{}", free_port())}),
+        json!({"listen": free_port()}),
+        json!({"listen": format!("127.0.0.1:{}", free_port()), "lissten": "x"}),
+        json!({"listen": format!("127.0.0.1:{}", free_port()), "token_file": "/nonexistent/im-metrics-token"}),
+    ] {
+        let port = ["listen", "lissten"]
+            .iter()
+            .find_map(|k| {
+                let v = &bad[*k];
+                v.as_u64()
+                    .or_else(|| v.as_str()?.rsplit(':').next()?.parse().ok())
+            })
+            .unwrap();
+        let w = workspace();
+        let mut c = spawn_server(&w, &[]);
+        initialize(
+            &mut c,
+            &w,
+            json!({"providers": {"live": live_provider(&server.uri())}, "defaults": {"providers": ["live"]}, "metrics": bad}),
+        );
+        let message = c.wait_notification(|n| {
+            n["method"] == "window/showMessage"
+                && n["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("metrics"))
+        });
+        let text = message["params"]["message"].as_str().unwrap();
+        assert_eq!(message["params"]["type"], 2, "{bad}: not a warning: {text}");
+        assert!(text.contains("metrics are off"), "{bad}: {text}");
+        // The provider from the same settings is used.
+        let before = server.received_requests().await.unwrap_or_default().len();
+        assert_eq!(run_prompt(&mut c, &w), "succeeded", "{bad}");
+        let after = server.received_requests().await.unwrap_or_default().len();
+        assert_eq!(after, before + 1, "{bad}: the provider was not called");
+        let agents = c.request("infinityMatrix/agents", json!(null)).unwrap();
+        assert!(agents.to_string().contains("\"live\""), "{agents}");
+        // Metrics are off: nothing listens on the port (0.0.0.0 would have answered here).
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", u16::try_from(port).unwrap())).is_err(),
+            "{bad}: something listens on {port}"
+        );
+        c.shutdown();
+        let log = std::fs::read_to_string(&w.stderr).unwrap();
+        assert!(
+            log.contains("metrics are off"),
+            "{bad}: stderr lacks the warning:\n{log}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configured_token_guards_the_endpoint_over_stdio() {
+    let w = workspace();
+    let port = free_port();
+    std::fs::create_dir_all(w.config.join("infinity-matrix")).unwrap();
+    std::fs::write(
+        w.config.join("infinity-matrix").join("config.toml"),
+        format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\ntoken_env = \"IM_METRICS_TOKEN\"\n"),
+    )
+    .unwrap();
+    let mut c = spawn_server(
+        &w,
+        &[
+            ("IM_METRICS_TOKEN", TOKEN),
+            ("INFINITY_MATRIX_LOG", "debug"),
+        ],
+    );
+    initialize(&mut c, &w, Value::Null);
+    assert!(scrape_port(port, None).starts_with("HTTP/1.1 401 "));
+    assert!(scrape_port(port, Some("wrong-token")).starts_with("HTTP/1.1 401 "));
+    let ok = scrape_port(port, Some(TOKEN));
+    assert!(ok.starts_with("HTTP/1.1 200 "), "{ok}");
+
+    // Client settings switch to a token file on the same address: the endpoint keeps serving
+    // and now wants that token.
+    let token_file = w.data.join("metrics-token");
+    std::fs::create_dir_all(&w.data).unwrap();
+    std::fs::write(&token_file, "file-token-abcdefgh\n").unwrap();
+    c.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"infinityMatrix": {"metrics": {"listen": format!("127.0.0.1:{port}"), "token_file": token_file.to_str().unwrap()}}}}),
+    );
+    c.wait_notification(|n| {
+        n["method"] == "window/logMessage" && n["params"]["message"] == "configuration reloaded"
+    });
+    assert!(scrape_port(port, Some(TOKEN)).starts_with("HTTP/1.1 401 "));
+    assert!(scrape_port(port, Some("file-token-abcdefgh")).starts_with("HTTP/1.1 200 "));
+    c.shutdown();
+    let log = std::fs::read_to_string(&w.stderr).unwrap();
+    assert!(log.contains("metrics"), "debug log expected:\n{log}");
+    assert!(!log.contains(TOKEN), "the token reached the log:\n{log}");
+    assert!(
+        !log.contains("file-token-abcdefgh"),
+        "the token reached the log:\n{log}"
+    );
 }

@@ -109,6 +109,12 @@ pub fn load(sources: &ConfigSources, client: Option<&Config>) -> Result<LoadedCo
         None => None,
     };
     let mut merged = user.clone().unwrap_or_default();
+    // The source whose `[metrics]` section is in force (named in a warning if it is bad).
+    let mut metrics_source = user
+        .as_ref()
+        .filter(|u| has_metrics(u))
+        .and(sources.user_file.as_ref())
+        .map(|p| p.display().to_string());
     // Only the user's own file can trust a workspace (client settings may come from the
     // workspace's editor settings).
     let trusted_roots: Vec<String> = merged.trusted_workspaces.clone();
@@ -123,6 +129,9 @@ pub fn load(sources: &ConfigSources, client: Option<&Config>) -> Result<LoadedCo
             client.trusted_workspaces.clear();
         }
         named.push(("client settings (infinityMatrix)".into(), client.clone()));
+        if has_metrics(&client) {
+            metrics_source = Some("client settings (infinityMatrix)".into());
+        }
         merge_trusted(&mut merged, client);
     }
     if let Some(ws_path) = &sources.workspace_file
@@ -135,6 +144,9 @@ pub fn load(sources: &ConfigSources, client: Option<&Config>) -> Result<LoadedCo
                 .is_some_and(|r| trusted_roots.iter().any(|t| Path::new(t) == r.as_path()));
             named.push((ws_path.display().to_string(), ws.clone()));
             if trusted {
+                if has_metrics(&ws) {
+                    metrics_source = Some(ws_path.display().to_string());
+                }
                 merge_trusted(&mut merged, ws);
             } else {
                 merge_untrusted(
@@ -145,6 +157,16 @@ pub fn load(sources: &ConfigSources, client: Option<&Config>) -> Result<LoadedCo
                 );
             }
         }
+    }
+    // A bad metrics setting turns metrics off; everything else stays in force.
+    if let Err(e) = crate::metrics::check_config(&merged.metrics) {
+        warnings.push(format!(
+            "{}: {}: {}; metrics are off, the rest of the configuration is in force",
+            metrics_source.as_deref().unwrap_or("configuration"),
+            e.key(),
+            crate::providers::redact(&e.to_string()),
+        ));
+        merged.metrics = super::MetricsConfig::default();
     }
     validate(&merged).map_err(|e| attribute(e, &named))?;
     Ok(LoadedConfig {
@@ -164,7 +186,7 @@ fn attribute(err: ConfigError, sources: &[(String, Config)]) -> ConfigError {
         "providers" => c.providers.contains_key(name),
         "agents" => c.agents.contains_key(name),
         "defaults" => c.defaults != super::DefaultsConfig::default(),
-        "metrics" => c.metrics.listen.is_some(),
+        "metrics" => has_metrics(c),
         _ => false,
     };
     let source_name = sources
@@ -178,6 +200,11 @@ fn attribute(err: ConfigError, sources: &[(String, Config)]) -> ConfigError {
         key,
         message,
     }
+}
+
+/// Whether a source has a `[metrics]` section (which then replaces earlier ones whole).
+fn has_metrics(config: &Config) -> bool {
+    config.metrics != super::MetricsConfig::default()
 }
 
 /// Overlays one client configuration on another (e.g. workspace/configuration settings over
@@ -199,7 +226,7 @@ fn merge_trusted(base: &mut Config, over: Config) {
     if over.audit != super::AuditConfig::default() {
         base.audit = over.audit;
     }
-    if over.metrics.listen.is_some() {
+    if over.metrics != super::MetricsConfig::default() {
         base.metrics = over.metrics;
     }
     if over.policy != super::PolicyConfig::default() {
@@ -282,7 +309,7 @@ fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec
             "{file}: [providers] ignored: a workspace file cannot set provider URLs or keys unless the user config lists this workspace in trusted_workspaces"
         ));
     }
-    if ws.metrics.listen.is_some() {
+    if has_metrics(&ws) {
         warnings.push(format!(
             "{file}: [metrics] ignored in an untrusted workspace file"
         ));
@@ -323,7 +350,8 @@ fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec
     base.policy.max_auto_lines = base.policy.max_auto_lines.min(ws.policy.max_auto_lines);
 }
 
-/// Checks cross references and values; the error names the key.
+/// Checks cross references and values; the error names the key. `[metrics]` is checked apart
+/// ([`crate::metrics::check_config`]): a bad section only turns metrics off, with a warning.
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     let invalid = |key: String, message: String| ConfigError::Invalid {
         source_name: "configuration".into(),
@@ -420,20 +448,6 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             "defaults.agent".into(),
             format!("unknown agent {:?}", config.defaults.agent),
         ));
-    }
-    if let Some(listen) = &config.metrics.listen {
-        let host = listen.rsplit_once(':').map(|(h, _)| h).unwrap_or(listen);
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback = host == "localhost"
-            || host
-                .parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            return Err(invalid(
-                "metrics.listen".into(),
-                format!("{listen:?} is not a loopback address (use 127.0.0.1:PORT)"),
-            ));
-        }
     }
     Ok(())
 }

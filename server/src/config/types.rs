@@ -21,7 +21,9 @@ pub struct Config {
     pub defaults: DefaultsConfig,
     #[serde(default)]
     pub audit: AuditConfig,
-    #[serde(default)]
+    /// A section that cannot be used turns metrics off with a warning; the rest of the
+    /// configuration stays in force.
+    #[serde(default, deserialize_with = "metrics_or_invalid")]
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -243,12 +245,42 @@ impl Default for AuditConfig {
     }
 }
 
+/// The Prometheus endpoint. The last source with a `[metrics]` section sets all of it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
-    /// Serve Prometheus text at http://LISTEN/metrics; loopback addresses only.
+    /// Serve Prometheus text at http://LISTEN/metrics; loopback addresses only
+    /// (127.0.0.0/8, [::1] or localhost), e.g. "127.0.0.1:9464". Only requests whose Host
+    /// header names the loopback are answered.
     #[serde(default)]
     pub listen: Option<String>,
+    /// A file holding a bearer token (absolute or starting with ~/; surrounding whitespace
+    /// is ignored). Scrapes must then send `Authorization: Bearer <token>`. Read when the
+    /// configuration is loaded.
+    #[serde(default)]
+    pub token_file: Option<String>,
+    /// Name of the environment variable holding a bearer token (never the token itself), as
+    /// an alternative to `token_file`.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// Why the section could not be parsed (set by the parser, never read from a source).
+    #[serde(skip)]
+    pub invalid: Option<String>,
+}
+
+/// Parses `[metrics]`, keeping a section that does not parse as [`MetricsConfig::invalid`]
+/// instead of rejecting the whole configuration.
+fn metrics_or_invalid<'de, D>(deserializer: D) -> Result<MetricsConfig, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(
+        MetricsConfig::deserialize(value).unwrap_or_else(|e| MetricsConfig {
+            invalid: Some(e.to_string()),
+            ..MetricsConfig::default()
+        }),
+    )
 }
 
 /// Rules that tighten approvals.

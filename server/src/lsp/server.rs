@@ -29,7 +29,7 @@ use crate::context::{ContextRequest, DEFAULT_BUDGET_TOKENS, DiagnosticInput};
 use crate::documents::{DocSnapshot, PendingSnapshot, PositionEncoding, TextChange};
 use crate::engine::{DocumentSymbolInfo, Engine, EngineError, uri_to_path};
 use crate::index::IndexConfig;
-use crate::metrics::Metrics;
+use crate::metrics::{Access, Metrics};
 use crate::providers::{SecretStore, redact};
 
 /// How long after didOpen the background parse starts.
@@ -72,7 +72,8 @@ pub struct Shared {
     client_config: Mutex<Option<Config>>,
     /// The latest `infinityMatrix` section from workspace/configuration (replaced on each pull).
     settings_config: Mutex<Option<Config>>,
-    metrics_server: Mutex<Option<(String, tokio_util::sync::CancellationToken)>>,
+    /// The running Prometheus endpoint: its `listen`, its token, and what stops it.
+    metrics_server: Mutex<Option<(String, Access, tokio_util::sync::CancellationToken)>>,
 }
 
 /// Serves LSP on stdin/stdout until the client exits.
@@ -180,8 +181,12 @@ impl Shared {
             Ok(loaded) => {
                 for w in &loaded.warnings {
                     tracing::warn!("{w}");
+                    let message = format!("Infinity Matrix: {w}");
                     self.client
-                        .show_message(MessageType::WARNING, format!("Infinity Matrix: {w}"))
+                        .log_message(MessageType::WARNING, message.clone())
+                        .await;
+                    self.client
+                        .show_message(MessageType::WARNING, message)
                         .await;
                 }
                 if let Some(o) = self.orch.get() {
@@ -197,8 +202,7 @@ impl Shared {
                         .show_message(MessageType::WARNING, format!("Infinity Matrix: {e}"))
                         .await;
                 }
-                self.apply_metrics_listen(loaded.config.metrics.listen.clone())
-                    .await;
+                self.apply_metrics(&loaded.config.metrics).await;
                 if let Some(h) = self.host.get() {
                     h.status_changed();
                 }
@@ -219,30 +223,66 @@ impl Shared {
         }
     }
 
-    async fn apply_metrics_listen(&self, listen: Option<String>) {
-        let current = self.metrics_server.lock().as_ref().map(|(l, _)| l.clone());
-        if current == listen {
+    /// Starts, keeps, re-keys or stops the Prometheus endpoint. A setting that cannot be used
+    /// (token file unreadable, port taken, ...) turns metrics off with a warning.
+    async fn apply_metrics(&self, config: &crate::config::MetricsConfig) {
+        let settings = match crate::metrics::endpoint_settings(config) {
+            Ok(settings) => settings,
+            Err(e) => {
+                self.stop_metrics();
+                self.warn_metrics_off(&e).await;
+                return;
+            }
+        };
+        let Some(settings) = settings else {
+            self.stop_metrics();
+            return;
+        };
+        if let Some((listen, access, _)) = self.metrics_server.lock().as_ref()
+            && *listen == settings.listen
+        {
+            access.set_token(settings.token);
             return;
         }
-        if let Some((_, token)) = self.metrics_server.lock().take() {
-            token.cancel();
-        }
-        let Some(listen) = listen else { return };
+        self.stop_metrics();
+        let access = Access::new(settings.token);
         let token = tokio_util::sync::CancellationToken::new();
-        match crate::metrics::serve_prometheus(self.metrics.clone(), &listen, token.clone()).await {
+        match crate::metrics::serve_prometheus_with(
+            self.metrics.clone(),
+            &settings.listen,
+            access.clone(),
+            token.clone(),
+        )
+        .await
+        {
             Ok(addr) => {
                 tracing::info!("metrics at http://{addr}/metrics");
-                *self.metrics_server.lock() = Some((listen, token));
+                *self.metrics_server.lock() = Some((settings.listen, access, token));
             }
-            Err(e) => {
-                self.client
-                    .show_message(
-                        MessageType::ERROR,
-                        format!("Infinity Matrix: metrics endpoint not started: {e}"),
-                    )
-                    .await;
-            }
+            Err(e) => self.warn_metrics_off(&e).await,
         }
+    }
+
+    fn stop_metrics(&self) {
+        if let Some((_, _, token)) = self.metrics_server.lock().take() {
+            token.cancel();
+        }
+    }
+
+    /// Tells the user (window/showMessage, window/logMessage and stderr) that metrics are off.
+    async fn warn_metrics_off(&self, e: &crate::metrics::MetricsError) {
+        let message = format!(
+            "Infinity Matrix: {}: {}; metrics are off",
+            e.key(),
+            redact(&e.to_string())
+        );
+        tracing::warn!("{message}");
+        self.client
+            .log_message(MessageType::WARNING, message.clone())
+            .await;
+        self.client
+            .show_message(MessageType::WARNING, message)
+            .await;
     }
 
     /// Fetches the `infinityMatrix` section of workspace/configuration.
@@ -957,9 +997,7 @@ impl LanguageServer for Backend {
             // Queued and running tasks are cancelled and recorded before we answer.
             o.shutdown(Duration::from_secs(3)).await;
         }
-        if let Some((_, token)) = self.metrics_server.lock().take() {
-            token.cancel();
-        }
+        self.stop_metrics();
         if let Some(a) = self.audit.get() {
             let _ = a.flush();
         }

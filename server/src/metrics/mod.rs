@@ -8,7 +8,8 @@
 //!
 //! [`Metrics::snapshot`] feeds the `infinityMatrix/metrics` LSP request,
 //! [`Metrics::render_prometheus`] the text exposition format 0.0.4, which [`serve_prometheus`]
-//! serves at `GET /metrics` on a loopback address.
+//! serves at `GET /metrics` on a loopback address, to requests that name the loopback in
+//! `Host` and, when `[metrics]` sets a token, carry it ([`endpoint_settings`] reads it).
 
 mod http;
 mod prometheus;
@@ -18,7 +19,10 @@ use std::collections::BTreeMap;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-pub use http::{MetricsError, parse_loopback_addr, serve_prometheus};
+pub use http::{
+    Access, BearerToken, EndpointSettings, MAX_CONNECTIONS, MetricsError, READ_TIMEOUT,
+    check_config, endpoint_settings, parse_loopback_addr, serve_prometheus, serve_prometheus_with,
+};
 
 /// Prefix of every exported metric name.
 pub const PREFIX: &str = "infinity_matrix_";

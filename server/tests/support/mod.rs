@@ -34,11 +34,21 @@ impl LspClient {
     }
 
     pub fn spawn_with_env(env: &[(&str, &str)]) -> LspClient {
+        Self::spawn_with(env, Stdio::null())
+    }
+
+    /// Spawns with `env`, writing the server's stderr (its log) to the file `stderr`.
+    pub fn spawn_logging_to(env: &[(&str, &str)], stderr: &Path) -> LspClient {
+        let file = std::fs::File::create(stderr).expect("create the stderr file");
+        Self::spawn_with(env, Stdio::from(file))
+    }
+
+    fn spawn_with(env: &[(&str, &str)], stderr: Stdio) -> LspClient {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_infinity-matrix"));
         cmd.arg("lsp")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         for (k, v) in env {
             cmd.env(k, v);
         }
