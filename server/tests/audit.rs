@@ -46,6 +46,7 @@ fn attempt(task_id: &str, n: u32, started_at: i64, error: Option<ErrorClass>) ->
         error_message: error.as_ref().map(|c| format!("failed: {}", c.name())),
         error_class: error,
         retry_delay_ms: Some(500),
+        skipped: false,
     }
 }
 
@@ -607,14 +608,26 @@ fn retention_deletes_old_rows() {
 }
 
 #[test]
-fn recover_interrupted_fails_unfinished_tasks() {
-    let log = AuditLog::open_in_memory().unwrap();
+fn recover_interrupted_fails_unfinished_tasks_of_a_process_that_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.sqlite3");
     let t0 = now_ms();
-    log.task_created(&task("q", "explain", TaskState::Queued, t0));
-    log.task_created(&task("r", "explain", TaskState::Running, t0));
-    log.task_created(&task("w", "explain", TaskState::AwaitingApproval, t0));
-    log.task_created(&task("s", "explain", TaskState::Succeeded, t0));
-    log.task_created(&task("c", "explain", TaskState::Cancelled, t0));
+    // A first process writes tasks and starts a call, then goes away without finishing them.
+    let first = AuditLog::open(&path, false).unwrap();
+    first.task_created(&task("q", "explain", TaskState::Queued, t0));
+    first.task_created(&task("r", "explain", TaskState::Running, t0));
+    first.task_created(&task("w", "explain", TaskState::AwaitingApproval, t0));
+    first.task_created(&task("s", "explain", TaskState::Succeeded, t0));
+    first.task_created(&task("c", "explain", TaskState::Cancelled, t0));
+    first.attempt_started(&AttemptRecord {
+        latency_ms: None,
+        ttft_ms: None,
+        retry_delay_ms: None,
+        ..attempt("r", 1, t0, None)
+    });
+    drop(first);
+
+    let log = AuditLog::open(&path, false).unwrap();
     assert_eq!(log.recover_interrupted().unwrap(), 3);
     for id in ["q", "r", "w"] {
         let row = log.task(id).unwrap().unwrap();
@@ -632,7 +645,260 @@ fn recover_interrupted_fails_unfinished_tasks() {
         .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].summary, "awaiting_approval → failed: interrupted");
+    // The call in flight is closed as interrupted.
+    let attempts = log
+        .query(&AuditQuery {
+            kind: Some(EntryKind::Attempt),
+            task_id: Some("r".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].details["outcome"], "interrupted");
+    assert_eq!(
+        attempts[0].details["error_message"],
+        infinity_matrix::audit::INTERRUPTED_ATTEMPT
+    );
     assert_eq!(log.recover_interrupted().unwrap(), 0);
+}
+
+#[test]
+fn recovery_leaves_the_tasks_of_a_live_process_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.sqlite3");
+    let t0 = now_ms();
+    // The first server is alive and running a task (with a call in flight).
+    let first = AuditLog::open(&path, false).unwrap();
+    first.task_created(&task("live", "explain", TaskState::Queued, t0));
+    first.task_transition("live", TaskState::Queued, TaskState::Running, None);
+    first.attempt_started(&AttemptRecord {
+        latency_ms: None,
+        ttft_ms: None,
+        retry_delay_ms: None,
+        ..attempt("live", 1, t0, None)
+    });
+    first.flush().unwrap();
+
+    // A second server starts on the same workspace: nothing of the first one is touched,
+    // and its own running tasks are not touched by its own recovery either.
+    let second = AuditLog::open(&path, false).unwrap();
+    second.task_created(&task("mine", "explain", TaskState::Running, t0));
+    assert_eq!(second.recover_interrupted().unwrap(), 0);
+    assert_eq!(
+        second.task("live").unwrap().unwrap().state,
+        TaskState::Running
+    );
+    assert_eq!(
+        second.task("mine").unwrap().unwrap().state,
+        TaskState::Running
+    );
+    // The first server finishes its task normally.
+    first.attempt(&attempt("live", 1, t0, None));
+    first.task_transition("live", TaskState::Running, TaskState::Succeeded, None);
+    first.flush().unwrap();
+    let row = second.task("live").unwrap().unwrap();
+    assert_eq!(row.state, TaskState::Succeeded);
+    assert_eq!(row.error, None);
+    let summaries: Vec<String> = second
+        .query(&AuditQuery {
+            task_id: Some("live".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|e| e.summary)
+        .collect();
+    assert!(
+        !summaries.iter().any(|s| s.contains("interrupted")),
+        "{summaries:?}"
+    );
+    assert!(
+        summaries.iter().any(|s| s.contains(": ok")),
+        "the in-flight row was completed: {summaries:?}"
+    );
+
+    // Once the first process is gone, its unfinished task (not the second's) is recovered.
+    first.task_created(&task("left", "explain", TaskState::Running, t0));
+    drop(first);
+    assert_eq!(second.recover_interrupted().unwrap(), 1);
+    assert_eq!(
+        second.task("left").unwrap().unwrap().state,
+        TaskState::Failed
+    );
+    assert_eq!(
+        second.task("mine").unwrap().unwrap().state,
+        TaskState::Running
+    );
+    assert_eq!(
+        second.task("live").unwrap().unwrap().state,
+        TaskState::Succeeded
+    );
+    drop(second);
+    // Owners are on record: both ended, and no lock file is left behind.
+    let conn = raw(&path);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT COUNT(*) FROM owners WHERE ended_at IS NOT NULL"
+        ),
+        2
+    );
+    let locks = std::fs::read_dir(dir.path().join("audit.sqlite3.owners"))
+        .unwrap()
+        .count();
+    assert_eq!(locks, 0);
+}
+
+#[test]
+fn an_attempt_row_is_written_when_the_call_starts_and_completed_when_it_ends() {
+    let log = AuditLog::open_in_memory().unwrap();
+    let t0 = now_ms();
+    log.task_created(&task("t", "explain", TaskState::Running, t0));
+    log.attempt_started(&AttemptRecord {
+        latency_ms: None,
+        ttft_ms: None,
+        retry_delay_ms: None,
+        ..attempt("t", 1, t0, None)
+    });
+    let query = AuditQuery {
+        kind: Some(EntryKind::Attempt),
+        task_id: Some("t".into()),
+        ..Default::default()
+    };
+    let rows = log.query(&query).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].details["outcome"], "running");
+    assert_eq!(rows[0].details["latency_ms"], serde_json::Value::Null);
+    log.attempt(&attempt(
+        "t",
+        1,
+        t0 + 5,
+        Some(ErrorClass::Server { status: 503 }),
+    ));
+    // A skipped provider is a row of its own.
+    log.attempt(&AttemptRecord {
+        skipped: true,
+        attempt: 0,
+        latency_ms: None,
+        error_message: Some("skipped: circuit open".into()),
+        ..attempt("t", 0, t0 + 6, Some(ErrorClass::CircuitOpen))
+    });
+    let rows = log.query(&query).unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].details["outcome"], "server");
+    assert_eq!(rows[0].details["started_at"], t0, "the start time is kept");
+    assert_eq!(rows[0].details["latency_ms"], 1234);
+    assert_eq!(rows[1].details["outcome"], "skipped");
+    assert_eq!(rows[1].details["error_class"]["class"], "circuit_open");
+    assert!(
+        rows[1].summary.contains("skipped: circuit open"),
+        "{}",
+        rows[1].summary
+    );
+}
+
+/// The version 1 schema, as the first release wrote it.
+const SCHEMA_V1: &str = r#"
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY NOT NULL, agent TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN
+            ('queued','running','awaiting_approval','succeeded','failed','cancelled')),
+        priority INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL, uri TEXT, provider TEXT, model TEXT, error TEXT,
+        prompt_hash TEXT, prompt TEXT NULL, reply TEXT NULL, reply_hash TEXT, summary TEXT);
+    CREATE INDEX tasks_created_at ON tasks(created_at);
+    CREATE INDEX tasks_state ON tasks(state);
+    CREATE TABLE task_events (seq INTEGER PRIMARY KEY, task_id TEXT NOT NULL,
+        at INTEGER NOT NULL, from_state TEXT, to_state TEXT NOT NULL, detail TEXT);
+    CREATE INDEX task_events_task ON task_events(task_id);
+    CREATE INDEX task_events_at ON task_events(at);
+    CREATE TABLE attempts (seq INTEGER PRIMARY KEY, task_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+        started_at INTEGER NOT NULL, latency_ms INTEGER, ttft_ms INTEGER, prompt_tokens INTEGER,
+        completion_tokens INTEGER, outcome TEXT NOT NULL, error_class TEXT, error_message TEXT,
+        retry_delay_ms INTEGER);
+    CREATE INDEX attempts_task ON attempts(task_id);
+    CREATE INDEX attempts_started_at ON attempts(started_at);
+    CREATE TABLE approvals (seq INTEGER PRIMARY KEY, task_id TEXT NOT NULL, at INTEGER NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN
+            ('accepted','rejected','auto','timeout_applied','refused')),
+        by_whom TEXT NOT NULL CHECK (by_whom IN ('user','policy','timeout')), reason TEXT);
+    CREATE INDEX approvals_task ON approvals(task_id);
+    CREATE INDEX approvals_at ON approvals(at);
+    CREATE TABLE edits (seq INTEGER PRIMARY KEY, task_id TEXT NOT NULL, at INTEGER NOT NULL,
+        files TEXT NOT NULL, lines_changed INTEGER NOT NULL, content_hash TEXT NOT NULL,
+        summary TEXT NOT NULL, applied INTEGER NOT NULL CHECK (applied IN (0, 1)),
+        outcome_detail TEXT);
+    CREATE INDEX edits_task ON edits(task_id);
+    CREATE INDEX edits_at ON edits(at);
+    PRAGMA user_version = 1;
+"#;
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.sqlite3");
+    let t0 = now_ms() - 1000;
+    {
+        let conn = raw(&path);
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute(
+            "INSERT INTO tasks (id, agent, state, priority, created_at, updated_at, summary) \
+             VALUES ('old-done', 'explain', 'succeeded', 0, ?1, ?1, 'done'), \
+                    ('old-stuck', 'fix', 'running', 0, ?1, ?1, 'stuck')",
+            [t0],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO attempts (task_id, attempt, provider, model, started_at, latency_ms, \
+             outcome) VALUES ('old-done', 1, 'local', 'm', ?1, 12, 'ok')",
+            [t0],
+        )
+        .unwrap();
+    }
+    let log = AuditLog::open(&path, false).unwrap();
+    assert_eq!(
+        log.task("old-done").unwrap().unwrap().state,
+        TaskState::Succeeded
+    );
+    // Rows from before owners were recorded belong to no live process: recovered.
+    assert_eq!(log.recover_interrupted().unwrap(), 1);
+    let stuck = log.task("old-stuck").unwrap().unwrap();
+    assert_eq!(stuck.state, TaskState::Failed);
+    assert_eq!(stuck.error.as_deref(), Some("interrupted"));
+    let attempts = log
+        .query(&AuditQuery {
+            kind: Some(EntryKind::Attempt),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].details["outcome"], "ok");
+    // New writes carry their owner.
+    log.task_created(&task("new", "explain", TaskState::Queued, now_ms()));
+    let owner = log.owner_id().to_owned();
+    drop(log);
+    let conn = raw(&path);
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let (row_owner, old_owner): (String, Option<String>) = conn
+        .query_row(
+            "SELECT (SELECT owner FROM tasks WHERE id = 'new'), \
+                    (SELECT owner FROM tasks WHERE id = 'old-done')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(row_owner, owner);
+    assert_eq!(old_owner, None);
+    let pid: i64 = conn
+        .query_row("SELECT pid FROM owners WHERE id = ?1", [&owner], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(pid, i64::from(std::process::id()));
 }
 
 #[test]
@@ -806,6 +1072,12 @@ fn child_writer() {
         TaskState::Running,
         Some("started"),
     );
+    log.attempt_started(&AttemptRecord {
+        latency_ms: None,
+        ttft_ms: None,
+        retry_delay_ms: None,
+        ..attempt("crash-task", 1_000_000, t0, None)
+    });
     log.flush().unwrap();
     println!("AUDIT-CHILD-FLUSHED");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -855,6 +1127,14 @@ fn killed_writer_keeps_flushed_data() {
         .map_while(Result::ok)
         .any(|line| line.contains("AUDIT-CHILD-FLUSHED"));
     assert!(flushed, "the child never reported its flush");
+    // While the child lives, another process's recovery leaves its tasks alone.
+    let probe = AuditLog::open(&path, false).unwrap();
+    assert_eq!(probe.recover_interrupted().unwrap(), 0);
+    assert_eq!(
+        probe.task("crash-task").unwrap().unwrap().state,
+        TaskState::Running
+    );
+    drop(probe);
     // Let it write (and commit some batches) for a while, then kill it mid-way.
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
@@ -909,6 +1189,17 @@ fn killed_writer_keeps_flushed_data() {
         summaries,
         ["queued → running: started", "running → failed: interrupted"]
     );
+    // The call the child had in flight when it was killed is on record, closed as interrupted.
+    let conn = raw(&path);
+    let outcome: String = conn
+        .query_row(
+            "SELECT outcome FROM attempts WHERE task_id = 'crash-task' AND attempt = 1000000",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(outcome, "interrupted");
+    drop(conn);
     log.close().unwrap();
     let check: String = raw(&path)
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))

@@ -514,6 +514,40 @@ fn validation_errors_name_the_file() {
 // Schema.
 
 #[test]
+fn reply_cap_and_failover_bound_have_defaults_merge_and_are_bounded_in_a_workspace() {
+    let dirs = Dirs::new();
+    let defaults = dirs.load_ok().config.defaults;
+    assert_eq!(defaults.max_reply_bytes, 1 << 20);
+    assert_eq!(defaults.failover_after_wait_ms, 5_000);
+
+    dirs.user("[defaults]\nmax_reply_bytes = 4096\nfailover_after_wait_ms = 250\n");
+    let defaults = dirs.load_ok().config.defaults;
+    assert_eq!(defaults.max_reply_bytes, 4096);
+    assert_eq!(defaults.failover_after_wait_ms, 250);
+
+    // An untrusted workspace may lower the reply cap (a memory bound) but not raise it.
+    dirs.workspace("[defaults]\nmax_reply_bytes = 1024\n");
+    assert_eq!(dirs.load_ok().config.defaults.max_reply_bytes, 1024);
+    dirs.workspace("[defaults]\nmax_reply_bytes = 1073741824\n");
+    let loaded = dirs.load_ok();
+    assert_eq!(loaded.config.defaults.max_reply_bytes, 4096);
+    assert_eq!(loaded.config.defaults.failover_after_wait_ms, 250);
+
+    let dirs = Dirs::new();
+    dirs.user("[defaults]\nmax_reply_bytes = 0\n");
+    let err = dirs.load_err();
+    assert!(err.contains("defaults.max_reply_bytes"), "{err}");
+
+    let dirs = Dirs::new();
+    dirs.user(
+        "[providers.gcp]\nkind = \"vertex\"\nmodel = \"gemini-2.0-flash\"\nproject = \"p\"\n\
+         token_command = \"gcloud auth print-access-token\"\ntoken_command_timeout_ms = 2500\n",
+    );
+    let gcp = &dirs.load_ok().config.providers["gcp"];
+    assert_eq!(gcp.token_command_timeout_ms, Some(2500));
+}
+
+#[test]
 fn json_schema_matches_the_committed_file() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")

@@ -462,6 +462,181 @@ async fn kill_dash_nine_mid_task_then_restart_marks_it_interrupted() {
         text.contains("running"),
         "the committed running transition survived: {text}"
     );
+    // The provider call in flight at the kill was written when it started, and closed as
+    // interrupted by the recovery.
+    let attempts: Vec<&Value> = entries.iter().filter(|e| e["kind"] == "attempt").collect();
+    assert_eq!(attempts.len(), 1, "{text}");
+    assert_eq!(attempts[0]["details"]["provider"], "slow");
+    assert_eq!(attempts[0]["details"]["outcome"], "interrupted", "{text}");
+    c.shutdown();
+}
+
+/// The audit entries of one task, as one string and as the list.
+fn audit_of(c: &mut LspClient, id: &str) -> (String, Vec<Value>) {
+    let audit = c
+        .request("infinityMatrix/audit", json!({"taskId": id}))
+        .unwrap();
+    let entries = audit["entries"].as_array().cloned().unwrap_or_default();
+    (serde_json::to_string(&entries).unwrap(), entries)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_workspace_leaves_the_first_servers_tasks_alone() {
+    let server = provider(&["never"], Duration::from_secs(60)).await;
+    let e = env();
+    let config =
+        json!({"providers": {"slow": live(&server.uri())}, "defaults": {"providers": ["slow"]}});
+    let mut first = spawn(&e);
+    init(&mut first, &e, config.clone());
+    let uri = file_uri(&e.root.join("a.py"));
+    let start = |c: &mut LspClient| {
+        let r = exec(c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
+        let id = r["taskId"].as_str().unwrap().to_string();
+        task_state(c, &id, &["running"]);
+        id
+    };
+    let t1 = start(&mut first);
+    // Committed (the audit request flushes first).
+    let (text, _) = audit_of(&mut first, &t1);
+    assert!(text.contains("running"), "{text}");
+
+    // A second server starts on the same workspace (and runs its crash recovery).
+    let mut second = spawn(&e);
+    init(&mut second, &e, config.clone());
+    let (text, _) = audit_of(&mut second, &t1);
+    assert!(
+        !text.contains("interrupted"),
+        "the second server marked the first one's live task: {text}"
+    );
+    // The first server's task is still its own: it ends the way the first server ends it.
+    exec(
+        &mut first,
+        "infinity-matrix.cancelTask",
+        json!({"taskId": t1}),
+    )
+    .unwrap();
+    let task = task_state(&mut first, &t1, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "cancelled");
+    let (text, entries) = audit_of(&mut first, &t1);
+    assert!(!text.contains("interrupted"), "{text}");
+    let transitions: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["kind"] == "transition")
+        .map(|e| e["details"]["to_state"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(transitions, ["running", "cancelled"], "{text}");
+
+    // When the first server dies, its unfinished task is recovered by the next start — and
+    // the second server's own running task is not.
+    let t2 = start(&mut first);
+    let _ = audit_of(&mut first, &t2);
+    let t3 = start(&mut second);
+    let _ = audit_of(&mut second, &t3);
+    first.kill_hard();
+    drop(first);
+    let mut third = spawn(&e);
+    init(&mut third, &e, config);
+    let (text, _) = audit_of(&mut third, &t2);
+    assert!(
+        text.contains("running → failed: interrupted"),
+        "the dead server's task is recovered: {text}"
+    );
+    let (text, _) = audit_of(&mut third, &t3);
+    assert!(
+        !text.contains("interrupted"),
+        "the live second server's task is left alone: {text}"
+    );
+    second.shutdown();
+    third.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_fails_over_at_once_and_later_tasks_skip_the_provider() {
+    let limited = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
+        .mount(&limited)
+        .await;
+    let spare = provider(&["from the spare"], Duration::ZERO).await;
+    let e = env();
+    let mut c = spawn(&e);
+    let mut limited_cfg = live(&limited.uri());
+    limited_cfg["max_attempts"] = json!(3);
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"limited": limited_cfg, "spare": live(&spare.uri())},
+               "defaults": {"providers": ["limited", "spare"]}}),
+    );
+    let uri = file_uri(&e.root.join("a.py"));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
+        let id = r["taskId"].as_str().unwrap().to_string();
+        let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
+        assert_eq!(task["state"], "succeeded", "{task}");
+        assert_eq!(task["provider"], "spare");
+        ids.push(id);
+    }
+    assert_eq!(
+        limited.received_requests().await.unwrap().len(),
+        1,
+        "one request: no retry within the hour, and the second task skipped it"
+    );
+    let (text, entries) = audit_of(&mut c, &ids[0]);
+    assert!(text.contains("not waiting 3600 s"), "{text}");
+    let (text, entries2) = audit_of(&mut c, &ids[1]);
+    let skipped = entries2
+        .iter()
+        .find(|e| e["kind"] == "attempt" && e["details"]["provider"] == "limited")
+        .unwrap_or_else(|| panic!("a row for the skipped provider: {text}"));
+    assert_eq!(skipped["details"]["outcome"], "skipped", "{text}");
+    assert!(
+        skipped["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Retry-After"),
+        "{text}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["details"]["outcome"] == "rate_limited")
+    );
+    c.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_past_the_cap_ends_the_task_with_an_error_naming_the_cap() {
+    // 300 chunks of 1,000 bytes against a cap of 64 KiB.
+    let chunk = "z".repeat(1000);
+    let chunks: Vec<&str> = (0..300).map(|_| chunk.as_str()).collect();
+    let server = provider(&chunks, Duration::ZERO).await;
+    let e = env();
+    let mut c = spawn(&e);
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"live": live(&server.uri())},
+               "defaults": {"providers": ["live"], "max_reply_bytes": 65536}}),
+    );
+    let uri = file_uri(&e.root.join("a.py"));
+    let r = exec(&mut c, "infinity-matrix.executePrompt", json!({"prompt": "x", "textDocument": {"uri": uri}, "position": {"line": 0, "character": 0}})).unwrap();
+    let id = r["taskId"].as_str().unwrap().to_string();
+    let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "failed", "{task}");
+    let error = task["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("64 KiB") && error.contains("defaults.max_reply_bytes"),
+        "{error}"
+    );
+    let detail = c
+        .request("infinityMatrix/task", json!({"taskId": id}))
+        .unwrap();
+    assert_eq!(detail["text"], "", "the partial reply was released");
+    // The server keeps serving.
+    let again = c.request("infinityMatrix/tasks", json!(null)).unwrap();
+    assert!(again["tasks"].is_array());
     c.shutdown();
 }
 

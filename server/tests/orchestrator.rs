@@ -1526,3 +1526,277 @@ async fn provider_error_secrets_never_leak() {
         leaks.join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 11: skipped providers and in-flight calls in the audit log, Retry-After failover, the
+// reply cap, panics.
+
+/// (provider, outcome, error message) of every attempt row of a task, in order.
+fn attempt_rows(h: &Harness, id: &str) -> Vec<(String, String, String)> {
+    h.audit_entries(Some(EntryKind::Attempt), Some(id))
+        .iter()
+        .map(|e| {
+            (
+                e.details["provider"].as_str().unwrap_or("").to_string(),
+                e.details["outcome"].as_str().unwrap_or("").to_string(),
+                e.details["error_message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_skipped_for_an_open_circuit_is_in_the_audit_log() {
+    let mut config = config_with_cap(2);
+    config
+        .agents
+        .insert("dual".into(), agent(&["flaky", "good"]));
+    let h = Harness::new(config);
+    let flaky = h.provider("flaky", pcfg().with_breaker(1, 60_000));
+    let good = h.provider("good", pcfg());
+    flaky.set_default(Step::fail(ErrorClass::Server { status: 500 }, "down"));
+
+    let t1 = h.submit(spec("dual", "t1"));
+    assert_eq!(h.wait_terminal(&t1).await.state, TaskState::Succeeded);
+    let t2 = h.submit(spec("dual", "t2"));
+    let info = h.wait_terminal(&t2).await;
+    assert_eq!(info.state, TaskState::Succeeded);
+    assert_eq!(info.provider.as_deref(), Some("good"));
+    assert_eq!(flaky.calls(), 1, "the open circuit sent no second request");
+    assert_eq!(good.calls(), 2);
+
+    let rows = attempt_rows(&h, &t2);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("flaky", "skipped")
+    );
+    assert!(
+        rows[0].2.starts_with("skipped: circuit open"),
+        "the skip says why: {rows:?}"
+    );
+    assert_eq!((rows[1].0.as_str(), rows[1].1.as_str()), ("good", "ok"));
+    let entries = h.audit_entries(Some(EntryKind::Attempt), Some(&t2));
+    assert_eq!(entries[0].details["error_class"]["class"], "circuit_open");
+    assert_eq!(
+        h.metrics.counter(
+            metrics::PROVIDER_REQUESTS_TOTAL,
+            &[("provider", "flaky"), ("outcome", "skipped")]
+        ),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_is_on_record_while_its_call_is_in_flight() {
+    let mut config = config_with_cap(2);
+    config.agents.insert("a".into(), agent(&["slow"]));
+    let h = Harness::new(config);
+    let slow = h.provider("slow", pcfg());
+    let gate = Gate::new();
+    slow.push(Step::block_then(&gate, "done"));
+
+    let id = h.submit(spec("a", "q"));
+    wait_for("the call to start", || slow.in_flight() == 1).await;
+    assert_eq!(
+        attempt_rows(&h, &id),
+        vec![("slow".to_string(), "running".to_string(), String::new())],
+        "the attempt is written when it starts"
+    );
+    gate.open_one();
+    assert_eq!(h.wait_terminal(&id).await.state, TaskState::Succeeded);
+    let entries = h.audit_entries(Some(EntryKind::Attempt), Some(&id));
+    assert_eq!(entries.len(), 1, "the same row is completed: {entries:?}");
+    assert_eq!(entries[0].details["outcome"], "ok");
+    assert_eq!(entries[0].details["attempt"], 1);
+    assert!(entries[0].details["latency_ms"].is_number());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_retry_after_fails_over_at_once_and_later_tasks_skip_the_provider() {
+    let mut config = config_with_cap(2);
+    config
+        .agents
+        .insert("a".into(), agent(&["limited", "spare"]));
+    let h = Harness::new(config);
+    let limited = h.provider("limited", pcfg().with_attempts(3));
+    let spare = h.provider("spare", pcfg());
+    limited.set_default(Step::fail(
+        ErrorClass::RateLimited {
+            retry_after_ms: Some(3_600_000),
+        },
+        "429 Too Many Requests",
+    ));
+
+    // Bounded by WAIT (10 s): holding the task for the Retry-After (60 s per retry) fails here.
+    let t1 = h.submit(spec("a", "t1"));
+    let info = h.wait_terminal(&t1).await;
+    assert_eq!(info.state, TaskState::Succeeded, "{:?}", info.error);
+    assert_eq!(info.provider.as_deref(), Some("spare"));
+    assert_eq!(
+        limited.calls(),
+        1,
+        "a one-hour Retry-After is not waited out when another provider can answer"
+    );
+    let rows = attempt_rows(&h, &t1);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("limited", "rate_limited")
+    );
+    assert!(
+        rows[0].2.contains("not waiting 3600 s") && rows[0].2.contains("failing over"),
+        "{rows:?}"
+    );
+
+    // Later tasks skip it while its Retry-After lasts, and the audit log says so.
+    let t2 = h.submit(spec("a", "t2"));
+    let info = h.wait_terminal(&t2).await;
+    assert_eq!(info.state, TaskState::Succeeded);
+    assert_eq!(info.provider.as_deref(), Some("spare"));
+    assert_eq!(
+        limited.calls(),
+        1,
+        "skipped until its Retry-After has passed"
+    );
+    assert_eq!(spare.calls(), 2);
+    let rows = attempt_rows(&h, &t2);
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str()),
+        ("limited", "skipped")
+    );
+    assert!(rows[0].2.contains("Retry-After"), "{rows:?}");
+    let entries = h.audit_entries(Some(EntryKind::Attempt), Some(&t2));
+    assert_eq!(entries[0].details["error_class"]["class"], "rate_limited");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_is_waited_out_when_no_other_provider_can_answer() {
+    let mut config = config_with_cap(2);
+    config.defaults.failover_after_wait_ms = 50;
+    config.agents.insert("solo".into(), agent(&["limited"]));
+    let h = Harness::new(config);
+    let limited = h.provider("limited", pcfg().with_attempts(2));
+    limited.push(Step::fail(
+        ErrorClass::RateLimited {
+            retry_after_ms: Some(300),
+        },
+        "429 Too Many Requests",
+    ));
+    limited.set_default(Step::reply(&["after the wait"]));
+
+    let id = h.submit(spec("solo", "q"));
+    let info = h.wait_terminal(&id).await;
+    assert_eq!(info.state, TaskState::Succeeded, "{:?}", info.error);
+    assert_eq!(
+        limited.calls(),
+        2,
+        "it waited and retried the same provider"
+    );
+    let rows = attempt_rows(&h, &id);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].1, "rate_limited");
+    assert_eq!(rows[1].1, "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_past_the_cap_fails_the_task_naming_the_cap() {
+    let mut config = config_with_cap(2);
+    config.defaults.max_reply_bytes = 64 * 1024;
+    config
+        .agents
+        .insert("a".into(), agent(&["endless", "other"]));
+    let h = Harness::new(config);
+    let endless = h.provider("endless", pcfg());
+    let other = h.provider("other", pcfg());
+    // 4 MB uncapped.
+    endless.set_default(Step::flood(&"x".repeat(1000), 4096));
+
+    let id = h.submit(spec("a", "q"));
+    let info = h.wait_terminal(&id).await;
+    assert_eq!(info.state, TaskState::Failed);
+    let err = info.error.unwrap_or_default();
+    for needle in ["64 KiB", "65536 bytes", "defaults.max_reply_bytes"] {
+        assert!(
+            err.contains(needle),
+            "the error names the cap ({needle}): {err}"
+        );
+    }
+    assert_eq!(endless.cancels(), 1, "the stream was stopped");
+    assert_eq!(
+        other.calls(),
+        0,
+        "a reply past the cap ends the task; it is not a provider failure"
+    );
+    let streamed: usize = chunk_events(&h, &id).iter().map(|(_, t)| t.len()).sum();
+    assert!(
+        streamed <= 64 * 1024,
+        "nothing past the cap was passed on: {streamed}"
+    );
+    let detail = h.orch.task(&id).expect("task");
+    assert!(detail.text.is_empty(), "the partial reply was released");
+    let rows = attempt_rows(&h, &id);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].1, "reply_too_large");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_provider_fails_its_task_and_frees_its_slot() {
+    let mut config = config_with_cap(1);
+    config.agents.insert(
+        "a".into(),
+        AgentConfig {
+            concurrency: Some(1),
+            ..agent(&["buggy"])
+        },
+    );
+    let h = Harness::new(config);
+    let buggy = h.provider("buggy", pcfg());
+    buggy.push(Step::panic("adapter bug: index 7 out of range"));
+    buggy.set_default(Step::reply(&["fine"]));
+
+    let t1 = h.submit(spec("a", "first"));
+    let info = h.wait_terminal(&t1).await;
+    assert_eq!(info.state, TaskState::Failed);
+    let err = info.error.unwrap_or_default();
+    assert!(
+        err.contains("panicked") && err.contains("adapter bug: index 7 out of range"),
+        "{err}"
+    );
+    // The only slot (global cap 1, agent cap 1) was freed: the next task runs.
+    let t2 = h.submit(spec("a", "second"));
+    assert_eq!(h.wait_terminal(&t2).await.state, TaskState::Succeeded);
+    assert_eq!(h.orch.status().running, 0);
+    assert_eq!(
+        h.metrics.gauge(metrics::TASKS_RUNNING, &[]),
+        Some(0.0),
+        "the running gauge is back to zero"
+    );
+    // The audit log has the failure and no call left "running".
+    h.audit.flush().expect("flush");
+    let row = h.audit.task(&t1).expect("read").expect("row");
+    assert_eq!(row.state, TaskState::Failed);
+    assert!(row.error.unwrap_or_default().contains("panicked"));
+    let rows = attempt_rows(&h, &t1);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].1, "internal");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orchestrators_started_together_never_issue_the_same_task_id() {
+    // Two servers on one workspace share an audit database: their ids must differ even when
+    // they start in the same millisecond.
+    let mut config = config_with_cap(2);
+    config.agents.insert("a".into(), agent(&["p"]));
+    let first = Harness::new(config.clone());
+    let second = Harness::new(config);
+    first.provider("p", pcfg());
+    second.provider("p", pcfg());
+    let a = first.submit(spec("a", "q"));
+    let b = second.submit(spec("a", "q"));
+    assert_ne!(a, b);
+    first.wait_terminal(&a).await;
+    second.wait_terminal(&b).await;
+}

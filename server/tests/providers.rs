@@ -8,10 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use infinity_matrix::config::ProviderConfig;
 use infinity_matrix::providers::{
-    AttemptEvent, AttemptReport, ChatMessage, ChatOutcome, ChatRequest, CircuitBreaker,
-    CircuitState, ErrorClass, Provider, ProviderError, ProviderHandle, ProviderKind, REDACTED,
-    RetryPolicy, Role, SecretStore, Usage, build_provider, call_with_resilience, parse_retry_after,
-    redact, register_secret,
+    AttemptEvent, AttemptReport, CallOptions, ChatMessage, ChatOutcome, ChatRequest,
+    CircuitBreaker, CircuitState, ErrorClass, Provider, ProviderError, ProviderHandle,
+    ProviderKind, REDACTED, RetryPolicy, Role, SecretStore, Usage, build_provider,
+    call_with_options, call_with_resilience, parse_retry_after, redact, register_secret,
 };
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -164,6 +164,7 @@ impl Spec {
             project: (self.kind == ProviderKind::Vertex).then(|| "test-project".to_string()),
             location: (self.kind == ProviderKind::Vertex).then(|| "us-central1".to_string()),
             token_command: None,
+            token_command_timeout_ms: None,
         }
     }
 
@@ -1405,6 +1406,262 @@ async fn vertex_token_command_failure_is_config() {
     assert_eq!(err.class, ErrorClass::Config);
     assert!(err.message.contains("not logged in"), "{}", err.message);
     assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+/// Whether process `pid` is gone (no such process, or a zombie nobody reaped yet).
+#[cfg(target_os = "linux")]
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // "pid (comm) S ...": the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state == "Z" || state == "X"),
+    }
+}
+
+/// A token_command that starts a long `sleep`, records its pid and never prints a token.
+#[cfg(target_os = "linux")]
+fn hanging_token_command(pid_file: &Path) -> String {
+    format!("sleep 300 & echo $! > '{}'; wait", pid_file.display())
+}
+
+#[cfg(target_os = "linux")]
+async fn read_pid(pid_file: &Path) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(pid) = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "the token_command never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits (bounded) for `pid` to be gone; kills it if it is not, so a failing run leaks nothing.
+#[cfg(target_os = "linux")]
+async fn assert_process_ends(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !process_gone(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let gone = process_gone(pid);
+    if !gone {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    assert!(gone, "the token_command's child {pid} is still running");
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn vertex_token_command_timeout_kills_its_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("sleep.pid");
+    let server = MockServer::start().await;
+    let mut cfg = VERTEX.config(&server.uri());
+    cfg.api_key_env = None;
+    cfg.token_command = Some(hanging_token_command(&pid_file));
+    cfg.token_command_timeout_ms = Some(500);
+    let provider = build_provider("vertex", &cfg, Arc::new(SecretStore::new())).unwrap();
+    let err = chat(provider.as_ref()).await.0.expect_err("times out");
+    assert_eq!(err.class, ErrorClass::Config);
+    assert!(
+        err.message.contains("did not finish within 500 ms"),
+        "{}",
+        err.message
+    );
+    let pid = read_pid(&pid_file).await;
+    assert_process_ends(pid).await;
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn vertex_token_command_cancelled_kills_its_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("sleep.pid");
+    let server = MockServer::start().await;
+    let mut cfg = VERTEX.config(&server.uri());
+    cfg.api_key_env = None;
+    cfg.token_command = Some(hanging_token_command(&pid_file));
+    cfg.token_command_timeout_ms = Some(60_000);
+    let provider = build_provider("vertex", &cfg, Arc::new(SecretStore::new())).unwrap();
+    let cancel = CancellationToken::new();
+    let sink = |_: &str| {};
+    let request = request();
+    let call = provider.chat(&request, &sink, cancel.clone());
+    let cancel_when_started = async {
+        let pid = read_pid(&pid_file).await;
+        cancel.cancel();
+        pid
+    };
+    let (result, pid) = tokio::join!(call, cancel_when_started);
+    let err = result.expect_err("cancelled");
+    assert_eq!(err.class, ErrorClass::Cancelled);
+    assert_process_ends(pid).await;
+}
+
+/// An OpenAI stream of `count` chunks of `chunk`.
+fn openai_stream_of(chunk: &str, count: usize) -> String {
+    let event = format!(
+        "data: {}\n\n",
+        serde_json::json!({"id": "x", "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": null}]})
+    );
+    let mut body = event.repeat(count);
+    body.push_str("data: [DONE]\n\n");
+    body
+}
+
+#[tokio::test]
+async fn a_reply_past_the_default_cap_of_1_mib_is_stopped() {
+    let server = MockServer::start().await;
+    // 2,000 chunks of 1,000 bytes: about 2 MB of text.
+    mount_ok(&server, &OPENAI, openai_stream_of(&"y".repeat(1000), 2000)).await;
+    let provider = OPENAI.provider(&server.uri(), |_| {});
+    let breaker = CircuitBreaker::default();
+    let events = Events::default();
+    let on_attempt = |e: AttemptEvent| events.push(e);
+    let received = AtomicUsize::new(0);
+    let sink = |c: &str| {
+        received.fetch_add(c.len(), Ordering::SeqCst);
+    };
+    let err = call_with_resilience(
+        provider.as_ref(),
+        &breaker,
+        &fast_policy(),
+        &request(),
+        &sink,
+        CancellationToken::new(),
+        &on_attempt,
+    )
+    .await
+    .expect_err("past the cap");
+    assert_eq!(
+        err.class,
+        ErrorClass::ReplyTooLarge {
+            limit_bytes: 1 << 20
+        }
+    );
+    assert!(
+        err.message.contains("1 MiB") && err.message.contains("1048576 bytes"),
+        "{}",
+        err.message
+    );
+    assert!(err.partial_text.is_empty());
+    assert!(received.load(Ordering::SeqCst) <= 1 << 20);
+    assert_eq!(events.started(), vec![1], "not retried");
+    assert_eq!(
+        breaker.consecutive_failures(),
+        0,
+        "not the provider's fault"
+    );
+}
+
+#[tokio::test]
+async fn a_reply_past_a_configured_cap_is_stopped_for_every_adapter() {
+    for spec in ALL {
+        let server = MockServer::start().await;
+        // The fixture's text ("Hello, world!") is longer than the 8-byte cap.
+        mount_ok(&server, &spec, spec.stream()).await;
+        let provider = spec.provider(&server.uri(), |_| {});
+        let breaker = CircuitBreaker::default();
+        let received = Mutex::new(String::new());
+        let sink = |c: &str| received.lock().push_str(c);
+        let err = call_with_options(
+            provider.as_ref(),
+            &breaker,
+            &fast_policy(),
+            &request(),
+            &sink,
+            CancellationToken::new(),
+            &|_| {},
+            CallOptions {
+                max_reply_bytes: Some(8),
+                ..CallOptions::default()
+            },
+        )
+        .await
+        .expect_err("past the cap");
+        assert_eq!(
+            err.class,
+            ErrorClass::ReplyTooLarge { limit_bytes: 8 },
+            "{spec:?}"
+        );
+        assert!(
+            received.lock().len() <= 8,
+            "{spec:?}: {:?}",
+            received.lock()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_sse_event_that_never_ends_is_a_protocol_error() {
+    let server = MockServer::start().await;
+    // 5 MiB of one `data:` line with no newline: the parser would buffer it all.
+    let mut body = String::from("data: {\"choices\": [{\"delta\": {\"content\": \"");
+    body.push_str(&"z".repeat(5 << 20));
+    mount_ok(&server, &OPENAI, body).await;
+    let provider = OPENAI.provider(&server.uri(), |_| {});
+    let err = chat(provider.as_ref()).await.0.expect_err("too long");
+    assert_eq!(err.class, ErrorClass::Protocol, "{}", err.message);
+    assert!(
+        err.message.contains("SSE event is longer than"),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn a_long_retry_after_fails_over_at_once_and_is_remembered() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "3600"))
+        .mount(&server)
+        .await;
+    let mut cfg = OPENAI.config(&server.uri());
+    cfg.max_attempts = Some(3);
+    let handle = ProviderHandle::from_config("limited", &cfg, OPENAI.secrets()).unwrap();
+    let events = Events::default();
+    let on_attempt = |e: AttemptEvent| events.push(e);
+    let can_fail_over = || true;
+    let err = handle
+        .call_with(
+            &request(),
+            &|_| {},
+            CancellationToken::new(),
+            &on_attempt,
+            CallOptions {
+                max_retry_wait: Some(Duration::from_secs(5)),
+                can_fail_over: Some(&can_fail_over),
+                ..CallOptions::standard()
+            },
+        )
+        .await
+        .expect_err("rate limited");
+    assert_eq!(
+        err.class,
+        ErrorClass::RateLimited {
+            retry_after_ms: Some(3_600_000)
+        }
+    );
+    assert!(
+        err.message.contains("not waiting 3600 s") && err.message.contains("failing over"),
+        "{}",
+        err.message
+    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert_eq!(events.reports().len(), 1);
+    assert_eq!(events.reports()[0].retry_delay, None);
+    let left = handle.retry_after.remaining().expect("remembered");
+    assert!(left > Duration::from_secs(3500), "{left:?}");
 }
 
 #[tokio::test]

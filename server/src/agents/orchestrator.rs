@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use parking_lot::Mutex;
 use serde::Serialize;
 use tokio::sync::{Notify, oneshot};
@@ -29,8 +30,8 @@ use crate::config::{Config, OutputMode, Trigger};
 use crate::metrics::{self, Metrics};
 use crate::policy::{self, Decision, EditContext};
 use crate::providers::{
-    AttemptEvent, BoxFuture, ChatMessage, ChatRequest, CircuitState, ErrorClass, ProviderHandle,
-    Role, SecretStore, call_with_resilience, redact,
+    AttemptEvent, BoxFuture, CallOptions, ChatMessage, ChatRequest, CircuitState, ErrorClass,
+    ProviderHandle, Role, SecretStore, call_with_options, human_bytes, redact,
 };
 
 /// One step of a failover chain: the name, the provider (if it could be built), and why not.
@@ -45,6 +46,11 @@ struct ProviderSlot {
 impl ProviderSlot {
     fn config(&self) -> &ProviderConfig {
         &self.config
+    }
+
+    /// Worth trying now: its circuit is not open and it has not asked callers to stay away.
+    fn is_available(&self) -> bool {
+        self.breaker.state() != CircuitState::Open && self.retry_after.remaining().is_none()
     }
 }
 
@@ -173,6 +179,8 @@ struct TaskEntry {
     approval: Option<String>,
     /// Set when the scheduler counted this task against the caps; cleared when it ends.
     holds_slot: bool,
+    /// The provider call in flight (its audit row says `running` until it ends).
+    open_attempt: Option<AttemptRecord>,
 }
 
 #[derive(Default)]
@@ -220,6 +228,15 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// The prefix of this orchestrator's task ids: start time, process id and an instance number,
+/// so two servers sharing one audit database (same workspace) never issue the same id, even
+/// when they start in the same millisecond.
+fn id_prefix() -> String {
+    static INSTANCES: AtomicU64 = AtomicU64::new(0);
+    let instance = INSTANCES.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}-{:x}.{instance}", now_ms(), std::process::id())
+}
+
 fn is_background(agent: &AgentDef) -> bool {
     agent
         .triggers
@@ -244,7 +261,7 @@ impl Orchestrator {
             state: Mutex::new(State::default()),
             wake: Arc::new(Notify::new()),
             seq: AtomicU64::new(1),
-            id_prefix: format!("{:x}", now_ms()),
+            id_prefix: id_prefix(),
             shutting_down: AtomicBool::new(false),
             idle: Notify::new(),
         });
@@ -255,7 +272,12 @@ impl Orchestrator {
         tokio::spawn(async move {
             loop {
                 let Some(inner) = weak.upgrade() else { return };
-                Self::schedule(&inner);
+                // A bug in scheduling must not stop every later task from starting.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Self::schedule(&inner)))
+                    .is_err()
+                {
+                    tracing::error!("the task scheduler panicked; it keeps running");
+                }
                 drop(inner);
                 // notify_one keeps a permit when nobody waits, so no wake-up is lost here.
                 wake.notified().await;
@@ -406,6 +428,7 @@ impl Orchestrator {
                     approval_tx: None,
                     approval: None,
                     holds_slot: false,
+                    open_attempt: None,
                 },
             );
             st.queue.insert((Reverse(priority), seq), id.clone());
@@ -811,13 +834,41 @@ impl Orchestrator {
         Some(info)
     }
 
-    /// Moves a task to a terminal state (freeing its concurrency slot if it held one).
+    /// Moves a task to a terminal state (freeing its concurrency slot if it held one). A
+    /// provider call still in flight (the task panicked, or shutdown gave up on it) is closed
+    /// in the audit log first.
     fn finish(&self, id: &str, state: TaskState, detail: Option<String>) {
+        let open = {
+            let mut st = self.inner.state.lock();
+            st.tasks
+                .get_mut(id)
+                .filter(|e| !e.info.state.is_terminal())
+                .and_then(|e| e.open_attempt.take())
+        };
+        if let Some(mut attempt) = open {
+            attempt.latency_ms = u64::try_from(now_ms() - attempt.started_at).ok();
+            attempt.error_class = Some(if state == TaskState::Cancelled {
+                ErrorClass::Cancelled
+            } else {
+                ErrorClass::Internal
+            });
+            attempt.error_message = Some(redact(&format!(
+                "the task ended while this call was in flight: {}",
+                detail.as_deref().unwrap_or(state.as_str())
+            )));
+            if let Some(audit) = &self.inner.audit {
+                audit.attempt(&attempt);
+            }
+        }
         let Some(info) = self.transition(id, state, detail) else {
             return;
         };
         {
             let mut st = self.inner.state.lock();
+            if let Some(e) = st.tasks.get_mut(id) {
+                // Kept for taskResult; give back what the growing buffer over-allocated.
+                e.text.shrink_to_fit();
+            }
             st.finished.push_back(id.to_string());
             while st.finished.len() > FINISHED_KEPT {
                 if let Some(old) = st.finished.pop_front() {
@@ -834,11 +885,23 @@ impl Orchestrator {
         self.inner.wake.notify_one();
     }
 
+    /// Runs a task to its end. A panic anywhere in its body (a provider, the host, a parser)
+    /// is caught here: the task fails with the panic's message and frees its slot.
     async fn run(&self, id: TaskId) {
-        let outcome = self.run_inner(&id).await;
+        let outcome = std::panic::AssertUnwindSafe(self.run_inner(&id))
+            .catch_unwind()
+            .await;
         let (state, detail) = match outcome {
-            Ok(()) => (TaskState::Succeeded, None),
-            Err((state, detail)) => (state, Some(detail)),
+            Ok(Ok(())) => (TaskState::Succeeded, None),
+            Ok(Err((state, detail))) => (state, Some(detail)),
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!("task {id} panicked: {}", redact(&message));
+                (
+                    TaskState::Failed,
+                    Some(format!("internal error: the task panicked: {message}")),
+                )
+            }
         };
         self.finish(&id, state, detail);
     }
@@ -869,7 +932,8 @@ impl Orchestrator {
             if entry.text.is_empty() {
                 return;
             }
-            entry.text.clear();
+            // Dropped, not cleared: a long reply's buffer is given back at once.
+            entry.text = String::new();
             entry.seq += 1;
             TaskEvent::Reset {
                 task_id: id.to_string(),
@@ -881,7 +945,7 @@ impl Orchestrator {
     }
 
     async fn run_inner(&self, id: &str) -> Result<(), (TaskState, String)> {
-        let (spec, cancel, agent, chain) = {
+        let (spec, cancel, agent, chain, defaults) = {
             let st = self.inner.state.lock();
             let entry = st
                 .tasks
@@ -902,17 +966,25 @@ impl Orchestrator {
                     )
                 })
                 .collect();
-            (entry.spec.clone(), entry.cancel.clone(), agent, chain)
+            (
+                entry.spec.clone(),
+                entry.cancel.clone(),
+                agent,
+                chain,
+                st.config.defaults.clone(),
+            )
         };
         if cancel.is_cancelled() {
             return Err((TaskState::Cancelled, "cancelled".into()));
         }
         self.transition(id, TaskState::Running, None);
         let request = build_request(&agent, &spec);
+        let max_reply_bytes = defaults.max_reply_bytes.max(1);
+        let failover_after = Duration::from_millis(defaults.failover_after_wait_ms);
         let mut failures: Vec<String> = Vec::new();
         let mut answer = None;
         let mut previous: Option<String> = None;
-        for (pname, handle, config_error) in &chain {
+        for (index, (pname, handle, config_error)) in chain.iter().enumerate() {
             if cancel.is_cancelled() {
                 return Err((TaskState::Cancelled, "cancelled".into()));
             }
@@ -924,6 +996,37 @@ impl Orchestrator {
                 self.record_attempt_failure(id, pname, &why);
                 continue;
             };
+            // Another provider later in the chain that is worth trying now.
+            let can_fail_over = || {
+                chain
+                    .iter()
+                    .skip(index + 1)
+                    .any(|(_, slot, _)| slot.as_ref().is_some_and(|s| s.is_available()))
+            };
+            let model = agent
+                .model
+                .clone()
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| handle.config().model.clone());
+            if let Some(left) = handle.retry_after.remaining()
+                && can_fail_over()
+            {
+                let why = format!(
+                    "skipped: the provider asked callers to wait (Retry-After) for {} more",
+                    human_wait(left)
+                );
+                self.record_skipped(
+                    id,
+                    pname,
+                    &model,
+                    ErrorClass::RateLimited {
+                        retry_after_ms: u64::try_from(left.as_millis()).ok(),
+                    },
+                    &why,
+                );
+                failures.push(format!("{pname} (rate_limited): {why}"));
+                continue;
+            }
             if let Some(prev) = &previous {
                 self.inner.metrics.inc(
                     metrics::FAILOVERS_TOTAL,
@@ -944,11 +1047,7 @@ impl Orchestrator {
                 let mut st = self.inner.state.lock();
                 if let Some(e) = st.tasks.get_mut(id) {
                     e.info.provider = Some(pname.clone());
-                    e.info.model = Some(if req.model.is_empty() {
-                        handle.config().model.clone()
-                    } else {
-                        req.model.clone()
-                    });
+                    e.info.model = Some(model.clone());
                 }
             }
             let this = self.clone();
@@ -957,7 +1056,7 @@ impl Orchestrator {
             let this2 = self.clone();
             let task_id2 = id.to_string();
             let on_attempt = move |ev: AttemptEvent| this2.on_attempt(&task_id2, ev);
-            let result = call_with_resilience(
+            let result = call_with_options(
                 handle.provider.as_ref(),
                 &handle.breaker,
                 &handle.retry,
@@ -965,9 +1064,15 @@ impl Orchestrator {
                 &on_chunk,
                 cancel.clone(),
                 &on_attempt,
+                CallOptions {
+                    max_reply_bytes: Some(max_reply_bytes),
+                    max_retry_wait: Some(failover_after),
+                    can_fail_over: Some(&can_fail_over),
+                },
             )
             .await;
             drop(permit);
+            handle.note_result(&result);
             self.inner.metrics.set_gauge(
                 metrics::CIRCUIT_STATE,
                 &[("provider", pname)],
@@ -981,7 +1086,23 @@ impl Orchestrator {
                 Err(e) if e.class == ErrorClass::Cancelled || cancel.is_cancelled() => {
                     return Err((TaskState::Cancelled, "cancelled".into()));
                 }
+                Err(e) if matches!(e.class, ErrorClass::ReplyTooLarge { .. }) => {
+                    let message = reply_cap_message(max_reply_bytes);
+                    // Gives the partial reply's memory back at once.
+                    self.reset_text(id, &message);
+                    return Err((TaskState::Failed, message));
+                }
                 Err(e) => {
+                    if e.class == ErrorClass::CircuitOpen {
+                        // No request was sent; the audit log still says the provider was passed.
+                        self.record_skipped(
+                            id,
+                            pname,
+                            &model,
+                            ErrorClass::CircuitOpen,
+                            &format!("skipped: {}", e.message),
+                        );
+                    }
                     self.reset_text(id, &format!("{pname} failed: {}", e.message));
                     failures.push(format!("{pname} ({}): {}", e.class.name(), e.message));
                 }
@@ -1193,6 +1314,25 @@ impl Orchestrator {
                     if attempt > 1 {
                         e.info.retries += 1;
                     }
+                    // Written now, so a call in flight when the process dies is on record.
+                    let record = AttemptRecord {
+                        task_id: id.to_string(),
+                        attempt: e.info.attempts,
+                        provider: e.info.provider.clone().unwrap_or_default(),
+                        model: e.info.model.clone().unwrap_or_default(),
+                        started_at: now_ms(),
+                        latency_ms: None,
+                        ttft_ms: None,
+                        usage: Default::default(),
+                        error_class: None,
+                        error_message: None,
+                        retry_delay_ms: None,
+                        skipped: false,
+                    };
+                    if let Some(audit) = &self.inner.audit {
+                        audit.attempt_started(&record);
+                    }
+                    e.open_attempt = Some(record);
                 }
             }
             AttemptEvent::Finished(report) => {
@@ -1239,27 +1379,35 @@ impl Orchestrator {
                     );
                 }
                 // Attempts are numbered across the whole chain (the report counts per provider).
-                let attempt = self
-                    .inner
-                    .state
-                    .lock()
-                    .tasks
-                    .get(id)
-                    .map(|e| e.info.attempts)
-                    .unwrap_or(report.attempt);
+                let (attempt, started_at) = {
+                    let mut st = self.inner.state.lock();
+                    match st.tasks.get_mut(id) {
+                        Some(e) => {
+                            let open = e.open_attempt.take();
+                            (
+                                e.info.attempts,
+                                open.map(|a| a.started_at).unwrap_or_else(|| {
+                                    now_ms() - report.latency.as_millis() as i64
+                                }),
+                            )
+                        }
+                        None => (report.attempt, now_ms() - report.latency.as_millis() as i64),
+                    }
+                };
                 if let Some(audit) = &self.inner.audit {
                     audit.attempt(&AttemptRecord {
                         task_id: id.to_string(),
                         attempt,
                         provider: report.provider.clone(),
                         model: report.model.clone(),
-                        started_at: now_ms() - report.latency.as_millis() as i64,
+                        started_at,
                         latency_ms: Some(report.latency.as_millis() as u64),
                         ttft_ms: report.time_to_first_token.map(|t| t.as_millis() as u64),
                         usage: report.usage,
                         error_class: report.error.as_ref().map(|e| e.class.clone()),
                         error_message: report.error.as_ref().map(|e| redact(&e.message)),
                         retry_delay_ms: report.retry_delay.map(|d| d.as_millis() as u64),
+                        skipped: false,
                     });
                 }
             }
@@ -1284,6 +1432,31 @@ impl Orchestrator {
                 error_class: Some(ErrorClass::Config),
                 error_message: Some(redact(why)),
                 retry_delay_ms: None,
+                skipped: false,
+            });
+        }
+    }
+
+    /// A provider of the chain passed over without a request (circuit open, Retry-After).
+    fn record_skipped(&self, id: &str, provider: &str, model: &str, class: ErrorClass, why: &str) {
+        self.inner.metrics.inc(
+            metrics::PROVIDER_REQUESTS_TOTAL,
+            &[("provider", provider), ("outcome", "skipped")],
+        );
+        if let Some(audit) = &self.inner.audit {
+            audit.attempt(&AttemptRecord {
+                task_id: id.to_string(),
+                attempt: 0,
+                provider: provider.to_string(),
+                model: model.to_string(),
+                started_at: now_ms(),
+                latency_ms: None,
+                ttft_ms: None,
+                usage: Default::default(),
+                error_class: Some(class),
+                error_message: Some(redact(why)),
+                retry_delay_ms: None,
+                skipped: true,
             });
         }
     }
@@ -1392,6 +1565,36 @@ fn build_request(agent: &AgentDef, spec: &TaskSpec) -> ChatRequest {
         max_tokens: None,
         temperature: None,
     }
+}
+
+/// The error of a task whose reply grew past `defaults.max_reply_bytes`.
+fn reply_cap_message(limit: usize) -> String {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    format!(
+        "the reply was longer than the cap of {} ({limit} bytes) of text per task \
+         (defaults.max_reply_bytes); the stream was stopped and the partial reply discarded",
+        human_bytes(limit)
+    )
+}
+
+/// A wait in words: "59 min 58 s", "4 s".
+fn human_wait(d: Duration) -> String {
+    let secs = d.as_secs().max(1);
+    match (secs / 3600, secs % 3600 / 60, secs % 60) {
+        (0, 0, s) => format!("{s} s"),
+        (0, m, s) => format!("{m} min {s} s"),
+        (h, m, _) => format!("{h} h {m} min"),
+    }
+}
+
+/// The text of a panic's payload (cut to 500 characters).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(a panic without a message)".to_string());
+    text.chars().take(500).collect()
 }
 
 fn no_provider_message(failures: &[String]) -> String {

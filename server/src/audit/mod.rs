@@ -12,6 +12,7 @@
 //! applied to every free-text field on the writer thread. Prompts and replies are stored only
 //! when `store_prompts` is on; their SHA-256 is always stored.
 
+mod owner;
 mod query;
 mod schema;
 mod writer;
@@ -36,7 +37,8 @@ pub use schema::{
     SCHEMA_VERSION, audit_dir, database_file_in, database_path_for_root, default_database_path,
 };
 
-use writer::{Msg, Op, Redactor};
+pub use writer::INTERRUPTED_ATTEMPT;
+use writer::{Msg, Op, Owner, Redactor};
 
 /// Milliseconds since the Unix epoch (the unit of every audit timestamp).
 pub fn now_ms() -> i64 {
@@ -239,11 +241,18 @@ pub struct AttemptRecord {
     pub error_message: Option<String>,
     /// The backoff before the next attempt, when one follows.
     pub retry_delay_ms: Option<u64>,
+    /// No request was sent: the provider was skipped (its circuit is open, or it asked callers
+    /// to stay away with Retry-After); `error_class` and `error_message` say why.
+    pub skipped: bool,
 }
 
 impl AttemptRecord {
-    /// `"ok"` or the error class name (the `outcome` column).
+    /// `"ok"`, `"skipped"` or the error class name (the `outcome` column; a call in flight is
+    /// `"running"`, and one its process died during is `"interrupted"`).
     pub fn outcome(&self) -> &'static str {
+        if self.skipped {
+            return "skipped";
+        }
         self.error_class.as_ref().map_or("ok", ErrorClass::name)
     }
 }
@@ -281,6 +290,10 @@ pub struct AuditLog {
     store_prompts: bool,
     redactor: Arc<RwLock<Option<Redactor>>>,
     path: Option<PathBuf>,
+    /// This log's owner id: recorded on every task it creates.
+    owner_id: String,
+    /// Where the owner locks live (`None` in memory).
+    owners_dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for AuditLog {
@@ -318,7 +331,15 @@ impl AuditLog {
     ) -> Result<AuditLog, AuditError> {
         let (sender, receiver) = mpsc::channel();
         let redactor: Arc<RwLock<Option<Redactor>>> = Arc::new(RwLock::new(None));
-        let worker = writer::Writer::new(conn, store_prompts, Arc::clone(&redactor));
+        let opened_at = now_ms();
+        let owner_id = owner::new_owner_id(opened_at);
+        let owners_dir = path.as_deref().map(owner::owners_dir);
+        let worker = writer::Writer::new(
+            conn,
+            store_prompts,
+            Arc::clone(&redactor),
+            Owner::new(owner_id.clone(), owners_dir.clone(), opened_at),
+        );
         let handle = std::thread::Builder::new()
             .name("audit-writer".into())
             .spawn(move || worker.run(receiver))
@@ -329,7 +350,14 @@ impl AuditLog {
             store_prompts,
             redactor,
             path,
+            owner_id,
+            owners_dir,
         })
+    }
+
+    /// This log's owner id (`<pid>-<opened ms>-<random>`), recorded on the tasks it creates.
+    pub fn owner_id(&self) -> &str {
+        &self.owner_id
     }
 
     /// The database file (`None` for an in-memory log).
@@ -384,7 +412,15 @@ impl AuditLog {
         });
     }
 
-    /// Records one provider call.
+    /// Records that a provider call starts: a row with outcome `running`, completed by
+    /// [`AuditLog::attempt`] with the same task id and attempt number (or closed as
+    /// `interrupted` by recovery if the process dies first). Only `task_id`, `attempt`,
+    /// `provider`, `model` and `started_at` are read.
+    pub fn attempt_started(&self, attempt: &AttemptRecord) {
+        self.send_op(Op::AttemptStarted(Box::new(attempt.clone())));
+    }
+
+    /// Records one provider call (completing its `running` row, if any) or a skipped provider.
     pub fn attempt(&self, attempt: &AttemptRecord) {
         self.send_op(Op::Attempt(Box::new(attempt.clone())));
     }
@@ -437,11 +473,19 @@ impl AuditLog {
         }
     }
 
-    /// At startup: marks every task left queued, running or awaiting approval (by a process that
-    /// died) as failed with error "interrupted", with a `task_events` row each. Returns how many.
+    /// At startup: marks every task left queued, running or awaiting approval by a process
+    /// that died as failed with error "interrupted" (a `task_events` row each), and closes its
+    /// in-flight attempts as `interrupted`. Tasks of live processes — another server on the same
+    /// workspace, or this log's own — are left alone: each process holds a lock while its log is
+    /// open, and the kernel drops it when the process dies. Tasks written before owners were
+    /// recorded (schema version 1) count as orphaned. Returns how many tasks were marked.
     pub fn recover_interrupted(&self) -> Result<usize, AuditError> {
         let redactor = *self.redactor.read();
-        self.call(move |conn| writer::recover_interrupted(conn, now_ms(), redactor))
+        let me = self.owner_id.clone();
+        let dir = self.owners_dir.clone();
+        self.call(move |conn| {
+            writer::recover_interrupted(conn, now_ms(), redactor, &me, dir.as_deref())
+        })
     }
 
     /// Deletes entries older than `days` days: events, attempts, approvals and edits by their

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::AuditError;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -94,6 +94,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX edits_task ON edits(task_id);
     CREATE INDEX edits_at ON edits(at);
+    "#,
+    // 1 -> 2: task owners (the process that runs a task), so recovery touches only tasks of
+    // processes that died. Tasks written by version 1 have no owner and count as orphaned.
+    // Attempts gain the outcomes 'running' (in flight), 'interrupted' and 'skipped' (no
+    // column change: `outcome` is free text).
+    r#"
+    CREATE TABLE owners (
+        id         TEXT PRIMARY KEY NOT NULL,
+        pid        INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at   INTEGER,
+        end_reason TEXT
+    );
+    ALTER TABLE tasks ADD COLUMN owner TEXT;
+    CREATE INDEX tasks_owner ON tasks(owner);
+    CREATE INDEX attempts_running ON attempts(task_id) WHERE outcome = 'running';
     "#,
 ];
 

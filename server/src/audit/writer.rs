@@ -1,14 +1,18 @@
 //! The audit writer thread: drains the channel, commits each batch of writes in one transaction.
 
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use parking_lot::RwLock;
 use rusqlite::{Connection, Transaction, params};
 
+use super::owner::{Liveness, OwnerLock, liveness, lock_files};
 use super::{
-    ApprovalRecord, AttemptRecord, AuditError, EditRecord, TaskRecord, TaskState, sha256_hex,
+    ApprovalRecord, AttemptRecord, AuditError, EditRecord, TaskRecord, TaskState, now_ms,
+    sha256_hex,
 };
 
 /// The optional last-line-of-defence secret scrubber.
@@ -46,15 +50,72 @@ pub(crate) enum Op {
         model: String,
         reply: String,
     },
+    /// A call starts: its row is written at once with outcome `running`.
+    AttemptStarted(Box<AttemptRecord>),
+    /// A call ended (or was skipped): completes the `running` row of the same task and attempt
+    /// number, or adds a row.
     Attempt(Box<AttemptRecord>),
     Approval(Box<ApprovalRecord>),
     Edit(Box<EditRecord>),
+}
+
+/// This log's identity as the owner of the tasks it creates (see `owner.rs`).
+pub(crate) struct Owner {
+    id: String,
+    /// Where owner locks live (`None`: an in-memory database, or the lock could not be made).
+    dir: Option<PathBuf>,
+    opened_at: i64,
+    /// Taken (and the `owners` row written) before the first task is written.
+    lock: Option<OwnerLock>,
+    registered: bool,
+}
+
+impl Owner {
+    pub(crate) fn new(id: String, dir: Option<PathBuf>, opened_at: i64) -> Owner {
+        Owner {
+            id,
+            dir,
+            opened_at,
+            lock: None,
+            registered: false,
+        }
+    }
+
+    /// Takes the owner lock and writes the `owners` row, once, inside `tx`.
+    fn register(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        if self.registered {
+            return Ok(());
+        }
+        if self.lock.is_none()
+            && let Some(dir) = self.dir.clone()
+        {
+            match OwnerLock::acquire(&dir, &self.id) {
+                Ok(lock) => self.lock = Some(lock),
+                Err(error) => {
+                    tracing::warn!(
+                        "audit: cannot create the owner lock in {}: {error}; a server started \
+                         later may mark this process's running tasks as interrupted",
+                        dir.display()
+                    );
+                    // Not retried for every task.
+                    self.dir = None;
+                }
+            }
+        }
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO owners (id, pid, started_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![self.id, std::process::id(), self.opened_at])?;
+        self.registered = true;
+        Ok(())
+    }
 }
 
 pub(crate) struct Writer {
     conn: Connection,
     store_prompts: bool,
     redactor: Arc<RwLock<Option<Redactor>>>,
+    owner: Owner,
     failed: u64,
     last_error: Option<String>,
 }
@@ -64,11 +125,13 @@ impl Writer {
         conn: Connection,
         store_prompts: bool,
         redactor: Arc<RwLock<Option<Redactor>>>,
+        owner: Owner,
     ) -> Writer {
         Writer {
             conn,
             store_prompts,
             redactor,
+            owner,
             failed: 0,
             last_error: None,
         }
@@ -94,6 +157,17 @@ impl Writer {
                 "audit writes failed and were never reported by a flush"
             );
         }
+        if self.owner.registered
+            && let Err(error) = self.conn.execute(
+                "UPDATE owners SET ended_at = ?2, end_reason = 'closed' \
+                 WHERE id = ?1 AND ended_at IS NULL",
+                params![self.owner.id, now_ms()],
+            )
+        {
+            tracing::warn!(%error, "audit: cannot record the end of this process");
+        }
+        // Only now, with everything written, may another process treat our tasks as orphaned.
+        drop(self.owner.lock.take());
         if let Err(error) = self.conn.execute_batch("PRAGMA optimize;") {
             tracing::debug!(%error, "audit: PRAGMA optimize failed");
         }
@@ -140,7 +214,10 @@ impl Writer {
             redact,
         };
         let conn = &mut self.conn;
-        let outcome = catch_unwind(AssertUnwindSafe(|| write_batch(conn, ops.drain(..), &ctx)));
+        let owner = &mut self.owner;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            write_batch(conn, ops.drain(..), &ctx, owner)
+        }));
         let (failed, error) = match outcome {
             Ok(result) => result,
             Err(_) => {
@@ -191,6 +268,7 @@ fn write_batch(
     conn: &mut Connection,
     ops: impl ExactSizeIterator<Item = Op>,
     ctx: &WriteCtx,
+    owner: &mut Owner,
 ) -> (u64, Option<String>) {
     let total = ops.len() as u64;
     let tx = match conn.transaction() {
@@ -200,7 +278,12 @@ fn write_batch(
     let mut failed = 0_u64;
     let mut last_error = None;
     for op in ops {
-        if let Err(error) = apply(&tx, op, ctx) {
+        if matches!(op, Op::TaskCreated(_))
+            && let Err(error) = owner.register(&tx)
+        {
+            tracing::warn!(%error, "audit: cannot record this process as a task owner");
+        }
+        if let Err(error) = apply(&tx, op, ctx, &owner.id) {
             failed += 1;
             last_error = Some(error.to_string());
             if tx.is_autocommit() {
@@ -234,7 +317,16 @@ pub(crate) fn one_line(text: &str) -> String {
     out
 }
 
-fn apply(tx: &Transaction<'_>, op: Op, ctx: &WriteCtx) -> rusqlite::Result<()> {
+fn error_class_json(a: &AttemptRecord) -> rusqlite::Result<Option<String>> {
+    match &a.error_class {
+        Some(class) => serde_json::to_string(class)
+            .map(Some)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e))),
+        None => Ok(None),
+    }
+}
+
+fn apply(tx: &Transaction<'_>, op: Op, ctx: &WriteCtx, owner: &str) -> rusqlite::Result<()> {
     match op {
         Op::TaskCreated(task) => {
             let prompt = ctx.text(&task.prompt);
@@ -242,8 +334,8 @@ fn apply(tx: &Transaction<'_>, op: Op, ctx: &WriteCtx) -> rusqlite::Result<()> {
             let stored_prompt = ctx.store_prompts.then_some(prompt);
             tx.prepare_cached(
                 "INSERT INTO tasks (id, agent, state, priority, created_at, updated_at, uri, \
-                 provider, model, error, prompt_hash, prompt, reply, reply_hash, summary) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, NULL, ?9, ?10, NULL, NULL, ?11)",
+                 provider, model, error, prompt_hash, prompt, reply, reply_hash, summary, owner) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6, ?7, ?8, NULL, ?9, ?10, NULL, NULL, ?11, ?12)",
             )?
             .execute(params![
                 task.id,
@@ -257,6 +349,7 @@ fn apply(tx: &Transaction<'_>, op: Op, ctx: &WriteCtx) -> rusqlite::Result<()> {
                 prompt_hash,
                 stored_prompt,
                 one_line(&ctx.text(&task.summary)),
+                owner,
             ])?;
         }
         Op::Transition {
@@ -308,35 +401,66 @@ fn apply(tx: &Transaction<'_>, op: Op, ctx: &WriteCtx) -> rusqlite::Result<()> {
                 at
             ])?;
         }
-        Op::Attempt(a) => {
-            let error_class = match &a.error_class {
-                Some(class) => Some(
-                    serde_json::to_string(class)
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-                ),
-                None => None,
-            };
+        Op::AttemptStarted(a) => {
             tx.prepare_cached(
-                "INSERT INTO attempts (task_id, attempt, provider, model, started_at, latency_ms, \
-                 ttft_ms, prompt_tokens, completion_tokens, outcome, error_class, error_message, \
-                 retry_delay_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO attempts (task_id, attempt, provider, model, started_at, outcome) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
             )?
             .execute(params![
                 a.task_id,
                 a.attempt,
                 a.provider,
                 a.model,
-                a.started_at,
-                a.latency_ms.map(to_i64),
-                a.ttft_ms.map(to_i64),
-                a.usage.prompt_tokens,
-                a.usage.completion_tokens,
-                a.outcome(),
-                error_class,
-                ctx.opt_text(a.error_message.as_deref()),
-                a.retry_delay_ms.map(to_i64),
+                a.started_at
             ])?;
+        }
+        Op::Attempt(a) => {
+            let error_class = error_class_json(&a)?;
+            let error_message = ctx.opt_text(a.error_message.as_deref());
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE attempts SET provider = ?3, model = ?4, latency_ms = ?5, ttft_ms = ?6, \
+                     prompt_tokens = ?7, completion_tokens = ?8, outcome = ?9, error_class = ?10, \
+                     error_message = ?11, retry_delay_ms = ?12 \
+                     WHERE task_id = ?1 AND attempt = ?2 AND outcome = 'running'",
+                )?
+                .execute(params![
+                    a.task_id,
+                    a.attempt,
+                    a.provider,
+                    a.model,
+                    a.latency_ms.map(to_i64),
+                    a.ttft_ms.map(to_i64),
+                    a.usage.prompt_tokens,
+                    a.usage.completion_tokens,
+                    a.outcome(),
+                    error_class,
+                    error_message,
+                    a.retry_delay_ms.map(to_i64),
+                ])?;
+            if updated == 0 {
+                tx.prepare_cached(
+                    "INSERT INTO attempts (task_id, attempt, provider, model, started_at, \
+                     latency_ms, ttft_ms, prompt_tokens, completion_tokens, outcome, error_class, \
+                     error_message, retry_delay_ms) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )?
+                .execute(params![
+                    a.task_id,
+                    a.attempt,
+                    a.provider,
+                    a.model,
+                    a.started_at,
+                    a.latency_ms.map(to_i64),
+                    a.ttft_ms.map(to_i64),
+                    a.usage.prompt_tokens,
+                    a.usage.completion_tokens,
+                    a.outcome(),
+                    error_class,
+                    error_message,
+                    a.retry_delay_ms.map(to_i64),
+                ])?;
+            }
         }
         Op::Approval(a) => {
             tx.prepare_cached(
@@ -373,39 +497,104 @@ fn apply(tx: &Transaction<'_>, op: Op, ctx: &WriteCtx) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Marks unfinished tasks failed with error "interrupted". Returns how many.
+/// The `error_message` of an attempt that was in flight when its process died.
+pub const INTERRUPTED_ATTEMPT: &str =
+    "interrupted: the server stopped while this call was in flight";
+
+/// Marks the unfinished tasks of owners that died (and of no owner: rows written before
+/// owners were recorded) failed with error "interrupted", closes their in-flight attempts as
+/// `interrupted`, and records the owners' end. Tasks of this log (`me`) and of live processes
+/// are left alone. Returns how many tasks were marked.
 pub(crate) fn recover_interrupted(
     conn: &mut Connection,
     now: i64,
     redact: Option<Redactor>,
+    me: &str,
+    owners_dir: Option<&Path>,
 ) -> Result<usize, AuditError> {
     let ctx = WriteCtx {
         store_prompts: false,
         redact,
     };
     let detail = ctx.text("interrupted");
-    let tx = conn.transaction()?;
-    let stuck: Vec<(String, String)> = {
-        let mut stmt = tx.prepare(
-            "SELECT id, state FROM tasks \
-             WHERE state IN ('queued', 'running', 'awaiting_approval') ORDER BY created_at",
+    let attempt_detail = ctx.text(INTERRUPTED_ATTEMPT);
+    // Every owner that might need recovering or tidying, checked once each (a check of a dead
+    // owner removes its lock file), before the write transaction.
+    let mut candidates: Vec<Option<String>> = {
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT owner FROM tasks \
+             WHERE state IN ('queued', 'running', 'awaiting_approval')",
         )?;
-        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let rows = stmt.query_map([], |row| row.get::<_, Option<String>>(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    for (id, state) in &stuck {
-        tx.execute(
-            "UPDATE tasks SET state = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
-            params![id, detail, now],
-        )?;
-        tx.execute(
-            "INSERT INTO task_events (task_id, at, from_state, to_state, detail) \
-             VALUES (?1, ?2, ?3, 'failed', ?4)",
-            params![id, now, state, detail],
-        )?;
+    {
+        let mut stmt = conn.prepare("SELECT id FROM owners WHERE ended_at IS NULL")?;
+        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+        for id in rows {
+            candidates.push(Some(id?));
+        }
+    }
+    candidates.extend(lock_files(owners_dir).into_iter().map(Some));
+    let mut verdicts: BTreeMap<Option<String>, Liveness> = BTreeMap::new();
+    for owner in candidates {
+        if verdicts.contains_key(&owner) || owner.as_deref() == Some(me) {
+            continue;
+        }
+        let verdict = match &owner {
+            None => Liveness::Dead,
+            Some(id) => liveness(owners_dir, id),
+        };
+        if verdict == Liveness::Unknown {
+            tracing::warn!(
+                owner = owner.as_deref().unwrap_or(""),
+                "audit: cannot tell whether the process owning some tasks is alive; \
+                 leaving its tasks as they are"
+            );
+        }
+        verdicts.insert(owner, verdict);
+    }
+    let tx = conn.transaction()?;
+    let mut recovered = 0;
+    for (owner, verdict) in &verdicts {
+        if *verdict != Liveness::Dead {
+            continue;
+        }
+        let stuck: Vec<(String, String)> = {
+            let mut stmt = tx.prepare(
+                "SELECT id, state FROM tasks WHERE owner IS ?1 \
+                 AND state IN ('queued', 'running', 'awaiting_approval') ORDER BY created_at",
+            )?;
+            let rows = stmt.query_map([owner], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (id, state) in &stuck {
+            tx.execute(
+                "UPDATE tasks SET state = 'failed', error = ?2, updated_at = ?3 WHERE id = ?1",
+                params![id, detail, now],
+            )?;
+            tx.execute(
+                "INSERT INTO task_events (task_id, at, from_state, to_state, detail) \
+                 VALUES (?1, ?2, ?3, 'failed', ?4)",
+                params![id, now, state, detail],
+            )?;
+            tx.execute(
+                "UPDATE attempts SET outcome = 'interrupted', error_message = ?2 \
+                 WHERE task_id = ?1 AND outcome = 'running'",
+                params![id, attempt_detail],
+            )?;
+        }
+        recovered += stuck.len();
+        if let Some(owner) = owner {
+            tx.execute(
+                "UPDATE owners SET ended_at = ?2, end_reason = 'gone' \
+                 WHERE id = ?1 AND ended_at IS NULL",
+                params![owner, now],
+            )?;
+        }
     }
     tx.commit()?;
-    Ok(stuck.len())
+    Ok(recovered)
 }
 
 /// Deletes entries older than `cutoff` (finished tasks by `updated_at`). Returns the row count.
@@ -419,6 +608,7 @@ pub(crate) fn delete_before(conn: &mut Connection, cutoff: i64) -> Result<usize,
         "DELETE FROM edits WHERE at < ?1",
         "DELETE FROM tasks WHERE updated_at < ?1 \
          AND state IN ('succeeded', 'failed', 'cancelled')",
+        "DELETE FROM owners WHERE ended_at < ?1",
     ] {
         deleted += tx.execute(sql, [cutoff])?;
     }

@@ -278,6 +278,12 @@ fn merge_defaults(base: &mut super::DefaultsConfig, over: super::DefaultsConfig)
     if over.max_concurrent_tasks != d.max_concurrent_tasks {
         base.max_concurrent_tasks = over.max_concurrent_tasks;
     }
+    if over.max_reply_bytes != d.max_reply_bytes {
+        base.max_reply_bytes = over.max_reply_bytes;
+    }
+    if over.failover_after_wait_ms != d.failover_after_wait_ms {
+        base.failover_after_wait_ms = over.failover_after_wait_ms;
+    }
 }
 
 fn merge_agent_fields(base: &mut super::AgentConfig, over: super::AgentConfig) {
@@ -345,7 +351,10 @@ fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec
         let entry = base.agents.entry(name).or_default();
         merge_agent_fields(entry, agent);
     }
+    // A memory bound: an untrusted workspace may lower the reply cap, not raise it.
+    let reply_cap = base.defaults.max_reply_bytes;
     merge_defaults(&mut base.defaults, ws.defaults);
+    base.defaults.max_reply_bytes = base.defaults.max_reply_bytes.min(reply_cap);
     // Policy: only stricter values.
     base.policy.max_auto_lines = base.policy.max_auto_lines.min(ws.policy.max_auto_lines);
 }
@@ -364,6 +373,12 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         return Err(invalid(
             "defaults.context_enclosing_percent".into(),
             format!("{percent} is not a percentage from 1 to 100"),
+        ));
+    }
+    if config.defaults.max_reply_bytes == 0 {
+        return Err(invalid(
+            "defaults.max_reply_bytes".into(),
+            "0 would fail every reply; use a number of bytes (default 1048576)".into(),
         ));
     }
     for (name, p) in &config.providers {

@@ -88,6 +88,10 @@ pub struct ProviderConfig {
     /// used when `api_key_env` is not set.
     #[serde(default)]
     pub token_command: Option<String>,
+    /// Vertex AI: time allowed for `token_command`, in milliseconds (default 10000). Past it
+    /// the command and every process it started (its process group) are killed.
+    #[serde(default)]
+    pub token_command_timeout_ms: Option<u64>,
 }
 
 /// Output mode of an agent.
@@ -194,6 +198,16 @@ pub struct DefaultsConfig {
     /// Tasks running at once across all agents.
     #[serde(default = "default_global_concurrency")]
     pub max_concurrent_tasks: usize,
+    /// The most reply text one task may receive, in bytes (default 1048576 = 1 MiB). A reply
+    /// streaming past it is stopped and the task fails with an error naming this limit.
+    #[serde(default = "default_max_reply_bytes")]
+    pub max_reply_bytes: usize,
+    /// A provider asking to wait longer than this before a retry (Retry-After, in
+    /// milliseconds; default 5000) is left at once for the next available provider of the
+    /// chain, and later tasks skip it until its Retry-After has passed. With no other provider
+    /// available the wait is honoured (up to 60 s per retry).
+    #[serde(default = "default_failover_after_wait_ms")]
+    pub failover_after_wait_ms: u64,
 }
 
 fn default_agent() -> String {
@@ -208,6 +222,12 @@ fn default_enclosing_percent() -> u8 {
 fn default_global_concurrency() -> usize {
     8
 }
+fn default_max_reply_bytes() -> usize {
+    crate::providers::resilience::DEFAULT_MAX_REPLY_BYTES
+}
+fn default_failover_after_wait_ms() -> u64 {
+    crate::providers::resilience::DEFAULT_FAILOVER_AFTER_WAIT_MS
+}
 
 impl Default for DefaultsConfig {
     fn default() -> Self {
@@ -217,6 +237,8 @@ impl Default for DefaultsConfig {
             context_budget_tokens: default_budget(),
             context_enclosing_percent: default_enclosing_percent(),
             max_concurrent_tasks: default_global_concurrency(),
+            max_reply_bytes: default_max_reply_bytes(),
+            failover_after_wait_ms: default_failover_after_wait_ms(),
         }
     }
 }
@@ -332,6 +354,7 @@ fn bare_provider(kind: ProviderKind, base_url: &str, model: &str) -> ProviderCon
         project: None,
         location: None,
         token_command: None,
+        token_command_timeout_ms: None,
     }
 }
 

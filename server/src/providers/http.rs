@@ -27,7 +27,7 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const MAX_ERROR_BODY_BYTES: usize = 4096;
 /// A health check never waits longer than this.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(10);
-/// An NDJSON line longer than this is a protocol error.
+/// An NDJSON line, or an SSE event, longer than this is a protocol error.
 const MAX_LINE_BYTES: usize = 4 << 20;
 /// After the end marker, the rest of the body (usually just the chunked terminator) is read for
 /// at most this long before the call returns, so the connection goes back to the pool at once...
@@ -641,29 +641,66 @@ fn broken(err: &reqwest::Error) -> Failure {
     )
 }
 
+/// What feeds the SSE parser: the body's bytes, or why they stopped.
+#[derive(Debug)]
+enum SseSource {
+    Transport(reqwest::Error),
+    /// More than [`MAX_LINE_BYTES`] arrived without completing an event.
+    EventTooLong,
+}
+
+impl std::fmt::Display for SseSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SseSource::Transport(e) => write!(f, "{}", describe_error(e)),
+            SseSource::EventTooLong => {
+                write!(f, "an SSE event is longer than {MAX_LINE_BYTES} bytes")
+            }
+        }
+    }
+}
+
 /// SSE events over a response body. Comments (`: ping`) and events without data are dropped by
-/// the parser; event types are left to the adapter.
+/// the parser; event types are left to the adapter. The parser buffers an event until it is
+/// complete, so more than [`MAX_LINE_BYTES`] without one is a protocol error (an endless line
+/// must not grow memory without bound).
 pub(crate) fn sse_frames(response: reqwest::Response) -> FrameStream {
-    Box::pin(
-        response
-            .bytes_stream()
-            .eventsource()
-            .map(|item| match item {
-                Ok(event) => Ok(Frame {
-                    event: event.event,
-                    data: event.data,
-                }),
-                Err(EventStreamError::Transport(e)) => Err(broken(&e)),
-                Err(EventStreamError::Utf8(e)) => Err(Failure::new(
-                    ErrorClass::Protocol,
-                    format!("the SSE stream is not valid UTF-8: {e}"),
-                )),
-                Err(EventStreamError::Parser(e)) => Err(Failure::new(
-                    ErrorClass::Protocol,
-                    format!("malformed SSE line: {e}"),
-                )),
-            }),
-    )
+    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fed = Arc::clone(&pending);
+    let body = response.bytes_stream().map(move |item| match item {
+        Ok(bytes) => {
+            let total = fed
+                .fetch_add(bytes.len(), std::sync::atomic::Ordering::Relaxed)
+                .saturating_add(bytes.len());
+            if total > MAX_LINE_BYTES {
+                Err(SseSource::EventTooLong)
+            } else {
+                Ok(bytes)
+            }
+        }
+        Err(e) => Err(SseSource::Transport(e)),
+    });
+    Box::pin(body.eventsource().map(move |item| match item {
+        Ok(event) => {
+            pending.store(0, std::sync::atomic::Ordering::Relaxed);
+            Ok(Frame {
+                event: event.event,
+                data: event.data,
+            })
+        }
+        Err(EventStreamError::Transport(SseSource::Transport(e))) => Err(broken(&e)),
+        Err(EventStreamError::Transport(e @ SseSource::EventTooLong)) => {
+            Err(Failure::new(ErrorClass::Protocol, e.to_string()))
+        }
+        Err(EventStreamError::Utf8(e)) => Err(Failure::new(
+            ErrorClass::Protocol,
+            format!("the SSE stream is not valid UTF-8: {e}"),
+        )),
+        Err(EventStreamError::Parser(e)) => Err(Failure::new(
+            ErrorClass::Protocol,
+            format!("malformed SSE line: {e}"),
+        )),
+    }))
 }
 
 /// NDJSON lines over a byte stream (blank lines skipped; a last line without a newline counts).
@@ -805,7 +842,16 @@ pub(crate) async fn run_chat<P: StreamParser>(
     let mut out = StreamOut::new(on_chunk, start);
     tracing::debug!(provider = %core.name, url = %redact(url), "sending streaming chat request");
     let result = {
-        let work = drive(core, url, request, framing, &mut parser, &mut out, start);
+        let work = drive(
+            core,
+            url,
+            request,
+            framing,
+            &mut parser,
+            &mut out,
+            start,
+            &cancel,
+        );
         tokio::select! {
             biased;
             () = cancel.cancelled() => Err(Failure::new(
@@ -856,6 +902,10 @@ pub(crate) async fn run_chat<P: StreamParser>(
     }
 }
 
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one call's parts, borrowed from run_chat for the call"
+)]
 async fn drive<P: StreamParser>(
     core: &ProviderCore,
     url: &str,
@@ -864,6 +914,7 @@ async fn drive<P: StreamParser>(
     parser: &mut P,
     out: &mut StreamOut<'_>,
     start: Instant,
+    cancel: &CancellationToken,
 ) -> Result<Option<FrameStream>, Failure> {
     let limits = core.limits;
     let total_deadline = later(start, limits.total);
@@ -974,6 +1025,17 @@ async fn drive<P: StreamParser>(
                 last_activity = Instant::now();
                 if parser.frame(&frame, out)? == Flow::Done {
                     return Ok(Some(frames));
+                }
+                // A fast stream may never leave this loop pending, so the caller's select
+                // would not see the token: check it after every frame (e.g. the reply cap).
+                if cancel.is_cancelled() {
+                    return Err(Failure::new(
+                        ErrorClass::Cancelled,
+                        format!(
+                            "cancelled by the caller after {} ms",
+                            start.elapsed().as_millis()
+                        ),
+                    ));
                 }
             }
         }

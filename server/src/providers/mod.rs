@@ -25,8 +25,9 @@ pub use ollama::OllamaProvider;
 pub use openai::OpenAiProvider;
 pub use registry::{ProviderHandle, build_provider};
 pub use resilience::{
-    AttemptEvent, AttemptReport, BreakerPermit, CircuitBreaker, CircuitSnapshot, CircuitState,
-    RetryPolicy, call_with_resilience, counts_as_failure,
+    AttemptEvent, AttemptReport, BreakerPermit, CallOptions, CircuitBreaker, CircuitSnapshot,
+    CircuitState, RetryAfterMemory, RetryPolicy, call_with_options, call_with_resilience,
+    counts_as_failure, human_bytes,
 };
 pub use secrets::{REDACTED, SecretStore, redact, register_secret};
 pub use vertex::VertexProvider;
@@ -117,6 +118,10 @@ pub enum ErrorClass {
     CircuitOpen,
     /// Configuration problem (no key, bad URL).
     Config,
+    /// The reply grew past the cap on reply text (`limit_bytes`); the stream was stopped.
+    ReplyTooLarge { limit_bytes: u64 },
+    /// The call ended abnormally inside this process (a panic): not the provider's fault.
+    Internal,
 }
 
 impl ErrorClass {
@@ -151,6 +156,8 @@ impl ErrorClass {
             ErrorClass::Cancelled => "cancelled",
             ErrorClass::CircuitOpen => "circuit_open",
             ErrorClass::Config => "config",
+            ErrorClass::ReplyTooLarge { .. } => "reply_too_large",
+            ErrorClass::Internal => "internal",
         }
     }
 }

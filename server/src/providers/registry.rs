@@ -8,7 +8,9 @@ use super::anthropic::AnthropicProvider;
 use super::gemini::GeminiProvider;
 use super::ollama::OllamaProvider;
 use super::openai::OpenAiProvider;
-use super::resilience::{AttemptEvent, CircuitBreaker, RetryPolicy, call_with_resilience};
+use super::resilience::{
+    AttemptEvent, CallOptions, CircuitBreaker, RetryAfterMemory, RetryPolicy, call_with_options,
+};
 use super::secrets::{SecretStore, redact};
 use super::vertex::VertexProvider;
 use super::{
@@ -43,6 +45,8 @@ pub struct ProviderHandle {
     pub retry: RetryPolicy,
     /// Limits calls in flight (`max_concurrency`).
     pub semaphore: Arc<tokio::sync::Semaphore>,
+    /// Until when the provider asked callers to stay away (its last Retry-After).
+    pub retry_after: RetryAfterMemory,
 }
 
 impl std::fmt::Debug for ProviderHandle {
@@ -53,6 +57,7 @@ impl std::fmt::Debug for ProviderHandle {
             .field("breaker", &self.breaker.snapshot())
             .field("retry", &self.retry)
             .field("available_permits", &self.semaphore.available_permits())
+            .field("retry_after", &self.retry_after.remaining())
             .finish()
     }
 }
@@ -81,16 +86,38 @@ impl ProviderHandle {
                     .unwrap_or(DEFAULT_MAX_CONCURRENCY)
                     .max(1),
             )),
+            retry_after: RetryAfterMemory::default(),
         }
     }
 
-    /// Waits for a concurrency slot (cancellable), then calls with retries and the breaker.
+    /// Waits for a concurrency slot (cancellable), then calls with retries, the breaker and the
+    /// standard options (the default reply cap).
     pub async fn call(
         &self,
         request: &ChatRequest,
         on_chunk: ChunkSink<'_>,
         cancel: CancellationToken,
         on_attempt: &(dyn Fn(AttemptEvent) + Send + Sync),
+    ) -> Result<ChatOutcome, ProviderError> {
+        self.call_with(
+            request,
+            on_chunk,
+            cancel,
+            on_attempt,
+            CallOptions::standard(),
+        )
+        .await
+    }
+
+    /// [`ProviderHandle::call`] with explicit options. A final rate-limit failure with a
+    /// Retry-After is remembered in `retry_after`; a success forgets it.
+    pub async fn call_with(
+        &self,
+        request: &ChatRequest,
+        on_chunk: ChunkSink<'_>,
+        cancel: CancellationToken,
+        on_attempt: &(dyn Fn(AttemptEvent) + Send + Sync),
+        options: CallOptions<'_>,
     ) -> Result<ChatOutcome, ProviderError> {
         let cancelled = |what: &str| ProviderError {
             provider: self.provider.name().to_string(),
@@ -106,7 +133,7 @@ impl ProviderHandle {
                 Err(_) => return Err(cancelled("the provider was shut down")),
             },
         };
-        call_with_resilience(
+        let result = call_with_options(
             self.provider.as_ref(),
             &self.breaker,
             &self.retry,
@@ -114,7 +141,27 @@ impl ProviderHandle {
             on_chunk,
             cancel,
             on_attempt,
+            options,
         )
-        .await
+        .await;
+        self.note_result(&result);
+        result
+    }
+
+    /// Remembers a rate limit's Retry-After (or forgets it after a success).
+    pub fn note_result(&self, result: &Result<ChatOutcome, ProviderError>) {
+        match result {
+            Ok(_) => self.retry_after.clear(),
+            Err(ProviderError {
+                class:
+                    ErrorClass::RateLimited {
+                        retry_after_ms: Some(ms),
+                    },
+                ..
+            }) => self
+                .retry_after
+                .remember(std::time::Duration::from_millis(*ms)),
+            Err(_) => {}
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Retries (exponential backoff with full jitter, Retry-After honoured), per-provider circuit breakers, and `call_with_resilience` combining them around provider calls.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -23,6 +24,12 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
 /// How long an open circuit stays open when the configuration sets none.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
+/// The most reply text one call may stream, in bytes, when the configuration sets none (1 MiB).
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 1 << 20;
+/// A retry wait longer than this (ms) fails over at once when another provider is available.
+pub const DEFAULT_FAILOVER_AFTER_WAIT_MS: u64 = 5_000;
+/// A provider's Retry-After is remembered for at most this long.
+pub const MAX_REMEMBERED_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// How failed calls are retried on the same provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,12 +78,68 @@ impl RetryPolicy {
     /// The delay before retry number `retry` after a failure of `class`: the server's
     /// Retry-After when it gave one (at most [`MAX_RETRY_AFTER`]), else the jittered backoff.
     pub fn delay_for(&self, retry: u32, class: &ErrorClass) -> Duration {
+        self.requested_delay(retry, class).min(MAX_RETRY_AFTER)
+    }
+
+    /// Like [`RetryPolicy::delay_for`] but with the server's Retry-After uncut: how long the
+    /// server asked callers to stay away.
+    pub fn requested_delay(&self, retry: u32, class: &ErrorClass) -> Duration {
         match class {
             ErrorClass::RateLimited {
                 retry_after_ms: Some(ms),
-            } => Duration::from_millis(*ms).min(MAX_RETRY_AFTER),
+            } => Duration::from_millis(*ms),
             _ => self.backoff_delay(retry),
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remembered Retry-After.
+
+/// Until when a provider asked callers to stay away (its last Retry-After), so that later calls
+/// can go to another provider instead of being rejected again.
+#[derive(Debug, Default)]
+pub struct RetryAfterMemory {
+    until: Mutex<Option<Instant>>,
+}
+
+impl RetryAfterMemory {
+    /// Remembers a Retry-After of `wait` from now (at most [`MAX_REMEMBERED_RETRY_AFTER`]); a
+    /// later time already remembered is kept.
+    pub fn remember(&self, wait: Duration) {
+        self.remember_at(Instant::now(), wait);
+    }
+
+    pub fn remember_at(&self, now: Instant, wait: Duration) {
+        let until = now
+            .checked_add(wait.min(MAX_REMEMBERED_RETRY_AFTER))
+            .unwrap_or(now);
+        let mut slot = self.until.lock();
+        if slot.is_none_or(|old| old < until) {
+            *slot = Some(until);
+        }
+    }
+
+    /// Time left before the provider wants to be called again (`None`: call it).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.remaining_at(Instant::now())
+    }
+
+    pub fn remaining_at(&self, now: Instant) -> Option<Duration> {
+        let mut slot = self.until.lock();
+        match *slot {
+            Some(until) if until > now => Some(until.duration_since(now)),
+            Some(_) => {
+                *slot = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Forgets the Retry-After (the provider answered).
+    pub fn clear(&self) {
+        *self.until.lock() = None;
     }
 }
 
@@ -378,9 +441,70 @@ fn circuit_open_error(
     }
 }
 
-/// Calls `provider` with the breaker and retry policy: an open circuit fails at once with
-/// `CircuitOpen`; retryable failures are retried after the backoff (or the server's
-/// Retry-After), the wait being cancellable; `on_attempt` hears each attempt start and finish.
+/// Limits of one resilient call beyond its retry policy.
+#[derive(Clone, Copy, Default)]
+pub struct CallOptions<'a> {
+    /// Stop a reply whose text grows past this many bytes: the attempt fails with
+    /// `ReplyTooLarge` (not retried) and nothing past the cap reaches `on_chunk`.
+    pub max_reply_bytes: Option<usize>,
+    /// A retry wait (Retry-After or backoff) longer than this is not waited out when
+    /// `can_fail_over` says another provider could take the call: the call fails at once.
+    pub max_retry_wait: Option<Duration>,
+    /// Whether the caller has another provider to fail over to (asked when a retry would wait
+    /// longer than `max_retry_wait`).
+    pub can_fail_over: Option<&'a (dyn Fn() -> bool + Send + Sync)>,
+}
+
+impl std::fmt::Debug for CallOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallOptions")
+            .field("max_reply_bytes", &self.max_reply_bytes)
+            .field("max_retry_wait", &self.max_retry_wait)
+            .field("can_fail_over", &self.can_fail_over.is_some())
+            .finish()
+    }
+}
+
+impl CallOptions<'_> {
+    /// The defaults every call gets unless told otherwise: the reply cap of
+    /// [`DEFAULT_MAX_REPLY_BYTES`], no failover bound.
+    pub fn standard() -> CallOptions<'static> {
+        CallOptions {
+            max_reply_bytes: Some(DEFAULT_MAX_REPLY_BYTES),
+            max_retry_wait: None,
+            can_fail_over: None,
+        }
+    }
+}
+
+/// `n` bytes in words: "1 MiB", "64 KiB", "1500 bytes".
+pub fn human_bytes(n: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else if n >= KIB && n.is_multiple_of(KIB) {
+        format!("{} KiB", n / KIB)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+fn reply_too_large_error(provider: &dyn Provider, limit: usize) -> ProviderError {
+    let limit = u64::try_from(limit).unwrap_or(u64::MAX);
+    ProviderError {
+        provider: provider.name().to_string(),
+        class: ErrorClass::ReplyTooLarge { limit_bytes: limit },
+        message: format!(
+            "the reply grew past the cap of {} ({limit} bytes) of text; the stream was stopped",
+            human_bytes(limit)
+        ),
+        partial_text: String::new(),
+    }
+}
+
+/// Calls `provider` with the breaker and retry policy and the standard options
+/// ([`CallOptions::standard`]); see [`call_with_options`].
 pub async fn call_with_resilience(
     provider: &dyn Provider,
     breaker: &CircuitBreaker,
@@ -389,6 +513,39 @@ pub async fn call_with_resilience(
     on_chunk: ChunkSink<'_>,
     cancel: CancellationToken,
     on_attempt: &(dyn Fn(AttemptEvent) + Send + Sync),
+) -> Result<ChatOutcome, ProviderError> {
+    call_with_options(
+        provider,
+        breaker,
+        policy,
+        request,
+        on_chunk,
+        cancel,
+        on_attempt,
+        CallOptions::standard(),
+    )
+    .await
+}
+
+/// Calls `provider` with the breaker and retry policy: an open circuit fails at once with
+/// `CircuitOpen`; retryable failures are retried after the backoff (or the server's
+/// Retry-After), the wait being cancellable — unless the wait is longer than
+/// `options.max_retry_wait` and the caller can fail over, then the failure is returned at once;
+/// a reply past `options.max_reply_bytes` is stopped (`ReplyTooLarge`); `on_attempt` hears each
+/// attempt start and finish.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the call's parts, each borrowed for the call; a struct would only rename them"
+)]
+pub async fn call_with_options(
+    provider: &dyn Provider,
+    breaker: &CircuitBreaker,
+    policy: &RetryPolicy,
+    request: &ChatRequest,
+    on_chunk: ChunkSink<'_>,
+    cancel: CancellationToken,
+    on_attempt: &(dyn Fn(AttemptEvent) + Send + Sync),
+    options: CallOptions<'_>,
 ) -> Result<ChatOutcome, ProviderError> {
     let model = if request.model.trim().is_empty() {
         provider.model().to_string()
@@ -406,11 +563,33 @@ pub async fn call_with_resilience(
         on_attempt(AttemptEvent::Started { attempt });
         let started = Instant::now();
         let first_chunk: Mutex<Option<Duration>> = Mutex::new(None);
+        // The attempt's own token: the reply cap stops the stream through it.
+        let call_cancel = cancel.child_token();
+        let received = AtomicUsize::new(0);
+        let too_large = AtomicBool::new(false);
         let sink = |chunk: &str| {
             first_chunk.lock().get_or_insert_with(|| started.elapsed());
+            if let Some(max) = options.max_reply_bytes {
+                let total = received
+                    .fetch_add(chunk.len(), Ordering::Relaxed)
+                    .saturating_add(chunk.len());
+                if total > max || too_large.load(Ordering::Relaxed) {
+                    if !too_large.swap(true, Ordering::Relaxed) {
+                        call_cancel.cancel();
+                    }
+                    return;
+                }
+            }
             on_chunk(chunk);
         };
-        let result = provider.chat(request, &sink, cancel.clone()).await;
+        let result = provider.chat(request, &sink, call_cancel.clone()).await;
+        let result = match (result, options.max_reply_bytes) {
+            // Whatever the provider made of the stopped stream, the reply was cut: it failed.
+            (_, Some(max)) if too_large.load(Ordering::Relaxed) => {
+                Err(reply_too_large_error(provider, max))
+            }
+            (result, _) => result,
+        };
         let latency = started.elapsed();
         let observed_ttft = *first_chunk.lock();
         match result {
@@ -428,11 +607,24 @@ pub async fn call_with_resilience(
                 }));
                 return Ok(outcome);
             }
-            Err(err) => {
+            Err(mut err) => {
                 permit.failure(&err.class);
-                let retry =
-                    err.class.is_retryable() && attempt < max_attempts && !cancel.is_cancelled();
-                let retry_delay = retry.then(|| policy.delay_for(attempt, &err.class));
+                let mut retry_delay = None;
+                if err.class.is_retryable() && attempt < max_attempts && !cancel.is_cancelled() {
+                    let requested = policy.requested_delay(attempt, &err.class);
+                    let fail_over = options.max_retry_wait.is_some_and(|max| requested > max)
+                        && options.can_fail_over.is_some_and(|can| can());
+                    if fail_over {
+                        err.message = redact(&format!(
+                            "{}; not waiting {} to retry (longer than {} ms): failing over",
+                            err.message,
+                            human_duration(requested),
+                            options.max_retry_wait.unwrap_or_default().as_millis()
+                        ));
+                    } else {
+                        retry_delay = Some(requested.min(MAX_RETRY_AFTER));
+                    }
+                }
                 tracing::warn!(
                     provider = %provider.name(),
                     attempt,
@@ -470,12 +662,22 @@ pub async fn call_with_resilience(
                     () = tokio::time::sleep(delay) => {}
                 }
                 if breaker.state() == CircuitState::Open {
-                    let mut err = err;
                     err.message =
                         redact(&format!("{}; circuit now open, not retrying", err.message));
                     return Err(err);
                 }
             }
         }
+    }
+}
+
+/// A wait in words: "3600 s", "1.5 s", "250 ms".
+fn human_duration(d: Duration) -> String {
+    if d >= Duration::from_secs(10) {
+        format!("{} s", d.as_secs())
+    } else if d >= Duration::from_secs(1) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }

@@ -19,8 +19,11 @@ use crate::config::types::ProviderConfig;
 pub const DEFAULT_LOCATION: &str = "us-central1";
 /// A token printed by `token_command` is reused for this long.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
-/// `token_command` must finish within this.
+/// `token_command` must finish within this when the configuration sets no
+/// `token_command_timeout_ms`.
 pub const TOKEN_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this much of the command's stdout and of its stderr is kept.
+const MAX_TOKEN_OUTPUT_BYTES: u64 = 64 * 1024;
 
 /// The default endpoint of a location (`global` has no regional prefix).
 pub fn default_base_url(location: &str) -> String {
@@ -42,6 +45,7 @@ pub struct VertexProvider {
     project: String,
     location: String,
     token_command: Option<String>,
+    token_command_timeout: Duration,
     /// Held while a token is fetched, so concurrent calls run the command once.
     token_cache: tokio::sync::Mutex<Option<CachedToken>>,
 }
@@ -85,6 +89,10 @@ impl VertexProvider {
             project,
             location,
             token_command: cfg.token_command.clone().filter(|c| !c.trim().is_empty()),
+            token_command_timeout: cfg
+                .token_command_timeout_ms
+                .map(Duration::from_millis)
+                .unwrap_or(TOKEN_COMMAND_TIMEOUT),
             token_cache: tokio::sync::Mutex::new(None),
         })
     }
@@ -135,49 +143,71 @@ impl VertexProvider {
         Ok(token)
     }
 
+    /// Runs `token_command` in a process group of its own: on a timeout (or when the call is
+    /// cancelled) the whole group is killed, not only the `sh` wrapper, so nothing it started
+    /// keeps running.
     async fn run_token_command(&self, command: &str) -> Result<String, ProviderError> {
-        let child = tokio::process::Command::new("sh")
-            .arg("-c")
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
             .arg(command)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                self.core.error(
-                    ErrorClass::Config,
-                    format!("could not run token_command: {e}"),
-                )
-            })?;
-        let output =
-            match tokio::time::timeout(TOKEN_COMMAND_TIMEOUT, child.wait_with_output()).await {
-                Ok(Ok(output)) => output,
-                Ok(Err(e)) => {
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        cmd.process_group(0);
+        let mut child = cmd.spawn().map_err(|e| {
+            self.core.error(
+                ErrorClass::Config,
+                format!("could not run token_command: {e}"),
+            )
+        })?;
+        // Kills the group if this future is dropped (the call was cancelled) or times out.
+        let mut group = ProcessGroup::of(&child);
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let run = async {
+            tokio::join!(
+                read_bounded_pipe(stdout),
+                read_bounded_pipe(stderr),
+                child.wait()
+            )
+        };
+        let (stdout, stderr, status) =
+            match tokio::time::timeout(self.token_command_timeout, run).await {
+                Ok((out, err, Ok(status))) => (out, err, status),
+                Ok((_, _, Err(e))) => {
+                    group.kill();
                     return Err(self
                         .core
                         .error(ErrorClass::Config, format!("token_command failed: {e}")));
                 }
                 Err(_) => {
+                    group.kill();
+                    // Reap the wrapper (already killed with its group).
+                    let _ = child.kill().await;
                     return Err(self.core.error(
                         ErrorClass::Config,
                         format!(
-                            "token_command did not finish within {} s",
-                            TOKEN_COMMAND_TIMEOUT.as_secs()
+                            "token_command did not finish within {} ms; it and the processes \
+                             it started were killed",
+                            self.token_command_timeout.as_millis()
                         ),
                     ));
                 }
             };
-        let token = String::from_utf8_lossy(&output.stdout).trim().to_string();
+        // It finished: its process group may be gone, and its id free for reuse.
+        group.disarm();
+        let token = String::from_utf8_lossy(&stdout).trim().to_string();
         // Register before anything could print it.
         register_secret(&token);
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
+        if !status.success() {
+            let stderr = String::from_utf8_lossy(&stderr);
             return Err(self.core.error(
                 ErrorClass::Config,
                 format!(
                     "token_command exited with {}: {}",
-                    output.status,
+                    status,
                     truncate_chars(stderr.trim(), 400)
                 ),
             ));
@@ -192,6 +222,59 @@ impl VertexProvider {
 
     async fn forget_token(&self) {
         *self.token_cache.lock().await = None;
+    }
+}
+
+/// Reads at most [`MAX_TOKEN_OUTPUT_BYTES`] of a child's pipe (a read error ends it early).
+async fn read_bounded_pipe<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    if let Some(pipe) = pipe {
+        let _ = pipe
+            .take(MAX_TOKEN_OUTPUT_BYTES)
+            .read_to_end(&mut buf)
+            .await;
+    }
+    buf
+}
+
+/// The process group of a spawned command (its leader's pid, Unix), killed with SIGKILL when
+/// asked to or when dropped while armed.
+struct ProcessGroup {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pgid: Option<u32>,
+}
+
+impl ProcessGroup {
+    fn of(child: &tokio::process::Child) -> ProcessGroup {
+        ProcessGroup { pgid: child.id() }
+    }
+
+    /// Kills every process of the group (once).
+    fn kill(&mut self) {
+        #[cfg(unix)]
+        if let Some(pgid) = self.pgid.take().and_then(|p| libc::pid_t::try_from(p).ok())
+            && pgid > 0
+        {
+            // SAFETY: killpg only sends a signal; the group was created for this command
+            // (process_group(0)) and its leader has not been reaped, so the id is still ours.
+            let rc = unsafe { libc::killpg(pgid, libc::SIGKILL) };
+            if rc != 0 {
+                tracing::debug!("killpg({pgid}) failed: {}", std::io::Error::last_os_error());
+            }
+        }
+        self.pgid = None;
+    }
+
+    /// The command finished: leave its group alone.
+    fn disarm(&mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 

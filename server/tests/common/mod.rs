@@ -109,6 +109,10 @@ pub enum Step {
     Block { gate: Gate, chunks: Vec<String> },
     /// Waits for the gate only (ignores cancellation), then streams the chunks.
     BlockIgnoringCancel { gate: Gate, chunks: Vec<String> },
+    /// Panics inside the call (a bug in an adapter).
+    Panic(String),
+    /// Streams `chunk` `count` times as fast as it can (no sleeping), stopping when cancelled.
+    Flood { chunk: String, count: usize },
 }
 
 impl Step {
@@ -148,6 +152,15 @@ impl Step {
         Step::Block {
             gate: gate.clone(),
             chunks: vec![text.to_string()],
+        }
+    }
+    pub fn panic(message: &str) -> Step {
+        Step::Panic(message.to_string())
+    }
+    pub fn flood(chunk: &str, count: usize) -> Step {
+        Step::Flood {
+            chunk: chunk.to_string(),
+            count,
         }
     }
     pub fn block_ignoring_cancel(gate: &Gate) -> Step {
@@ -346,6 +359,21 @@ impl Provider for Scripted {
                     self.stream(&chunks, Duration::from_millis(1), on_chunk, &cancel, false)
                         .await?
                 }
+                Step::Panic(message) => panic!("{message}"),
+                Step::Flood { chunk, count } => {
+                    let mut text = String::new();
+                    for i in 0..count {
+                        if cancel.is_cancelled() {
+                            return Err(self.cancelled(text));
+                        }
+                        on_chunk(&chunk);
+                        text.push_str(&chunk);
+                        if i % 64 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                    text
+                }
             };
             if text.is_empty() {
                 return Err(self.error(ErrorClass::EmptyReply, "empty reply", String::new()));
@@ -393,6 +421,7 @@ pub fn pcfg() -> ProviderConfig {
         project: None,
         location: None,
         token_command: None,
+        token_command_timeout_ms: None,
     }
 }
 
