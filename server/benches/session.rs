@@ -409,6 +409,7 @@ fn ai_requests(tmp: &Path) {
                                     "defaults": {"providers": ["p"]}}});
     let mut firsts = Vec::new();
     let mut warms = Vec::new();
+    let mut answered = Vec::new();
     for _ in 0..5 {
         let mut p = Proc::spawn(tmp);
         p.initialize(&root, config.clone());
@@ -432,7 +433,11 @@ fn ai_requests(tmp: &Path) {
             return;
         };
         firsts.push(at.duration_since(start));
-        for k in 0..5 {
+        let warm: usize = std::env::var("IM_BENCH_WARM")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5);
+        for k in 0..warm {
             std::thread::sleep(Duration::from_millis(100));
             let start = Instant::now();
             p.request(
@@ -447,6 +452,7 @@ fn ai_requests(tmp: &Path) {
     }
     firsts.sort();
     warms.sort();
+    answered.sort();
     let median = |v: &[Duration]| v.get(v.len() / 2).copied().unwrap_or_default();
     println!(
         "session: first AI request after didOpen of a 5,000-line file -> provider has the body: median {} ({:?})",
@@ -457,6 +463,10 @@ fn ai_requests(tmp: &Path) {
         "session: warm AI request -> provider has the body (server share): median {} over {}",
         ms(median(&warms)),
         warms.len()
+    );
+    println!(
+        "session: warm executePrompt answered (task id back): median {}",
+        ms(median(&answered))
     );
 }
 

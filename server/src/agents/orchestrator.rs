@@ -324,7 +324,18 @@ impl Orchestrator {
         st.agents = agents;
         st.providers = providers;
         st.provider_errors = errors;
+        // The default agent's first provider gets its HTTP client now, off the request path,
+        // so the first request does not wait for it.
+        let first = st
+            .agents
+            .get(&st.config.defaults.agent)
+            .and_then(|a| a.providers.first())
+            .and_then(|p| st.providers.get(p))
+            .map(|slot| slot.handle.provider.clone());
         drop(st);
+        if let (Some(provider), Ok(runtime)) = (first, tokio::runtime::Handle::try_current()) {
+            runtime.spawn_blocking(move || provider.warm_up());
+        }
         self.inner.wake.notify_one();
     }
 

@@ -412,16 +412,23 @@ impl Shared {
             .agent(agent_name)
             .map_err(|e| invalid_params(e.to_string()))?;
         let pending = self.engine.pending_snapshot(uri).map_err(engine_error)?;
-        let snap = Shared::resolve(pending).await?;
-        let engine = self.engine.clone();
-        let spec = tokio::task::spawn_blocking(move || prepare_task(&engine, &agent, &snap, &req))
-            .await
-            .map_err(|e| Error {
-                code: ErrorCode::InternalError,
-                message: format!("prepare failed: {e}").into(),
-                data: None,
-            })?
-            .map_err(engine_error)?;
+        let spec = if pending.is_ready() {
+            // Parsed already: capturing the target and the context takes a fraction of a
+            // millisecond, less than a hop to the blocking pool and back.
+            let snap = pending.resolve();
+            prepare_task(&self.engine, &agent, &snap, &req).map_err(engine_error)?
+        } else {
+            let snap = Shared::resolve(pending).await?;
+            let engine = self.engine.clone();
+            tokio::task::spawn_blocking(move || prepare_task(&engine, &agent, &snap, &req))
+                .await
+                .map_err(|e| Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("prepare failed: {e}").into(),
+                    data: None,
+                })?
+                .map_err(engine_error)?
+        };
         orch.submit(spec).map_err(|e| invalid_params(e.to_string()))
     }
 

@@ -310,6 +310,10 @@ pub(crate) async fn gemini_chat(
 }
 
 impl Provider for GeminiProvider {
+    fn warm_up(&self) {
+        let _ = self.core.client();
+    }
+
     fn name(&self) -> &str {
         &self.core.name
     }

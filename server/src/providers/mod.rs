@@ -214,4 +214,7 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<ChatOutcome, ProviderError>>;
     /// Reachable? Authorised? Model present? (Cheap calls such as listing models.)
     fn check(&self) -> BoxFuture<'_, HealthReport>;
+    /// Prepares what the first call would otherwise build (the HTTP client: ~10 ms the first
+    /// time in a process). Blocking; called off the request path.
+    fn warm_up(&self) {}
 }

@@ -146,6 +146,10 @@ fn tags_have_model(v: &serde_json::Value, model: &str) -> Option<bool> {
 }
 
 impl Provider for OllamaProvider {
+    fn warm_up(&self) {
+        let _ = self.core.client();
+    }
+
     fn name(&self) -> &str {
         &self.core.name
     }

@@ -200,6 +200,10 @@ fn listing_has_model(v: &serde_json::Value, model: &str) -> Option<bool> {
 }
 
 impl Provider for OpenAiProvider {
+    fn warm_up(&self) {
+        let _ = self.core.client();
+    }
+
     fn name(&self) -> &str {
         &self.core.name
     }

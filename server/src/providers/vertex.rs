@@ -279,6 +279,10 @@ impl Drop for ProcessGroup {
 }
 
 impl Provider for VertexProvider {
+    fn warm_up(&self) {
+        let _ = self.core.client();
+    }
+
     fn name(&self) -> &str {
         &self.core.name
     }
