@@ -89,7 +89,7 @@ pub async fn run_stdio(engine: Arc<Engine>) {
     let errors = out_tx.clone();
     let reader = std::thread::Builder::new()
         .name("lsp-stdin".into())
-        .spawn(move || transport::read_frames(std::io::stdin().lock(), frames_tx, errors));
+        .spawn(move || transport::read_frames(std::io::stdin(), frames_tx, errors));
     let (Ok(writer), Ok(_)) = (writer, reader) else {
         tracing::error!("could not start the stdio threads");
         return;
