@@ -29,3 +29,29 @@ pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .max_blocking_threads(8)
         .build()
 }
+
+/// Ends the process `after` from now (status 0) unless it ended before: the last word once the
+/// client is gone (stdin closed), whatever state the runtime is in — a handler waiting for an
+/// answer that will never come, a provider call that never returns, a task blocking a worker.
+/// The orderly end (cancel tasks, flush the audit log, drain stdout) runs meanwhile and usually
+/// finishes first. Armed once; later calls do nothing.
+pub fn exit_after(after: std::time::Duration) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    if ARMED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let watchdog = std::thread::Builder::new()
+        .name("exit-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(after);
+            tracing::debug!(
+                "still running {} ms after the end of the session: exiting",
+                after.as_millis()
+            );
+            std::process::exit(0);
+        });
+    if let Err(e) = watchdog {
+        tracing::error!("could not start the exit watchdog: {e}");
+    }
+}

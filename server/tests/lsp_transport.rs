@@ -1,7 +1,9 @@
 //! The stdio transport of the real binary: frames tower-lsp-server cannot decode, wrong
-//! Content-Length values, random and mutated frames.
+//! Content-Length values, random and mutated frames, the end of input.
 
 mod support;
+
+use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -289,4 +291,109 @@ fn random_and_mutated_frames_never_end_the_session() {
     let mut c = c.into_inner();
     assert!(c.is_alive());
     c.shutdown();
+}
+
+/// A TCP listener on 127.0.0.1 that accepts connections and never answers; it stops by itself
+/// after `lifetime`.
+fn silent_listener(lifetime: Duration) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let mut held = Vec::new();
+        while start.elapsed() < lifetime {
+            if let Ok((conn, _)) = listener.accept() {
+                held.push(conn);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+/// The process never outlives its client: closing stdin ends it (measured; bounded wait, no
+/// time assertion), while a provider call hangs on a silent listener, while a handler waits
+/// for an answer from the client that will never come, and while a big tree is indexed.
+#[test]
+fn the_process_ends_soon_after_stdin_closes_whatever_still_runs() {
+    let limit = Duration::from_secs(10);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("ws");
+    std::fs::create_dir_all(root.join("src")).unwrap();
+    for i in 0..3000 {
+        let text = format!("pub fn f{i}() -> u32 {{ {i} }}\npub struct S{i};\n");
+        std::fs::write(root.join("src").join(format!("m{i}.rs")), text).unwrap();
+    }
+    std::fs::write(root.join("a.py"), "def add(a, b):\n    return a + b\n").unwrap();
+    let env = [
+        ("XDG_DATA_HOME", dir.path().join("data")),
+        ("XDG_CONFIG_HOME", dir.path().join("config")),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.to_str().unwrap())).collect();
+    let uri = support::file_uri(&root);
+    let mut measured = Vec::new();
+
+    // 1. A running agent task whose provider never answers.
+    let provider = silent_listener(Duration::from_secs(30));
+    let mut c = LspClient::spawn_with_env(&env);
+    let config = json!({
+        "providers": {"silent": {"kind": "openai", "base_url": provider, "model": "m", "timeout_ms": 600000, "max_attempts": 1}},
+        "defaults": {"providers": ["silent"]}
+    });
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri, "workspaceFolders": [{"uri": uri, "name": "ws"}],
+               "initializationOptions": {"config": config}, "capabilities": {}}),
+    )
+    .unwrap();
+    c.notify("initialized", json!({}));
+    let py = support::file_uri(&root.join("a.py"));
+    c.open(&py, "python", "def add(a, b):\n    return a + b\n");
+    let r = c
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "infinity-matrix.executePrompt", "arguments": [{"prompt": "x", "textDocument": {"uri": py}, "position": {"line": 0, "character": 0}}]}),
+        )
+        .unwrap();
+    let task = r["taskId"].as_str().unwrap().to_string();
+    c.wait_notification(|n| {
+        n["method"] == "infinityMatrix/taskEvent"
+            && n["params"]["task"]["id"] == task.as_str()
+            && n["params"]["task"]["state"] == "running"
+    });
+    c.close_stdin();
+    let took = c.wait_for_exit(limit);
+    assert!(
+        took.is_some(),
+        "still running {limit:?} after stdin closed (provider call hanging)"
+    );
+    measured.push(("provider call hanging", took));
+
+    // 2. `initialized` waits for the client's answer to workspace/configuration, which never
+    // comes, while the initial index walks 3,000 files.
+    let mut c = LspClient::spawn_with_env(&env);
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri, "workspaceFolders": [{"uri": uri, "name": "ws"}],
+               "capabilities": {"workspace": {"configuration": true}}}),
+    )
+    .unwrap();
+    c.notify("initialized", json!({}));
+    c.close_stdin();
+    let took = c.wait_for_exit(limit);
+    assert!(
+        took.is_some(),
+        "still running {limit:?} after stdin closed (unanswered request)"
+    );
+    measured.push(("unanswered server request + indexing", took));
+
+    // 3. Nothing special running: the usual case.
+    let mut c = LspClient::spawn_with_env(&env);
+    c.initialize(&root, json!({}));
+    c.close_stdin();
+    let took = c.wait_for_exit(limit);
+    assert!(took.is_some(), "still running {limit:?} after stdin closed");
+    measured.push(("idle after initialize", took));
+    eprintln!("exit after stdin closed: {measured:?}");
 }
