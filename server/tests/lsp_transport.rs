@@ -1,8 +1,9 @@
 //! The stdio transport of the real binary: frames tower-lsp-server cannot decode, wrong
-//! Content-Length values, random and mutated frames, the end of input.
+//! Content-Length values, random and mutated frames, the end of input, and what reaches stderr.
 
 mod support;
 
+use std::process::Stdio;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -396,4 +397,75 @@ fn the_process_ends_soon_after_stdin_closes_whatever_still_runs() {
     assert!(took.is_some(), "still running {limit:?} after stdin closed");
     measured.push(("idle after initialize", took));
     eprintln!("exit after stdin closed: {measured:?}");
+}
+
+/// Runs a session whose stderr goes to a file, and returns what it logged.
+fn logged(env: &[(&str, &str)], session: impl FnOnce(&mut LspClient)) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut c = LspClient::spawn_with_stderr(env, Stdio::from(file));
+    c.initialize(dir.path(), json!({}));
+    session(&mut c);
+    c.shutdown();
+    std::fs::read_to_string(&log).unwrap()
+}
+
+/// tower-lsp-server traces every message it reads, setSecret's value included.
+#[test]
+fn a_secret_never_reaches_stderr_at_any_log_level() {
+    let secret = "zq-distinctive-secret-7f3a9c";
+    for filter in [
+        "trace",
+        "tower_lsp_server=trace",
+        "tower_lsp_server::codec=trace,trace",
+    ] {
+        let text = logged(&[("INFINITY_MATRIX_LOG", filter)], |c| {
+            c.request(
+                "infinityMatrix/setSecret",
+                json!({"name": "OPENAI_API_KEY", "value": secret}),
+            )
+            .unwrap();
+            // A request after it, so the log certainly covers the secret's message.
+            c.request("workspace/symbol", json!({"query": "after-the-secret"}))
+                .unwrap();
+        });
+        assert!(!text.contains(secret), "{filter}: the secret is in stderr");
+        assert!(!text.contains("zq-distinctive"), "{filter}");
+        if filter == "trace" {
+            // The log was on: our own trace/debug lines are there.
+            assert!(text.lines().count() > 3, "{filter}: {text}");
+        }
+    }
+}
+
+/// An unsupported request is answered MethodNotFound: tower-lsp-server's "not implemented"
+/// is not an ERROR in a stock session.
+#[test]
+fn an_unsupported_request_logs_no_error() {
+    let text = logged(&[], |c| {
+        let err = c
+            .request(
+                "textDocument/hover",
+                json!({"textDocument": {"uri": "file:///nowhere/a.rs"}, "position": {"line": 0, "character": 0}}),
+            )
+            .unwrap_err();
+        assert_eq!(err["code"], -32601, "{err}");
+    });
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    // At debug it is there, as DEBUG.
+    let text = logged(&[("INFINITY_MATRIX_LOG", "debug")], |c| {
+        let _ = c.request(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": "file:///nowhere/a.rs"}, "position": {"line": 0, "character": 0}}),
+        );
+    });
+    assert!(
+        text.lines().any(|l| l.contains(" DEBUG ")
+            && l.contains("textDocument/hover")
+            && l.contains("not implemented")),
+        "{text}"
+    );
+    assert!(!text.lines().any(|l| l.contains("ERROR")), "{text}");
 }
