@@ -1,4 +1,4 @@
-//! Process-wide settings for the long-running server: the allocator's behaviour and the runtime.
+//! Process-wide settings for the long-running server: the allocator, the runtime, the exit watchdog.
 
 /// Tunes glibc's allocator for a server that allocates and frees syntax trees on a pool of
 /// threads: one arena shared by all threads (by default each thread that allocates gets its

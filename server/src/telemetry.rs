@@ -1,6 +1,7 @@
-//! Logging setup: tracing to stderr (never stdout, which is the LSP channel), with a level
-//! that configuration can change at run time, no raw protocol traffic at any level, and every
-//! line passed through the secret redactor.
+//! Logging setup: tracing to stderr (never stdout), redacted, without raw protocol messages.
+//!
+//! stdout is the LSP channel. The level comes from the environment or configuration and can
+//! change at run time; every line passes through the secret redactor.
 //!
 //! tower-lsp-server traces every message it reads or writes (`tower_lsp_server::codec` and the
 //! client's "suppressing message" at TRACE), which would put `infinityMatrix/setSecret` values

@@ -1,5 +1,7 @@
-//! The stdio transport of the real binary: frames tower-lsp-server cannot decode, wrong
-//! Content-Length values, random and mutated frames, the end of input, and what reaches stderr.
+//! The real binary's stdio transport: bad frames, wrong lengths, end of input, and stderr.
+//!
+//! Frames tower-lsp-server cannot decode, wrong Content-Length values, random and mutated
+//! frames against one process, the process ending after stdin closes, and what reaches stderr.
 
 mod support;
 
