@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
 import type { ServerManager } from './client';
 import { PROPOSAL_SCHEME, type MemoryDocuments, taskIdOfUri, taskUri, VIEW_SCHEME } from './documents';
-import { basename, renderAuditDocument, renderContextDocument, shortTaskId, stateLabel } from './format';
+import { basename, linesChangedLabel, renderAuditDocument, renderContextDocument, shortTaskId, stateLabel } from './format';
 import {
   type AgentDef,
   type AgentsResult,
@@ -357,7 +357,7 @@ export class Commands {
     this.h.memDocs.set(left, original);
     this.h.memDocs.set(right, proposed);
     const stale = edit.version !== null && edit.version !== doc.version ? ' — document changed since' : '';
-    const title = `${file}: ${detail.agent} ${shortTaskId(taskId)} proposal (${edit.linesChanged} lines)${stale}`;
+    const title = `${file}: ${detail.agent} ${shortTaskId(taskId)} proposal (${linesChangedLabel(edit.linesChanged)})${stale}`;
     await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: true });
   }
 

@@ -30,6 +30,11 @@ export interface ItemView {
 // ---- small helpers ----------------------------------------------------------------------------
 
 /** "0.4 s", "12 s", "1 m 05 s", "2 h 03 m". */
+/** `1 line changed`, `3 lines changed` (the server's line-diff count of an edit). */
+export function linesChangedLabel(n: number): string {
+  return n === 1 ? '1 line changed' : `${n} lines changed`;
+}
+
 export function formatDuration(ms: number): string {
   const safe = Math.max(0, ms);
   if (safe < 10_000) return `${(safe / 1000).toFixed(1)} s`;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  linesChangedLabel,
   agentView,
   basename,
   formatDuration,
@@ -176,5 +177,13 @@ describe('documents', () => {
     ]);
     expect(doc.indexOf('queued → running')).toBeLessThan(doc.indexOf('created'));
     expect(renderAuditDocument([])).toContain('No entries');
+  });
+});
+
+describe('changed-line counts', () => {
+  it('say line or lines', () => {
+    expect(linesChangedLabel(1)).toBe('1 line changed');
+    expect(linesChangedLabel(0)).toBe('0 lines changed');
+    expect(linesChangedLabel(12)).toBe('12 lines changed');
   });
 });

@@ -1,6 +1,7 @@
 //! Agents: definitions (built-in and configured), prompt templates, result parsing and the orchestrator.
 
 mod builtins;
+pub mod line_diff;
 mod orchestrator;
 mod prepare;
 pub mod results;
