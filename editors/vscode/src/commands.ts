@@ -26,6 +26,8 @@ import {
   type TaskInfo,
 } from './lsp_ext';
 import type { AgentModel } from './model';
+import type { AnswerPanel } from './panel/answerPanel';
+import type { TurnRequest } from './panel/turns';
 import { isSecretName, type Secrets } from './secrets';
 import { applyEdit } from './text';
 import { AgentNode, TaskNode } from './tree';
@@ -35,6 +37,7 @@ export interface CommandHost {
   model: AgentModel;
   memDocs: MemoryDocuments;
   secrets: Secrets;
+  panel: AnswerPanel;
   /** Tasks started from this window (their results open, their edits are previewed). */
   ownTasks: Set<string>;
   agents(refresh?: boolean): Promise<AgentsResult | undefined>;
@@ -98,6 +101,7 @@ export class Commands {
     reg('infinity-matrix.reject', (arg) => this.approve(arg, false));
     reg('infinity-matrix.previewEdit', (arg) => this.previewEdit(arg));
     reg('infinity-matrix.openResult', (arg) => this.openResult(arg));
+    reg('infinity-matrix.openResultDocument', (arg) => this.openResultDocument(arg));
     reg('infinity-matrix.showContext', () => this.showContext());
     reg('infinity-matrix.showAudit', () => this.showAudit());
     reg('infinity-matrix.setApiKey', (arg) => this.setApiKey(arg));
@@ -109,6 +113,7 @@ export class Commands {
       vscode.commands.executeCommand('workbench.action.openSettings', '@ext:InfinityXOne.infinity-matrix-agent'),
     );
     reg('infinity-matrix.useBuiltinChain', () => this.h.useBuiltinChain());
+    reg('infinity-matrix.openAnswerPanel', () => this.h.panel.openInEditor());
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -165,19 +170,102 @@ export class Commands {
     return defs?.agents.find((a) => a.name === name)?.output ?? this.h.model.agent(name ?? '')?.output;
   }
 
-  /** Bookkeeping after the server accepted a task: open its result as it streams. */
-  private async started(taskId: string | null, agent: string | undefined): Promise<void> {
+  /**
+   * Bookkeeping after the server accepted a task: the answer panel follows it (or its result
+   * document opens, with `infinityMatrix.ui.answerView` = `document`) as it streams.
+   */
+  private async started(taskId: string | null, agent: string | undefined, request?: TurnRequest): Promise<void> {
     if (!taskId) {
       if (agent) vscode.window.setStatusBarMessage(`$(eye) Infinity Matrix: agent ${agent} enabled`, 4000);
       return;
     }
     this.h.ownTasks.add(taskId);
+    if (request) this.h.panel.recordRequest(taskId, request);
     const output = await this.outputOf(agent);
     const ui = vscode.workspace.getConfiguration('infinityMatrix.ui');
-    vscode.window.setStatusBarMessage(`$(sync~spin) Infinity Matrix: ${agent ?? 'agent'} task ${shortTaskId(taskId)} started`, 4000);
-    if (output !== 'edit' && output !== 'diagnostics' && ui.get<boolean>('openResults', true)) {
-      await this.showTask(taskId, true);
+    vscode.window.setStatusBarMessage(`$(sync~spin) Infinity Matrix: ${agent ?? 'agent'} ${shortTaskId(taskId)} started`, 4000);
+    if (output === 'edit' || output === 'diagnostics') {
+      this.h.panel.started(taskId);
+      return;
     }
+    if (!ui.get<boolean>('openResults', true)) return;
+    if (ui.get<string>('answerView', 'panel') === 'document') {
+      await this.showTask(taskId, true);
+    } else {
+      this.h.panel.started(taskId);
+      await this.h.panel.show(taskId, true);
+    }
+  }
+
+  /** What a task was asked: the question and the code it is about (for the answer panel). */
+  private request(
+    question: string,
+    args: { textDocument: { uri: string }; range?: LspRange; position?: LspRange['start'] },
+    resend: TurnRequest['resend'],
+    parentTaskId?: string,
+  ): TurnRequest {
+    const range = args.range ?? (args.position ? { start: { line: args.position.line, character: 0 }, end: { line: args.position.line + 1, character: 0 } } : undefined);
+    return {
+      question,
+      ...(range ? { target: { uri: args.textDocument.uri, range } } : {}),
+      ...(resend ? { resend } : {}),
+      ...(parentTaskId ? { parentTaskId } : {}),
+    };
+  }
+
+  // ---- the answer panel's actions ------------------------------------------------------------
+
+  /** Runs a prompt from the panel: a follow-up of `parent` (same code), or on the active editor. */
+  async ask(text: string, parent: { taskId: string; request: TurnRequest | undefined } | undefined): Promise<void> {
+    const base = parent?.request?.resend;
+    if (parent && base) {
+      const args = { ...base.args, prompt: text, parentTaskId: parent.taskId };
+      const agent = typeof base.args.agent === 'string' ? base.args.agent : undefined;
+      const { taskId } = await this.runServerCommand(ServerCommands.executePrompt, args);
+      const req = this.request(text, base.args as Parameters<Commands['request']>[1], { command: ServerCommands.executePrompt, args }, parent.taskId);
+      await this.started(taskId, agent ?? (await this.h.agents())?.defaultAgent, req);
+      return;
+    }
+    await this.executePrompt({ prompt: text });
+  }
+
+  /** Runs a task's request again (same command, same arguments). */
+  async retry(taskId: string, request: TurnRequest | undefined): Promise<void> {
+    const resend = request?.resend;
+    if (!resend) {
+      void vscode.window.showInformationMessage(`Infinity Matrix: ${shortTaskId(taskId)} was not started from this window; run it again from the editor.`);
+      return;
+    }
+    const { taskId: id } = await this.runServerCommand(resend.command as ServerCommand, resend.args);
+    const agent = typeof resend.args.agent === 'string' ? resend.args.agent : (await this.h.agents())?.defaultAgent;
+    await this.started(id, agent, { ...request, resend });
+  }
+
+  /**
+   * Applies a code block of an answer to the code the question was about, after the user
+   * confirms (with the changed-line count).
+   */
+  async applyCode(taskId: string, code: string, request: TurnRequest | undefined): Promise<void> {
+    const target = request?.target;
+    if (!target) {
+      void vscode.window.showWarningMessage('Infinity Matrix: this answer has no target range to apply to; use Insert at cursor.');
+      return;
+    }
+    const uri = vscode.Uri.parse(target.uri);
+    const doc = await vscode.workspace.openTextDocument(uri);
+    const r = target.range;
+    const range = doc.validateRange(new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character));
+    const original = doc.getText(range);
+    const replacement = original.endsWith('\n') && !code.endsWith('\n') ? `${code}\n` : code;
+    const choice = await vscode.window.showWarningMessage(
+      `Replace ${basename(target.uri)} lines ${range.start.line + 1}–${range.end.line + (range.end.character === 0 ? 0 : 1)} with the code block of ${shortTaskId(taskId)}?`,
+      { modal: true },
+      'Apply',
+    );
+    if (choice !== 'Apply') return;
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(uri, range, replacement);
+    if (!(await vscode.workspace.applyEdit(edit))) throw new Error('the editor refused the edit');
   }
 
   private async showTask(taskId: string, beside: boolean): Promise<void> {
@@ -240,7 +328,8 @@ export class Commands {
       ...target,
     };
     const { taskId } = await this.runServerCommand(ServerCommands.executePrompt, args);
-    await this.started(taskId, agent ?? (await this.h.agents())?.defaultAgent);
+    const question = prompt || `${agent ?? 'default agent'} on the ${editor.selection.isEmpty ? 'code at the cursor' : 'selection'}`;
+    await this.started(taskId, agent ?? (await this.h.agents())?.defaultAgent, this.request(question, target, { command: ServerCommands.executePrompt, args }));
     return taskId ?? undefined;
   }
 
@@ -283,9 +372,15 @@ export class Commands {
     }
     const editor = vscode.window.activeTextEditor;
     const onDoc = editor && ['file', 'untitled'].includes(editor.document.uri.scheme);
-    const args = onDoc ? { agent, ...(await this.editorTarget(editor)) } : { agent };
+    const target = onDoc ? await this.editorTarget(editor) : undefined;
+    const args = target ? { agent, ...target } : { agent };
     const { taskId } = await this.runServerCommand(ServerCommands.startAgent, args);
-    await this.started(taskId, agent);
+    const question = `${agent} on the ${editor && !editor.selection.isEmpty ? 'selection' : 'code at the cursor'}`;
+    await this.started(
+      taskId,
+      agent,
+      target ? this.request(question, target, { command: ServerCommands.startAgent, args }) : { question },
+    );
     return taskId ?? undefined;
   }
 
@@ -332,7 +427,16 @@ export class Commands {
   async openResult(arg?: unknown): Promise<void> {
     const taskId = taskIdOf(arg) ?? (await this.pickTask(() => true, 'Open the result of which task?'));
     if (!taskId) return;
-    await this.showTask(taskId, false);
+    const ui = vscode.workspace.getConfiguration('infinityMatrix.ui');
+    if (ui.get<string>('answerView', 'panel') === 'document') await this.showTask(taskId, false);
+    else await this.h.panel.show(taskId, false);
+    void this.h.fetchTask(taskId);
+  }
+
+  /** The task's answer as a read-only Markdown document. */
+  async openResultDocument(arg?: unknown): Promise<void> {
+    const taskId = taskIdOf(arg) ?? (await this.pickTask(() => true, 'Open the result of which task?'));
+    if (taskId) await this.showTask(taskId, false);
   }
 
   /** A diff between the document and the proposed edit, with Apply / Reject in the title bar. */

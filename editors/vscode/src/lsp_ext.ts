@@ -204,6 +204,9 @@ export interface TaskInfo {
   attempts: number;
   retries: number;
   error: string | null;
+  /** Prompt and reply tokens of the last provider call, when the provider reported them. */
+  tokensIn?: number | null;
+  tokensOut?: number | null;
 }
 
 export interface EditProposal {
