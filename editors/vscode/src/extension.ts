@@ -227,6 +227,7 @@ class Extension implements CommandHost {
     const chosen = this.context.globalState.get<boolean>(BUILTIN_CHAIN_KEY, false);
     this.unconfigured = !(set || fs.existsSync(userFile) || wsFile || chosen);
     void vscode.commands.executeCommand('setContext', 'infinityMatrix.unconfigured', this.unconfigured);
+    this.monitor.setUnconfigured(this.unconfigured);
     this.updateTreeVisibility();
   }
 

@@ -251,6 +251,14 @@ export interface AgentStatus {
   providers: string[];
 }
 
+/**
+ * What is known of a provider: `unknown` (never contacted), `healthy` (its last call
+ * succeeded), `unreachable` (its last call could not connect or timed out), `failing` (its last
+ * call failed otherwise: auth, server error), `circuit_open`, `half_open`, `misconfigured`.
+ */
+export const HEALTH_STATES = ['unknown', 'healthy', 'unreachable', 'failing', 'circuit_open', 'half_open', 'misconfigured'] as const;
+export type ProviderHealth = (typeof HEALTH_STATES)[number];
+
 export interface ProviderStatus {
   name: string;
   kind: string;
@@ -258,7 +266,19 @@ export interface ProviderStatus {
   /** One of {@link CircuitState}. */
   circuit: string;
   consecutiveFailures: number;
+  /** The reason of the last failure (or the configuration error). */
   error: string | null;
+  /** Sent by servers that track it; see {@link providerHealth} for older ones. */
+  health?: ProviderHealth;
+}
+
+/** A provider's health, derived from the circuit where the server does not send it. */
+export function providerHealth(p: ProviderStatus): ProviderHealth {
+  if (p.circuit === 'misconfigured') return 'misconfigured';
+  if (p.circuit === 'open') return 'circuit_open';
+  if (p.circuit === 'half_open') return 'half_open';
+  if (p.health) return p.health;
+  return p.consecutiveFailures > 0 ? 'failing' : 'unknown';
 }
 
 /** `infinityMatrix/agentStatus` params. */
@@ -442,6 +462,7 @@ export function parseStatus(v: unknown): StatusSnapshot | undefined {
       circuit: typeof p.circuit === 'string' ? p.circuit : 'closed',
       consecutiveFailures: typeof p.consecutiveFailures === 'number' ? p.consecutiveFailures : 0,
       error: typeof p.error === 'string' ? p.error : null,
+      health: (HEALTH_STATES as readonly unknown[]).includes(p.health) ? p.health : undefined,
     })),
     running: typeof v.running === 'number' ? v.running : 0,
     queued: typeof v.queued === 'number' ? v.queued : 0,
