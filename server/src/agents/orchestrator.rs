@@ -31,7 +31,7 @@ use crate::metrics::{self, Metrics};
 use crate::policy::{self, Decision, EditContext};
 use crate::providers::{
     AttemptEvent, BoxFuture, CallOptions, ChatMessage, ChatRequest, CircuitState, ErrorClass,
-    ProviderHandle, Role, SecretStore, call_with_options, human_bytes, redact,
+    ProviderHandle, ProviderHealth, Role, SecretStore, call_with_options, human_bytes, redact,
 };
 
 /// One step of a failover chain: the name, the provider (if it could be built), and why not.
@@ -66,6 +66,17 @@ fn circuit_name(state: CircuitState) -> &'static str {
         CircuitState::Closed => "closed",
         CircuitState::Open => "open",
         CircuitState::HalfOpen => "half_open",
+    }
+}
+
+fn health_name(health: ProviderHealth) -> &'static str {
+    match health {
+        ProviderHealth::Unknown => "unknown",
+        ProviderHealth::Healthy => "healthy",
+        ProviderHealth::Unreachable => "unreachable",
+        ProviderHealth::Failing => "failing",
+        ProviderHealth::CircuitOpen => "circuit_open",
+        ProviderHealth::HalfOpen => "half_open",
     }
 }
 
@@ -124,7 +135,11 @@ pub struct ProviderStatus {
     /// closed | open | half_open | misconfigured
     pub circuit: String,
     pub consecutive_failures: u32,
+    /// The configuration error, or the reason of the last failed call.
     pub error: Option<String>,
+    /// unknown (never contacted) | healthy | unreachable | failing | circuit_open | half_open |
+    /// misconfigured
+    pub health: String,
 }
 
 /// One agent as shown in agentStatus.
@@ -654,13 +669,17 @@ impl Orchestrator {
         let mut providers: Vec<ProviderStatus> = st
             .providers
             .iter()
-            .map(|(name, h)| ProviderStatus {
-                name: name.clone(),
-                kind: format!("{:?}", h.config().kind).to_lowercase(),
-                model: h.config().model.clone(),
-                circuit: circuit_name(h.breaker.state()).to_string(),
-                consecutive_failures: h.breaker.consecutive_failures(),
-                error: None,
+            .map(|(name, h)| {
+                let (health, reason) = h.breaker.health();
+                ProviderStatus {
+                    name: name.clone(),
+                    kind: format!("{:?}", h.config().kind).to_lowercase(),
+                    model: h.config().model.clone(),
+                    circuit: circuit_name(h.breaker.state()).to_string(),
+                    consecutive_failures: h.breaker.consecutive_failures(),
+                    error: reason,
+                    health: health_name(health).to_string(),
+                }
             })
             .collect();
         for (name, err) in &st.provider_errors {
@@ -671,6 +690,7 @@ impl Orchestrator {
                 circuit: "misconfigured".into(),
                 consecutive_failures: 0,
                 error: Some(err.clone()),
+                health: "misconfigured".into(),
             });
         }
         let mut tasks: Vec<TaskInfo> = st.tasks.values().map(|e| e.info.clone()).collect();
