@@ -708,7 +708,7 @@ async function main() {
     await openAgentsView();
     const welcome = sidebar().locator('.welcome-view-content', { hasText: 'No AI provider is configured yet' }).first();
     await welcome.waitFor({ state: 'visible', timeout: 20_000 });
-    for (const b of ['Configure Providers', 'Set API Key', 'Use the Built-in Local Chain'])
+    for (const b of ['Configure Provider', 'Get Started', 'Use the Built-in Local Chain'])
       if (!(await welcome.locator('.monaco-button, a', { hasText: b }).count())) throw new Error(`no "${b}" button`);
     await screenshot('welcome-view');
     await welcome.locator('.monaco-button, a', { hasText: 'Use the Built-in Local Chain' }).first().click();

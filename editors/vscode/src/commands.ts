@@ -24,10 +24,12 @@ import {
   ServerCommands,
   type TaskDetail,
   type TaskInfo,
+  type TestProviderResult,
 } from './lsp_ext';
 import type { AgentModel } from './model';
 import type { AnswerPanel } from './panel/answerPanel';
 import type { TurnRequest } from './panel/turns';
+import { isProviderName, PROVIDER_CHOICES, providerEntry, withProvider } from './providerSetup';
 import { isSecretName, type Secrets } from './secrets';
 import { applyEdit } from './text';
 import { AgentNode, TaskNode } from './tree';
@@ -114,6 +116,8 @@ export class Commands {
     );
     reg('infinity-matrix.useBuiltinChain', () => this.h.useBuiltinChain());
     reg('infinity-matrix.openAnswerPanel', () => this.h.panel.openInEditor());
+    reg('infinity-matrix.configureProvider', () => this.configureProvider());
+    reg('infinity-matrix.testConnection', (arg) => this.testConnection(arg));
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -554,6 +558,117 @@ export class Commands {
     if (value === undefined) return;
     await this.h.secrets.set(name, value);
     void vscode.window.showInformationMessage(`Infinity Matrix: ${name} stored in secret storage.`);
+  }
+
+  /**
+   * Configure Provider: pick a kind, enter its URL / model (defaults filled in) and key (into
+   * secret storage, never settings), write the user settings, test the connection, then offer
+   * to run Explain.
+   */
+  async configureProvider(): Promise<void> {
+    const title = 'Infinity Matrix: Configure Provider';
+    const pick = await vscode.window.showQuickPick(
+      PROVIDER_CHOICES.map((c) => ({ label: c.label, detail: c.detail, choice: c })),
+      { title, placeHolder: 'Where should agents send their prompts?', ignoreFocusOut: true },
+    );
+    if (!pick) return;
+    const choice = pick.choice;
+    const config = vscode.workspace.getConfiguration('infinityMatrix');
+    const existing = config.get<Record<string, unknown>>('providers') ?? {};
+    const name = await vscode.window.showInputBox({
+      title,
+      prompt: 'A name for this provider (agents name it in their chain)',
+      value: choice.name,
+      ignoreFocusOut: true,
+      validateInput: (v) => (isProviderName(v) ? undefined : 'Letters, digits, - and _ only'),
+    });
+    if (!name) return;
+    const ask = async (prompt: string, value: string | undefined) =>
+      vscode.window.showInputBox({ title, prompt, value: value ?? '', ignoreFocusOut: true });
+    const baseUrl = choice.askUrl ? await ask('Base URL', choice.baseUrl) : undefined;
+    if (choice.askUrl && baseUrl === undefined) return;
+    const model = choice.askModel ? await ask('Model', choice.model) : undefined;
+    if (choice.askModel && model === undefined) return;
+    let project: string | undefined;
+    let location: string | undefined;
+    if (choice.kind === 'vertex') {
+      project = await ask('Google Cloud project id', '');
+      if (!project) return;
+      location = await ask('Location', 'us-central1');
+      if (!location) return;
+    }
+    let keyEnv: string | undefined;
+    if (choice.keyEnv) {
+      const local = baseUrl && /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(baseUrl);
+      const key = await vscode.window.showInputBox({
+        title,
+        prompt: `API key (stored in VS Code's secret storage as ${choice.keyEnv}, never in settings)${local ? '; leave empty for a local server without a key' : ''}`,
+        password: true,
+        ignoreFocusOut: true,
+      });
+      if (key === undefined) return;
+      if (key) {
+        keyEnv = choice.keyEnv;
+        await this.h.secrets.set(keyEnv, key);
+      }
+    }
+    const entry = providerEntry(choice, { name, baseUrl: baseUrl || undefined, model: model || undefined, keyEnv, project, location });
+    const next = withProvider(existing, config.get<string[] | null>('defaults.providers'), name, entry);
+    await config.update('providers', next.providers, vscode.ConfigurationTarget.Global);
+    await config.update('defaults.providers', next.chain, vscode.ConfigurationTarget.Global);
+    vscode.window.setStatusBarMessage(`Infinity Matrix: provider ${name} saved to your user settings`, 4000);
+    // The server reloads its configuration from the settings change; give it a moment.
+    await new Promise((r) => setTimeout(r, 1500));
+    const ok = await this.testConnection(name);
+    if (ok) {
+      const run = await vscode.window.showInformationMessage(
+        `Infinity Matrix: ${name} answers. Select some code and run Explain to try it.`,
+        'Explain the Selection',
+      );
+      if (run) await this.startAgent({ agent: 'explain', ...(await this.activeTarget()) });
+    }
+  }
+
+  private async activeTarget(): Promise<Record<string, unknown>> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || !['file', 'untitled'].includes(editor.document.uri.scheme)) return {};
+    return this.editorTarget(editor);
+  }
+
+  /** Runs the same checks as `infinity-matrix doctor` on one provider and shows the result. */
+  async testConnection(arg?: unknown): Promise<boolean> {
+    let name = typeof arg === 'string' ? arg : undefined;
+    if (!name && arg && typeof arg === 'object' && typeof (arg as Record<string, unknown>).name === 'string') {
+      name = (arg as { name: string }).name;
+    }
+    if (!name) {
+      const providers = this.h.model.providers;
+      if (!providers.length) {
+        void vscode.window.showWarningMessage('Infinity Matrix: no provider is configured.', 'Configure Provider').then((c) => {
+          if (c) void this.configureProvider();
+        });
+        return false;
+      }
+      const pick = await vscode.window.showQuickPick(providers.map((p) => ({ label: p.name, description: `${p.kind} · ${p.model}` })), {
+        title: 'Infinity Matrix: Test Connection',
+      });
+      if (!pick) return false;
+      name = pick.label;
+    }
+    const client = this.client();
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Infinity Matrix: testing ${name}…` },
+      () => client.sendRequest<TestProviderResult>(Methods.testProvider, { name }),
+    );
+    if (result.ok) {
+      void vscode.window.showInformationMessage(`Infinity Matrix: ${name} — ${result.summary}`);
+    } else {
+      void vscode.window.showErrorMessage(`Infinity Matrix: ${name} — ${result.summary}`, 'Configure Provider', 'Show Log').then((c) => {
+        if (c === 'Configure Provider') void this.configureProvider();
+        else if (c === 'Show Log') this.h.server.output.show(true);
+      });
+    }
+    return result.ok;
   }
 
   async removeApiKey(): Promise<void> {

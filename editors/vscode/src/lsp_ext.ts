@@ -49,6 +49,8 @@ export const Methods = {
   metrics: 'infinityMatrix/metrics',
   /** request: a secret (API key) from the client's secret storage */
   setSecret: 'infinityMatrix/setSecret',
+  /** request: run `doctor`'s checks on one provider (reachable, authorised, model present) */
+  testProvider: 'infinityMatrix/testProvider',
   /** notification client → server: the editor's diagnostics for a document changed */
   diagnosticsChanged: 'infinityMatrix/diagnosticsChanged',
   /** notification server → client: a task changed state, or streamed text */
@@ -381,6 +383,19 @@ export interface AuditEntry {
 
 export interface AuditResult {
   entries: AuditEntry[];
+}
+
+/** `infinityMatrix/testProvider` params. */
+export interface TestProviderParams {
+  name: string;
+}
+
+/** `infinityMatrix/testProvider` result: what `infinity-matrix doctor` prints for the provider. */
+export interface TestProviderResult {
+  ok: boolean;
+  /** One line: "reachable, authorised, model smollm2 present (12 ms)" or the failure. */
+  summary: string;
+  health: ProviderHealth;
 }
 
 export interface SetSecretParams {
