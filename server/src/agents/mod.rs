@@ -1,6 +1,7 @@
 //! Agents: definitions (built-in and configured), prompt templates, result parsing and the orchestrator.
 
 mod builtins;
+mod host;
 mod orchestrator;
 mod prepare;
 pub mod results;
@@ -8,9 +9,10 @@ pub mod task;
 pub mod template;
 
 pub use builtins::builtin_agents;
+pub use host::TaskHost;
 pub use orchestrator::{
     AgentStatus, Orchestrator, OrchestratorConfig, OrchestratorError, ProviderStatus,
-    StatusSnapshot, TaskHost, effective_providers,
+    StatusSnapshot, effective_providers,
 };
 pub use prepare::{PromptRequest, prepare_task};
 pub use task::*;
