@@ -1,8 +1,8 @@
 //! Infinity Matrix: a language server that captures code context and dispatches AI agents.
 //!
 //! The engine (`documents`, `analysis`, `index`, `context`, `providers`, `agents`, `policy`,
-//! `audit`, `metrics`, `config`, `engine`) knows nothing about LSP; `lsp` and `cli` are thin
-//! front ends over it. See docs/ARCHITECTURE.md.
+//! `audit`, `metrics`, `config`, `engine`, `uri`) knows nothing about LSP; `lsp` and `cli` are
+//! thin front ends over it. See docs/ARCHITECTURE.md.
 
 pub mod agents;
 pub mod analysis;
@@ -19,3 +19,4 @@ pub mod policy;
 pub mod process;
 pub mod providers;
 pub mod telemetry;
+pub mod uri;
