@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Approval, Config};
-use crate::agents::template::unknown_variables;
+use super::template::{VARIABLES, unknown_variables};
+use super::{Approval, Config, builtin_agents, orchestrator_providers};
 
 /// Where configuration comes from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -330,7 +330,7 @@ fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec
             "{file}: trusted_workspaces ignored: only the user config can trust a workspace"
         ));
     }
-    let builtins = crate::agents::builtin_agents();
+    let builtins = builtin_agents();
     for (name, mut agent) in ws.agents {
         let existing = base
             .agents
@@ -367,7 +367,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         key,
         message,
     };
-    let providers = crate::agents::orchestrator_providers(config);
+    let providers = orchestrator_providers(config);
     let percent = config.defaults.context_enclosing_percent;
     if !(1..=100).contains(&percent) {
         return Err(invalid(
@@ -436,7 +436,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                         format!("agents.{name}.{field}"),
                         format!(
                             "unknown template variables {unknown:?}; known: {}",
-                            crate::agents::template::VARIABLES.join(", ")
+                            VARIABLES.join(", ")
                         ),
                     ));
                 }
@@ -457,8 +457,9 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
-    let agents = crate::agents::resolve_agents(config);
-    if !agents.iter().any(|a| a.name == config.defaults.agent) {
+    // Every agent: the built-ins and the configured ones (those `agents::resolve_agents` makes).
+    let default = config.defaults.agent.as_str();
+    if !builtin_agents().contains_key(default) && !config.agents.contains_key(default) {
         return Err(invalid(
             "defaults.agent".into(),
             format!("unknown agent {:?}", config.defaults.agent),

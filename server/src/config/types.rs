@@ -378,3 +378,19 @@ pub fn default_local_provider() -> ProviderConfig {
         "smollm2",
     )
 }
+
+/// The providers in effect: the configured ones plus the built-in local defaults for the
+/// default chain's names when the configuration does not define them.
+pub fn effective_providers(config: &Config) -> BTreeMap<String, crate::config::ProviderConfig> {
+    let mut out = config.providers.clone();
+    out.entry("ollama".into())
+        .or_insert_with(crate::config::default_ollama_provider);
+    out.entry("local".into())
+        .or_insert_with(crate::config::default_local_provider);
+    out
+}
+
+/// Names of every provider an agent may reference (configured plus built-in local defaults).
+pub fn orchestrator_providers(config: &Config) -> Vec<String> {
+    effective_providers(config).into_keys().collect()
+}

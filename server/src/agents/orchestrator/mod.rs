@@ -31,7 +31,7 @@ use super::{
 };
 use crate::audit::{AttemptRecord, AuditLog, TaskRecord};
 use crate::config::ProviderConfig;
-use crate::config::{Config, OutputMode};
+use crate::config::{Config, OutputMode, effective_providers};
 use crate::metrics::Metrics;
 use crate::providers::{CircuitState, ProviderHandle, SecretStore, redact};
 
@@ -527,17 +527,6 @@ impl Orchestrator {
             queued,
         }
     }
-}
-
-/// The providers in effect: the configured ones plus the built-in local defaults for the
-/// default chain's names when the configuration does not define them.
-pub fn effective_providers(config: &Config) -> BTreeMap<String, crate::config::ProviderConfig> {
-    let mut out = config.providers.clone();
-    out.entry("ollama".into())
-        .or_insert_with(crate::config::default_ollama_provider);
-    out.entry("local".into())
-        .or_insert_with(crate::config::default_local_provider);
-    out
 }
 
 impl std::fmt::Debug for Orchestrator {
