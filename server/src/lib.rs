@@ -1,7 +1,7 @@
 //! Infinity Matrix: a language server that captures code context and dispatches AI agents.
 //!
 //! The engine (`documents`, `analysis`, `index`, `context`, `providers`, `agents`, `policy`,
-//! `audit`, `metrics`, `config`, `engine`, `uri`) knows nothing about LSP; `lsp` and `cli` are
+//! `audit`, `metrics`, `config`, `engine`, `secrets`, `uri`) knows nothing about LSP; `lsp` and `cli` are
 //! thin front ends over it. See docs/ARCHITECTURE.md.
 
 pub mod agents;
@@ -13,10 +13,13 @@ pub mod context;
 pub mod documents;
 pub mod engine;
 pub mod index;
+#[cfg(test)]
+mod layering;
 pub mod lsp;
 pub mod metrics;
 pub mod policy;
 pub mod process;
 pub mod providers;
+pub mod secrets;
 pub mod telemetry;
 pub mod uri;

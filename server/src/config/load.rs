@@ -159,12 +159,12 @@ pub fn load(sources: &ConfigSources, client: Option<&Config>) -> Result<LoadedCo
         }
     }
     // A bad metrics setting turns metrics off; everything else stays in force.
-    if let Err(e) = crate::metrics::check_config(&merged.metrics) {
+    if let Err(e) = super::metrics::check_config(&merged.metrics) {
         warnings.push(format!(
             "{}: {}: {}; metrics are off, the rest of the configuration is in force",
             metrics_source.as_deref().unwrap_or("configuration"),
             e.key(),
-            crate::providers::redact(&e.to_string()),
+            crate::secrets::redact(&e.to_string()),
         ));
         merged.metrics = super::MetricsConfig::default();
     }
@@ -360,7 +360,7 @@ fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec
 }
 
 /// Checks cross references and values; the error names the key. `[metrics]` is checked apart
-/// ([`crate::metrics::check_config`]): a bad section only turns metrics off, with a warning.
+/// ([`super::metrics::check_config`]): a bad section only turns metrics off, with a warning.
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     let invalid = |key: String, message: String| ConfigError::Invalid {
         source_name: "configuration".into(),
@@ -398,7 +398,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 "must not be empty".into(),
             ));
         }
-        if p.kind == crate::providers::ProviderKind::Vertex && p.project.is_none() {
+        if p.kind == super::ProviderKind::Vertex && p.project.is_none() {
             return Err(invalid(
                 format!("providers.{name}.project"),
                 "is required for kind = \"vertex\"".into(),
@@ -409,7 +409,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         {
             // Most likely a key pasted where its variable's name belongs: from now on it is
             // redacted wherever it would show, and the message does not echo it.
-            crate::providers::register_secret(env);
+            crate::secrets::register_secret(env);
             return Err(invalid(
                 format!("providers.{name}.api_key_env"),
                 format!(

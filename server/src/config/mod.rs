@@ -2,6 +2,7 @@
 
 pub mod builtins;
 mod load;
+pub mod metrics;
 pub mod template;
 pub mod types;
 

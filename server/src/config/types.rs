@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::providers::ProviderKind;
-
 /// The whole configuration after merging user file, workspace file and client settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +32,17 @@ pub struct Config {
     /// Log level filter (e.g. "info", "debug").
     #[serde(default)]
     pub log_level: Option<String>,
+}
+
+/// Which wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Ollama,
+    Openai,
+    Anthropic,
+    Gemini,
+    Vertex,
 }
 
 /// One LLM endpoint.
@@ -210,6 +219,11 @@ pub struct DefaultsConfig {
     pub failover_after_wait_ms: u64,
 }
 
+/// The most reply text one call may stream, in bytes, when the configuration sets none (1 MiB).
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 1 << 20;
+/// A retry wait longer than this (ms) fails over at once when another provider is available.
+pub const DEFAULT_FAILOVER_AFTER_WAIT_MS: u64 = 5_000;
+
 fn default_agent() -> String {
     "explain".into()
 }
@@ -223,10 +237,10 @@ fn default_global_concurrency() -> usize {
     8
 }
 fn default_max_reply_bytes() -> usize {
-    crate::providers::resilience::DEFAULT_MAX_REPLY_BYTES
+    DEFAULT_MAX_REPLY_BYTES
 }
 fn default_failover_after_wait_ms() -> u64 {
-    crate::providers::resilience::DEFAULT_FAILOVER_AFTER_WAIT_MS
+    DEFAULT_FAILOVER_AFTER_WAIT_MS
 }
 
 impl Default for DefaultsConfig {
