@@ -1,4 +1,4 @@
-//! Process-wide settings for the long-running server: the allocator's behaviour and the runtime.
+//! Process-wide settings for the long-running server: the allocator, the runtime, the exit watchdog.
 
 /// Tunes glibc's allocator for a server that allocates and frees syntax trees on a pool of
 /// threads: one arena shared by all threads (by default each thread that allocates gets its
@@ -63,4 +63,30 @@ pub fn server_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         // Idle parse threads end soon: each holds the stack its deepest walk touched.
         .thread_keep_alive(std::time::Duration::from_secs(2))
         .build()
+}
+
+/// Ends the process `after` from now (status 0) unless it ended before: the last word once the
+/// client is gone (stdin closed), whatever state the runtime is in — a handler waiting for an
+/// answer that will never come, a provider call that never returns, a task blocking a worker.
+/// The orderly end (cancel tasks, flush the audit log, drain stdout) runs meanwhile and usually
+/// finishes first. Armed once; later calls do nothing.
+pub fn exit_after(after: std::time::Duration) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    if ARMED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let watchdog = std::thread::Builder::new()
+        .name("exit-watchdog".into())
+        .spawn(move || {
+            std::thread::sleep(after);
+            tracing::debug!(
+                "still running {} ms after the end of the session: exiting",
+                after.as_millis()
+            );
+            std::process::exit(0);
+        });
+    if let Err(e) = watchdog {
+        tracing::error!("could not start the exit watchdog: {e}");
+    }
 }

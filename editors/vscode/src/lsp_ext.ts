@@ -103,10 +103,11 @@ export interface InitializationOptions {
   maxFileSizeBytes?: number;
   excludeDirs?: string[];
   treeCacheSize?: number;
+  maxParseBytes?: number;
 }
 
 /** The extension's settings (under `infinityMatrix.index.`) that become initializationOptions. */
-export const INDEX_SETTINGS = ['maxFileSizeBytes', 'excludeDirs', 'treeCacheSize'] as const;
+export const INDEX_SETTINGS = ['maxFileSizeBytes', 'excludeDirs', 'treeCacheSize', 'maxParseBytes'] as const;
 
 /**
  * The `infinityMatrix.index.*` settings as initializationOptions. A value of the wrong type
@@ -125,6 +126,8 @@ export function initializationOptions(get: (key: (typeof INDEX_SETTINGS)[number]
   }
   const trees = count(get('treeCacheSize'), 1);
   if (trees !== undefined) out.treeCacheSize = trees;
+  const parse = count(get('maxParseBytes'), 1024);
+  if (parse !== undefined) out.maxParseBytes = parse;
   return out;
 }
 

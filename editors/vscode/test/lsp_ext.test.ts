@@ -54,16 +54,17 @@ describe('initializationOptions from the index settings', () => {
   const from = (settings: Record<string, unknown>) => initializationOptions((key) => settings[key]);
 
   it('passes valid values through', () => {
-    expect(from({ maxFileSizeBytes: 2048, excludeDirs: ['gen', 'third'], treeCacheSize: 8 })).toEqual({
+    expect(from({ maxFileSizeBytes: 2048, excludeDirs: ['gen', 'third'], treeCacheSize: 8, maxParseBytes: 4096 })).toEqual({
       maxFileSizeBytes: 2048,
       excludeDirs: ['gen', 'third'],
       treeCacheSize: 8,
+      maxParseBytes: 4096,
     });
   });
 
   it('leaves out what the server would reject, so its defaults apply', () => {
     expect(from({})).toEqual({});
-    expect(from({ maxFileSizeBytes: 0, excludeDirs: [], treeCacheSize: 2.5 })).toEqual({});
+    expect(from({ maxFileSizeBytes: 0, excludeDirs: [], treeCacheSize: 2.5, maxParseBytes: 1023 })).toEqual({});
     expect(from({ maxFileSizeBytes: '1', excludeDirs: 'gen', treeCacheSize: -1 })).toEqual({});
     expect(from({ excludeDirs: ['ok', 3, ' ', null] })).toEqual({ excludeDirs: ['ok'] });
   });

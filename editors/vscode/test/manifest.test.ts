@@ -61,6 +61,7 @@ describe('package.json', () => {
     for (const key of INDEX_SETTINGS) expect(get(key), key).toBeDefined();
     expect(get('maxFileSizeBytes')?.default).toBe(1024 * 1024);
     expect(get('treeCacheSize')?.default).toBe(4);
+    expect(get('maxParseBytes')?.default).toBe(2 * 1024 * 1024);
     expect(get('excludeDirs')?.default).toEqual([]);
   });
 

@@ -3,6 +3,8 @@
 mod convert;
 pub mod ext;
 mod host;
+#[cfg(test)]
+mod log_tests;
 mod server;
 mod transport;
 

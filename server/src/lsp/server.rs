@@ -76,43 +76,101 @@ pub struct Shared {
     metrics_server: Mutex<Option<(String, Access, tokio_util::sync::CancellationToken)>>,
 }
 
-/// Serves LSP on stdin/stdout until the client exits.
+/// After the end of input, how long the server may take to finish (and answer) the requests
+/// in hand on its own.
+const END_OF_INPUT_GRACE: Duration = Duration::from_millis(250);
+/// Then how long cancelling and recording the running tasks and flushing the audit log may take.
+const END_OF_SESSION_CLEANUP: Duration = Duration::from_millis(300);
+/// Then how long the stdout writer may take to write what is queued.
+const WRITER_DRAIN: Duration = Duration::from_millis(100);
+/// The process ends this long after the end of input (or of the session), whatever still runs.
+const EXIT_DEADLINE: Duration = Duration::from_millis(900);
+
+/// Serves LSP on stdin/stdout until the client exits or its input ends. The process never
+/// outlives its client: once stdin is closed it ends within [`EXIT_DEADLINE`].
 pub async fn run_stdio(engine: Arc<Engine>) {
     use super::transport::{self, Outgoing};
-    // Framing is validated before tower-lsp-server sees it (see transport.rs). stdin and
-    // stdout each have a thread of their own that blocks on them; the stdin reader ends with
-    // the input or with the process.
+    // Framing is checked before tower-lsp-server sees it (see transport.rs). stdin and stdout
+    // each have a thread of their own that blocks on them.
     let (frames_tx, frames_rx) = tokio::sync::mpsc::unbounded_channel();
     let (out_tx, out_rx) = tokio::sync::mpsc::channel(transport::OUTPUT_QUEUE_FRAMES);
+    let (input_ended_tx, input_ended) = tokio::sync::oneshot::channel::<()>();
     let writer = std::thread::Builder::new()
         .name("lsp-stdout".into())
         .spawn(move || transport::write_frames(std::io::stdout().lock(), out_rx));
     let errors = out_tx.clone();
     let reader = std::thread::Builder::new()
         .name("lsp-stdin".into())
-        .spawn(move || transport::read_frames(std::io::stdin().lock(), frames_tx, errors));
+        .spawn(move || {
+            transport::read_frames(std::io::stdin(), frames_tx, errors);
+            // The client is gone (or the server stopped reading after `exit`). Armed here, off
+            // the runtime, so that nothing the runtime is stuck on can keep the process alive.
+            crate::process::exit_after(EXIT_DEADLINE);
+            let _ = input_ended_tx.send(());
+        });
     let (Ok(writer), Ok(_)) = (writer, reader) else {
         tracing::error!("could not start the stdio threads");
         return;
     };
-    let (service, socket) = LspService::build(|client| Backend::new(client, engine))
-        .custom_method(ext::CONTEXT_METHOD, Backend::context)
-        .custom_method(ext::AGENTS, Backend::agents_request)
-        .custom_method(ext::TASKS, Backend::tasks_request)
-        .custom_method(ext::TASK, Backend::task_request)
-        .custom_method(ext::AUDIT, Backend::audit_request)
-        .custom_method(ext::METRICS, Backend::metrics_request)
-        .custom_method(ext::SET_SECRET, Backend::set_secret)
-        .custom_method(ext::DIAGNOSTICS_CHANGED, Backend::diagnostics_changed)
-        .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
-        .finish();
+    let shared: Arc<OnceLock<Arc<Shared>>> = Arc::new(OnceLock::new());
+    let slot = shared.clone();
+    let (service, socket) = LspService::build(move |client| {
+        let backend = Backend::new(client, engine);
+        let _ = slot.set(backend.s.clone());
+        backend
+    })
+    .custom_method(ext::CONTEXT_METHOD, Backend::context)
+    .custom_method(ext::AGENTS, Backend::agents_request)
+    .custom_method(ext::TASKS, Backend::tasks_request)
+    .custom_method(ext::TASK, Backend::task_request)
+    .custom_method(ext::AUDIT, Backend::audit_request)
+    .custom_method(ext::METRICS, Backend::metrics_request)
+    .custom_method(ext::SET_SECRET, Backend::set_secret)
+    .custom_method(ext::DIAGNOSTICS_CHANGED, Backend::diagnostics_changed)
+    .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
+    .finish();
     let server_out = transport::ServerOutput::new(out_tx.clone());
-    Server::new(transport::server_input(frames_rx), server_out, socket)
-        .serve(service)
-        .await;
+    let serve = Server::new(transport::server_input(frames_rx), server_out, socket).serve(service);
+    tokio::pin!(serve);
+    tokio::select! {
+        () = &mut serve => {}
+        _ = input_ended => {
+            // tower-lsp-server waits for every handler before it returns, also for one that
+            // waits for the client's answer (which will never come now): give them a moment.
+            if tokio::time::timeout(END_OF_INPUT_GRACE, &mut serve).await.is_err() {
+                tracing::debug!("end of input: requests still running are dropped");
+            }
+        }
+    }
+    crate::process::exit_after(EXIT_DEADLINE);
+    if let Some(shared) = shared.get()
+        && tokio::time::timeout(END_OF_SESSION_CLEANUP, shared.end_of_session())
+            .await
+            .is_err()
+    {
+        tracing::debug!("end of session: cleanup cut short");
+    }
     // Everything the server wrote is queued by now; the writer stops after it.
-    let _ = out_tx.send(Outgoing::End).await;
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    let _ = tokio::time::timeout(WRITER_DRAIN, async {
+        let _ = out_tx.send(Outgoing::End).await;
+        let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+    })
+    .await;
+}
+
+impl Shared {
+    /// The end of the session, also one the client did not shut down (its input ended): tasks
+    /// are cancelled and recorded, the audit log flushed. What `shutdown` did already is cheap
+    /// to do again.
+    async fn end_of_session(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        if let Some(o) = self.orch.get() {
+            o.shutdown(END_OF_SESSION_CLEANUP / 2).await;
+        }
+        if let Some(audit) = self.audit.get().cloned() {
+            let _ = tokio::task::spawn_blocking(move || audit.flush()).await;
+        }
+    }
 }
 
 /// The `LanguageServer`: a handle on the shared state (background tasks hold the same `Arc`).

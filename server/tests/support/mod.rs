@@ -14,7 +14,8 @@ pub const WAIT: Duration = Duration::from_secs(60);
 
 pub struct LspClient {
     child: Child,
-    stdin: ChildStdin,
+    /// `None` once [`LspClient::close_stdin`] closed it.
+    stdin: Option<ChildStdin>,
     rx: Receiver<Value>,
     next_id: i64,
     /// Notifications received so far (method, params).
@@ -34,21 +35,24 @@ impl LspClient {
     }
 
     pub fn spawn_with_env(env: &[(&str, &str)]) -> LspClient {
-        Self::spawn_with(env, Stdio::null())
+        Self::spawn_with_stderr(env, Stdio::null())
     }
 
     /// Spawns with `env`, writing the server's stderr (its log) to the file `stderr`.
     pub fn spawn_logging_to(env: &[(&str, &str)], stderr: &Path) -> LspClient {
         let file = std::fs::File::create(stderr).expect("create the stderr file");
-        Self::spawn_with(env, Stdio::from(file))
+        Self::spawn_with_stderr(env, Stdio::from(file))
     }
 
-    fn spawn_with(env: &[(&str, &str)], stderr: Stdio) -> LspClient {
+    /// Spawns with the child's stderr going to `stderr` (e.g. a file the test reads later).
+    pub fn spawn_with_stderr(env: &[(&str, &str)], stderr: Stdio) -> LspClient {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_infinity-matrix"));
         cmd.arg("lsp")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(stderr);
+            .stderr(stderr)
+            .env_remove("INFINITY_MATRIX_LOG")
+            .env_remove("RUST_LOG");
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -87,7 +91,7 @@ impl LspClient {
         });
         LspClient {
             child,
-            stdin,
+            stdin: Some(stdin),
             rx,
             next_id: 1,
             notifications: Vec::new(),
@@ -98,11 +102,35 @@ impl LspClient {
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
         let header = format!("Content-Length: {}\r\n\r\n", bytes.len());
-        self.stdin
-            .write_all(header.as_bytes())
-            .expect("write header");
-        self.stdin.write_all(bytes).expect("write body");
-        self.stdin.flush().expect("flush");
+        let stdin = self.stdin.as_mut().expect("stdin is closed");
+        stdin.write_all(header.as_bytes()).expect("write header");
+        stdin.write_all(bytes).expect("write body");
+        stdin.flush().expect("flush");
+    }
+
+    /// Writes `bytes` to the server's stdin as they are (no framing added).
+    pub fn write_bytes(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("stdin is closed");
+        stdin.write_all(bytes).expect("write");
+        stdin.flush().expect("flush");
+    }
+
+    /// Closes the server's stdin (the client goes away without `shutdown` or `exit`).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Polls until the process has ended, at most `limit`; how long it took, or `None` if it
+    /// is still running.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<Duration> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        None
     }
 
     pub fn send(&mut self, msg: &Value) {
