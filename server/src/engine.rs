@@ -101,8 +101,8 @@ impl FileCache {
 
 /// The engine. Thread-safe; share it in an `Arc`.
 pub struct Engine {
-    pub documents: DocumentStore,
-    pub index: WorkspaceIndex,
+    documents: DocumentStore,
+    index: WorkspaceIndex,
     roots: RwLock<Vec<PathBuf>>,
     encoding: RwLock<PositionEncoding>,
     index_config: RwLock<IndexConfig>,
@@ -152,6 +152,16 @@ impl Engine {
         *self.index_config.write() = config;
     }
 
+    /// How many documents keep their syntax tree (the most recently read ones).
+    pub fn set_tree_cache_capacity(&self, capacity: usize) {
+        self.documents.set_tree_cache_capacity(capacity);
+    }
+
+    /// Documents larger than this (bytes) are mirrored but never parsed.
+    pub fn set_parse_limit(&self, bytes: usize) {
+        self.documents.set_parse_limit(bytes);
+    }
+
     // ---- documents -------------------------------------------------------------------
 
     pub fn open_document(
@@ -189,6 +199,16 @@ impl Engine {
         if bytes >= RELEASE_AFTER_CLOSE_BYTES {
             crate::process::release_memory();
         }
+    }
+
+    /// Whether a document is open at `uri` (its buffer wins over the disk).
+    pub fn is_document_open(&self, uri: &str) -> bool {
+        self.documents.get(uri).is_some()
+    }
+
+    /// A resolved snapshot of an open document (parses now if the tree is stale).
+    pub fn snapshot(&self, uri: &str) -> Option<DocSnapshot> {
+        self.documents.snapshot(uri)
     }
 
     /// Takes a snapshot to resolve later (cheap; call it before any `.await`).
@@ -277,6 +297,11 @@ impl Engine {
             .store(false, std::sync::atomic::Ordering::Release);
     }
 
+    /// How many files and symbols the workspace index holds.
+    pub fn index_counts(&self) -> (usize, usize) {
+        (self.index.file_count(), self.index.symbol_count())
+    }
+
     /// Whether the first walk of the workspace has finished.
     pub fn is_index_complete(&self) -> bool {
         self.index_complete
@@ -314,7 +339,7 @@ impl Engine {
 
     /// Whether a document is open for `path`.
     fn is_open(&self, path: &Path) -> bool {
-        self.documents.get(&self.uri_of(path)).is_some()
+        self.is_document_open(&self.uri_of(path))
     }
 
     /// A file or folder changed on disk (save, close, watcher): re-read and re-index what the

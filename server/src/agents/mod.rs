@@ -9,7 +9,7 @@ pub mod template;
 
 // Moved to `config` (its validation needs them); kept here for callers.
 pub use crate::config::{builtin_agents, effective_providers, orchestrator_providers};
-pub use host::TaskHost;
+pub use host::{Notice, TaskHost};
 pub use orchestrator::{
     AgentStatus, Orchestrator, OrchestratorConfig, OrchestratorError, ProviderStatus,
     StatusSnapshot,
