@@ -17,20 +17,14 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer, LspService, Server};
 
-use super::convert;
-use super::ext::{self, ContextParams, ContextResult, InitializationOptions};
-use super::host::{HostCapabilities, LspHost, task_of_token};
-use crate::agents::{AgentDef, PromptRequest, TaskHost};
-use crate::audit::AuditQuery;
-use crate::config::Trigger;
-use crate::context::DiagnosticInput;
-use crate::documents::{PositionEncoding, TextChange};
-use crate::engine::{DocumentSymbolInfo, uri_to_path};
+use super::ext::{self, InitializationOptions};
+use super::host::{HostCapabilities, LspHost};
+use crate::agents::TaskHost;
+use crate::documents::PositionEncoding;
+use crate::engine::uri_to_path;
 use crate::index::IndexConfig;
 use crate::secrets::redact;
-use crate::session::{
-    ClientSettings, ContextArgs, FileChange, OnConfigError, Session, SessionError,
-};
+use crate::session::{ClientSettings, OnConfigError, Session, SessionError};
 
 /// What the client told us at initialize.
 #[derive(Default)]
@@ -159,7 +153,7 @@ impl std::ops::Deref for Backend {
     }
 }
 
-fn invalid_params(message: impl Into<String>) -> Error {
+pub(super) fn invalid_params(message: impl Into<String>) -> Error {
     Error {
         code: ErrorCode::InvalidParams,
         message: message.into().into(),
@@ -169,7 +163,7 @@ fn invalid_params(message: impl Into<String>) -> Error {
 
 /// A session error as the client sees it: failed background work is an internal error,
 /// anything else a bad request.
-fn session_error(e: impl Into<SessionError>) -> Error {
+pub(super) fn session_error(e: impl Into<SessionError>) -> Error {
     match e.into() {
         SessionError::Internal(message) => Error {
             code: ErrorCode::InternalError,
@@ -198,7 +192,7 @@ impl Backend {
 }
 
 impl Shared {
-    fn session(&self) -> Result<&Arc<Session>> {
+    pub(super) fn session(&self) -> Result<&Arc<Session>> {
         self.session.get().ok_or_else(|| Error {
             code: ErrorCode::ServerError(-32002),
             message: "server not initialized".into(),
@@ -262,7 +256,7 @@ impl Shared {
         let _ = self.host.set(host);
     }
 
-    fn log_to_client(&self, typ: MessageType, message: String) {
+    pub(super) fn log_to_client(&self, typ: MessageType, message: String) {
         let client = self.client.clone();
         tokio::spawn(async move { client.log_message(typ, message).await });
     }
@@ -333,243 +327,6 @@ impl Shared {
         if let Err(e) = self.client.register_capability(vec![registration]).await {
             tracing::warn!("file watcher registration failed: {e}");
         }
-    }
-}
-
-impl Backend {
-    /// `infinityMatrix/context`.
-    pub async fn context(&self, params: ContextParams) -> Result<ContextResult> {
-        let uri = params.text_document.uri.as_str().to_string();
-        let args = ContextArgs {
-            position: convert::position(params.position),
-            range: params.range.map(convert::range),
-            budget_tokens: params.budget_tokens.map(|b| b as usize),
-            diagnostics: params
-                .diagnostics
-                .unwrap_or_default()
-                .iter()
-                .map(diagnostic_input)
-                .collect(),
-        };
-        let snapshot = self
-            .session()?
-            .context(&uri, args)
-            .await
-            .map_err(session_error)?;
-        Ok(ContextResult {
-            items: snapshot
-                .items
-                .into_iter()
-                .map(|i| ext::ContextItem {
-                    kind: serde_json::to_value(i.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    uri: i.uri,
-                    range: convert::to_lsp_range(i.range),
-                    text: i.text,
-                    tokens: i.tokens as u32,
-                    reason: i.reason,
-                    elided: i.elided.iter().map(|&(a, b)| [a, b]).collect(),
-                })
-                .collect(),
-            total_tokens: snapshot.total_tokens as u32,
-            budget_tokens: snapshot.budget_tokens as u32,
-            rendered: snapshot.rendered,
-            index_complete: snapshot.index_complete,
-        })
-    }
-
-    /// `infinityMatrix/agents`.
-    pub async fn agents_request(&self) -> Result<Value> {
-        let session = self.session()?;
-        Ok(
-            serde_json::json!({ "agents": session.agents(), "defaultAgent": session.default_agent() }),
-        )
-    }
-
-    /// `infinityMatrix/tasks`.
-    pub async fn tasks_request(&self) -> Result<Value> {
-        Ok(serde_json::json!({ "tasks": self.session()?.tasks() }))
-    }
-
-    /// `infinityMatrix/task`.
-    pub async fn task_request(&self, params: ext::TaskParams) -> Result<Value> {
-        let detail = self
-            .session()?
-            .task(&params.task_id)
-            .ok_or_else(|| invalid_params(format!("unknown task {:?}", params.task_id)))?;
-        serde_json::to_value(detail).map_err(|e| invalid_params(e.to_string()))
-    }
-
-    /// `infinityMatrix/audit`.
-    pub async fn audit_request(&self, params: ext::AuditParams) -> Result<Value> {
-        let query = AuditQuery {
-            since: params.since,
-            task_id: params.task_id,
-            agent: params.agent,
-            kind: params.kind.as_deref().and_then(|k| k.parse().ok()),
-            limit: params.limit,
-        };
-        let entries = self.session()?.audit(query).await.map_err(session_error)?;
-        Ok(serde_json::json!({ "entries": entries }))
-    }
-
-    /// `infinityMatrix/metrics`.
-    pub async fn metrics_request(&self) -> Result<Value> {
-        serde_json::to_value(self.session()?.metrics_snapshot())
-            .map_err(|e| invalid_params(e.to_string()))
-    }
-
-    /// `infinityMatrix/setSecret`: a key from the client's secret storage (never logged).
-    pub async fn set_secret(&self, params: ext::SetSecretParams) -> Result<Value> {
-        self.session()?
-            .set_secret(&params.name, &params.value)
-            .map_err(session_error)?;
-        Ok(Value::Null)
-    }
-
-    /// `infinityMatrix/diagnosticsChanged` (notification): drives onDiagnostics agents.
-    pub async fn diagnostics_changed(&self, params: ext::DiagnosticsChangedParams) {
-        let Ok(session) = self.session() else { return };
-        let diagnostics = params.diagnostics.iter().map(diagnostic_input).collect();
-        session.diagnostics_changed(params.text_document.uri.as_str(), diagnostics);
-    }
-
-    /// `window/workDoneProgress/cancel` (notification): cancelling a task's progress cancels the task.
-    pub async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
-        if let (Some(id), Ok(session)) = (task_of_token(&params.token), self.session()) {
-            let _ = session.cancel(&id);
-        }
-    }
-
-    async fn execute_agent_command(&self, command: &str, arg: Value) -> Result<ext::CommandResult> {
-        fn parse<T: serde::de::DeserializeOwned>(command: &str, arg: Value) -> Result<T> {
-            serde_json::from_value(arg)
-                .map_err(|e| invalid_params(format!("bad arguments for {command}: {e}")))
-        }
-        match command {
-            ext::EXECUTE_PROMPT => {
-                let a: ext::ExecutePromptArgs = parse(command, arg)?;
-                let session = self.session()?;
-                let req = prompt_request(a.prompt, a.position, a.range, a.diagnostics);
-                let id = session
-                    .run_agent(a.agent.as_deref(), a.text_document.uri.as_str(), req)
-                    .await
-                    .map_err(session_error)?;
-                Ok(ext::CommandResult { task_id: Some(id) })
-            }
-            ext::START_AGENT => {
-                let a: ext::StartAgentArgs = parse(command, arg)?;
-                let session = self.session()?;
-                let background = session.enable_agent(&a.agent).map_err(session_error)?;
-                match a.text_document {
-                    Some(doc) => {
-                        let req = prompt_request(
-                            a.prompt.unwrap_or_default(),
-                            a.position,
-                            a.range,
-                            a.diagnostics,
-                        );
-                        let id = session
-                            .run_agent(Some(&a.agent), doc.uri.as_str(), req)
-                            .await
-                            .map_err(session_error)?;
-                        Ok(ext::CommandResult { task_id: Some(id) })
-                    }
-                    None if background => Ok(ext::CommandResult { task_id: None }),
-                    None => Err(invalid_params(format!(
-                        "agent {} runs on a document: pass textDocument (and range or position)",
-                        a.agent
-                    ))),
-                }
-            }
-            ext::STOP_AGENT => {
-                let a: ext::StopAgentArgs = parse(command, arg)?;
-                self.session()?
-                    .stop_agent(&a.agent)
-                    .map_err(session_error)?;
-                Ok(ext::CommandResult { task_id: None })
-            }
-            ext::CANCEL_TASK => {
-                let a: ext::CancelTaskArgs = parse(command, arg)?;
-                self.session()?.cancel(&a.task_id).map_err(session_error)?;
-                Ok(ext::CommandResult {
-                    task_id: Some(a.task_id),
-                })
-            }
-            ext::APPROVE => {
-                let a: ext::ApproveArgs = parse(command, arg)?;
-                self.session()?
-                    .approve(&a.task_id, a.accept)
-                    .map_err(session_error)?;
-                Ok(ext::CommandResult {
-                    task_id: Some(a.task_id),
-                })
-            }
-            other => Err(invalid_params(format!(
-                "unknown command {other:?}; this server provides: {}",
-                ext::COMMANDS.join(", ")
-            ))),
-        }
-    }
-}
-
-/// The engine's request from command arguments (LSP types → plain types).
-fn prompt_request(
-    prompt: String,
-    position: Option<Position>,
-    range: Option<Range>,
-    diagnostics: Option<Vec<Diagnostic>>,
-) -> PromptRequest {
-    PromptRequest {
-        prompt,
-        position: position.map(convert::position),
-        range: range.map(convert::range),
-        diagnostics: diagnostics
-            .unwrap_or_default()
-            .iter()
-            .map(diagnostic_input)
-            .collect(),
-    }
-}
-
-fn diagnostic_input(d: &Diagnostic) -> DiagnosticInput {
-    DiagnosticInput {
-        range: convert::range(d.range),
-        message: d.message.clone(),
-        severity: convert::severity(d),
-        source: d.source.clone(),
-    }
-}
-
-/// Code action titles for the built-in agents.
-fn action_title(agent: &AgentDef) -> String {
-    match agent.name.as_str() {
-        "explain" => "Explain".into(),
-        "fix" => "Fix this diagnostic".into(),
-        "document" => "Add docs".into(),
-        "tests" => "Write tests".into(),
-        "refactor" => "Refactor".into(),
-        _ => agent.description.clone(),
-    }
-}
-
-fn to_document_symbol(s: DocumentSymbolInfo) -> DocumentSymbol {
-    #[allow(deprecated)]
-    DocumentSymbol {
-        name: if s.name.is_empty() {
-            "<anonymous>".into()
-        } else {
-            s.name
-        },
-        detail: Some(s.detail),
-        kind: convert::symbol_kind(s.kind),
-        tags: None,
-        deprecated: None,
-        range: convert::to_lsp_range(s.range),
-        selection_range: convert::to_lsp_range(s.selection_range),
-        children: Some(s.children.into_iter().map(to_document_symbol).collect()),
     }
 }
 
@@ -724,153 +481,45 @@ impl LanguageServer for Backend {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
-        let Ok(session) = self.session() else { return };
-        let doc = params.text_document;
-        session.open_document(doc.uri.as_str(), &doc.language_id, doc.version, &doc.text);
+        self.open_document(params);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         // Applied synchronously, before any await: later messages see this edit.
-        let Ok(session) = self.session() else { return };
-        let changes: Vec<TextChange> = params
-            .content_changes
-            .into_iter()
-            .map(|c| TextChange {
-                range: c.range.map(convert::range),
-                text: c.text,
-            })
-            .collect();
-        let uri = params.text_document.uri.as_str();
-        if let Err(e) = session.change_document(uri, params.text_document.version, &changes) {
-            tracing::warn!("{e}");
-            self.log_to_client(MessageType::WARNING, e.to_string());
-        }
+        self.change_document(params);
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
-        if let Ok(session) = self.session() {
-            session
-                .document_saved(params.text_document.uri.as_str())
-                .await;
-        }
+        self.save_document(params).await;
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        if let Ok(session) = self.session() {
-            session.close_document(params.text_document.uri.as_str());
-        }
+        self.close_document(params);
     }
 
     async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
-        let Ok(session) = self.session() else { return };
-        let events = params
-            .changes
-            .into_iter()
-            .map(|c| {
-                let change = match c.typ {
-                    FileChangeType::DELETED => FileChange::Deleted,
-                    FileChangeType::CREATED => FileChange::Created,
-                    _ => FileChange::Changed,
-                };
-                (c.uri.as_str().to_string(), change)
-            })
-            .collect();
-        session.files_changed(events).await;
+        self.watched_files_changed(params).await;
     }
 
     async fn document_symbol(
         &self,
         params: DocumentSymbolParams,
     ) -> Result<Option<DocumentSymbolResponse>> {
-        let symbols = self
-            .session()?
-            .document_symbols(params.text_document.uri.as_str())
-            .await
-            .map_err(session_error)?
-            .into_iter()
-            .map(to_document_symbol)
-            .collect();
-        Ok(Some(DocumentSymbolResponse::Nested(symbols)))
+        self.document_symbols(params).await
     }
 
     async fn symbol(
         &self,
         params: WorkspaceSymbolParams,
     ) -> Result<Option<WorkspaceSymbolResponse>> {
-        let hits = self
-            .session()?
-            .workspace_symbols(params.query, 256)
-            .await
-            .map_err(session_error)?;
-        #[allow(deprecated)]
-        let symbols = hits
-            .into_iter()
-            .filter_map(|h| {
-                let uri: Uri = crate::engine::path_to_uri(&h.path).parse().ok()?;
-                Some(SymbolInformation {
-                    name: h.name,
-                    kind: convert::symbol_kind(h.kind),
-                    tags: None,
-                    deprecated: None,
-                    location: Location {
-                        uri,
-                        range: convert::to_lsp_range(h.range),
-                    },
-                    container_name: h.container,
-                })
-            })
-            .collect();
-        Ok(Some(WorkspaceSymbolResponse::Flat(symbols)))
+        self.workspace_symbols(params).await
     }
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        let Ok(session) = self.session() else {
-            return Ok(Some(Vec::new()));
-        };
-        let has_selection = params.range.start != params.range.end;
-        let diagnostics = params.context.diagnostics.clone();
-        let mut actions = Vec::new();
-        for agent in session.agents() {
-            if !agent.triggers.contains(&Trigger::CodeAction) {
-                continue;
-            }
-            let for_diagnostics = agent.name == "fix";
-            if for_diagnostics && diagnostics.is_empty() {
-                continue;
-            }
-            if !for_diagnostics && !has_selection && diagnostics.is_empty() {
-                continue;
-            }
-            let args = serde_json::json!({
-                "agent": agent.name,
-                "textDocument": { "uri": params.text_document.uri },
-                "range": params.range,
-                "diagnostics": if for_diagnostics { serde_json::to_value(&diagnostics).unwrap_or_default() } else { Value::Array(Vec::new()) },
-            });
-            let title = action_title(&agent);
-            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
-                title: title.clone(),
-                kind: Some(if for_diagnostics {
-                    CodeActionKind::QUICKFIX
-                } else {
-                    CodeActionKind::REFACTOR
-                }),
-                diagnostics: for_diagnostics.then(|| diagnostics.clone()),
-                command: Some(Command {
-                    title,
-                    command: ext::START_AGENT.into(),
-                    arguments: Some(vec![args]),
-                }),
-                ..Default::default()
-            }));
-        }
-        Ok(Some(actions))
+        self.agent_code_actions(params).await
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
-        // eglot sends `"arguments": null` for commands without arguments.
-        let arg = params.arguments.into_iter().next().unwrap_or(Value::Null);
-        let result = self.execute_agent_command(&params.command, arg).await?;
-        Ok(Some(serde_json::to_value(result).unwrap_or_default()))
+        self.run_command(params).await
     }
 }
