@@ -281,7 +281,7 @@ fn dispatch(c: &mut Criterion) {
     engine.index_workspace(&|_| {});
     let uri = path_to_uri(&path);
     engine.open_document(&uri, Some(path.clone()), "rust", 1, &big);
-    let _ = engine.documents.snapshot(&uri);
+    let _ = engine.snapshot(&uri);
     group.bench_function(
         "executePrompt to provider call, 5000-line file, warm index",
         |b| {
@@ -293,7 +293,7 @@ fn dispatch(c: &mut Criterion) {
                     for _ in 0..iters {
                         let base = host.done.load(Ordering::SeqCst);
                         let start = Instant::now();
-                        let snap = engine.documents.snapshot(&uri).expect("snapshot");
+                        let snap = engine.snapshot(&uri).expect("snapshot");
                         let req = PromptRequest {
                             prompt: "why".into(),
                             position: Some(Position::new(2500, 8)),

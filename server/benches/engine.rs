@@ -242,7 +242,7 @@ fn context(c: &mut Criterion) {
     engine.index_workspace(&|_| {});
     let uri = path_to_uri(&path);
     engine.open_document(&uri, Some(path.clone()), "rust", 1, &big);
-    let snap = engine.documents.snapshot(&uri).expect("snapshot");
+    let snap = engine.snapshot(&uri).expect("snapshot");
     // Inside `score` of an impl in the middle of the file: uses helper (another file) and compute_N.
     let line = big
         .lines()
@@ -276,7 +276,7 @@ fn context(c: &mut Criterion) {
             engine.index_workspace(&|_| {});
             let start = Instant::now();
             engine.open_document(&uri, Some(path.clone()), "rust", 1, &big);
-            let snap = engine.documents.snapshot(&uri).expect("snapshot");
+            let snap = engine.snapshot(&uri).expect("snapshot");
             let ctx = engine.context(&snap, &req).expect("context");
             let took = start.elapsed();
             assert!(!ctx.items.is_empty());

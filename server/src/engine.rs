@@ -22,6 +22,8 @@ use crate::index::{
     IndexConfig, IndexProgress, WorkspaceIndex, index_document_symbols, index_file_text, is_walked,
     walk_workspace,
 };
+// Moved to the leaf module `uri` (policy needs them without the engine); kept here for callers.
+pub use crate::uri::{path_to_uri, uri_to_path};
 
 /// A symbol of an open document in client coordinates (for textDocument/documentSymbol).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -99,8 +101,8 @@ impl FileCache {
 
 /// The engine. Thread-safe; share it in an `Arc`.
 pub struct Engine {
-    pub documents: DocumentStore,
-    pub index: WorkspaceIndex,
+    documents: DocumentStore,
+    index: WorkspaceIndex,
     roots: RwLock<Vec<PathBuf>>,
     encoding: RwLock<PositionEncoding>,
     index_config: RwLock<IndexConfig>,
@@ -150,6 +152,16 @@ impl Engine {
         *self.index_config.write() = config;
     }
 
+    /// How many documents keep their syntax tree (the most recently read ones).
+    pub fn set_tree_cache_capacity(&self, capacity: usize) {
+        self.documents.set_tree_cache_capacity(capacity);
+    }
+
+    /// Documents larger than this (bytes) are mirrored but never parsed.
+    pub fn set_parse_limit(&self, bytes: usize) {
+        self.documents.set_parse_limit(bytes);
+    }
+
     // ---- documents -------------------------------------------------------------------
 
     pub fn open_document(
@@ -187,6 +199,16 @@ impl Engine {
         if bytes >= RELEASE_AFTER_CLOSE_BYTES {
             crate::process::release_memory();
         }
+    }
+
+    /// Whether a document is open at `uri` (its buffer wins over the disk).
+    pub fn is_document_open(&self, uri: &str) -> bool {
+        self.documents.get(uri).is_some()
+    }
+
+    /// A resolved snapshot of an open document (parses now if the tree is stale).
+    pub fn snapshot(&self, uri: &str) -> Option<DocSnapshot> {
+        self.documents.snapshot(uri)
     }
 
     /// Takes a snapshot to resolve later (cheap; call it before any `.await`).
@@ -275,6 +297,11 @@ impl Engine {
             .store(false, std::sync::atomic::Ordering::Release);
     }
 
+    /// How many files and symbols the workspace index holds.
+    pub fn index_counts(&self) -> (usize, usize) {
+        (self.index.file_count(), self.index.symbol_count())
+    }
+
     /// Whether the first walk of the workspace has finished.
     pub fn is_index_complete(&self) -> bool {
         self.index_complete
@@ -312,7 +339,7 @@ impl Engine {
 
     /// Whether a document is open for `path`.
     fn is_open(&self, path: &Path) -> bool {
-        self.documents.get(&self.uri_of(path)).is_some()
+        self.is_document_open(&self.uri_of(path))
     }
 
     /// A file or folder changed on disk (save, close, watcher): re-read and re-index what the
@@ -452,45 +479,4 @@ impl SourceProvider for Engine {
     fn open_document(&self, uri: &str) -> Option<DocSnapshot> {
         self.documents.snapshot(uri)
     }
-}
-
-/// `file://` URI of an absolute path, percent-encoding what URIs require.
-pub fn path_to_uri(path: &Path) -> String {
-    let s = path.to_string_lossy();
-    let mut out = String::with_capacity(s.len() + 7);
-    out.push_str("file://");
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// The path of a `file://` URI (percent-decoded); `None` for other schemes.
-pub fn uri_to_path(uri: &str) -> Option<PathBuf> {
-    let rest = uri.strip_prefix("file://")?;
-    let rest = rest.strip_prefix("localhost").unwrap_or(rest);
-    let bytes = rest.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes.get(i).copied().unwrap_or_default();
-        if b == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b);
-        i += 1;
-    }
-    Some(PathBuf::from(String::from_utf8_lossy(&out).into_owned()))
 }

@@ -8,10 +8,24 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::agents::EditProposal;
 use crate::config::{Approval, PolicyConfig};
 use crate::documents::Range;
-use crate::engine::uri_to_path;
+use crate::uri::uri_to_path;
+
+/// A proposed edit, in client coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EditProposal {
+    pub uri: String,
+    pub range: Range,
+    pub new_text: String,
+    pub original_text: String,
+    /// Lines removed plus lines added.
+    pub lines_changed: usize,
+    /// The document version the edit was computed against (the client refuses it if the
+    /// document changed since).
+    pub version: Option<i32>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "decision")]
@@ -118,7 +132,7 @@ pub fn decide(ctx: &EditContext<'_>) -> Decision {
     if lines > ctx.config.max_auto_lines {
         reasons.push(format!(
             "the edit has {} (more than policy.max_auto_lines = {})",
-            crate::agents::line_diff::changed_lines_label(lines),
+            crate::line_diff::changed_lines_label(lines),
             ctx.config.max_auto_lines
         ));
     }
@@ -235,7 +249,7 @@ mod tests {
         let roots = vec![ws.path().to_path_buf()];
         let config = PolicyConfig::default();
         let decide_for = |path: &Path| {
-            let uri = crate::engine::path_to_uri(path);
+            let uri = crate::uri::path_to_uri(path);
             let edits = [edit(&uri, 0, 1, 1)];
             decide(&EditContext {
                 approval: Approval::Auto,
@@ -266,7 +280,7 @@ mod tests {
         let link_root = outside.path().join("ws-link");
         std::os::unix::fs::symlink(ws.path(), &link_root).expect("link");
         let roots = vec![link_root];
-        let uri = crate::engine::path_to_uri(&ws.path().join("own.py"));
+        let uri = crate::uri::path_to_uri(&ws.path().join("own.py"));
         let edits = [edit(&uri, 0, 1, 1)];
         let d = decide(&EditContext {
             approval: Approval::Auto,

@@ -258,7 +258,7 @@ impl<W: Write> Drop for RedactedLine<W> {
         if self.line.is_empty() {
             return;
         }
-        let line = crate::providers::secrets::redact(&String::from_utf8_lossy(&self.line));
+        let line = crate::secrets::redact(&String::from_utf8_lossy(&self.line));
         let _ = self.out.write_all(line.as_bytes());
         let _ = self.out.flush();
     }
@@ -349,7 +349,7 @@ mod tests {
     #[test]
     fn registered_secrets_are_redacted_from_every_line() {
         let secret = "zz-registered-secret-for-the-log-0123";
-        crate::providers::secrets::register_secret(secret);
+        crate::secrets::register_secret(secret);
         let text = logged_with("info", || tracing::warn!("provider said: {secret}"));
         assert!(text.contains("provider said"), "{text}");
         assert!(!text.contains(secret), "{text}");

@@ -1,24 +1,25 @@
 //! Agents: definitions (built-in and configured), prompt templates, result parsing and the orchestrator.
 
-mod builtins;
-pub mod line_diff;
+mod host;
 mod orchestrator;
 mod prepare;
 pub mod results;
 pub mod task;
 pub mod template;
 
-pub use builtins::builtin_agents;
+// Moved to `config` (its validation needs them); kept here for callers.
+pub use crate::config::{builtin_agents, effective_providers, orchestrator_providers};
+pub use host::{Notice, TaskHost};
 pub use orchestrator::{
     AgentStatus, Orchestrator, OrchestratorConfig, OrchestratorError, ProviderStatus,
-    StatusSnapshot, TaskHost, effective_providers,
+    StatusSnapshot,
 };
 pub use prepare::{PromptRequest, prepare_task};
 pub use task::*;
 
 use serde::Serialize;
 
-use crate::config::{AgentConfig, Approval, Config, OutputMode, Trigger};
+use crate::config::{AgentConfig, Approval, Config, OutputMode, Trigger, builtins};
 
 /// A fully resolved agent: configuration merged over the built-in of the same name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -132,9 +133,4 @@ fn merge_agent(
         context_enclosing_percent: config.defaults.context_enclosing_percent,
         builtin: base.is_some(),
     }
-}
-
-/// Names of every provider an agent may reference (configured plus built-in local defaults).
-pub fn orchestrator_providers(config: &Config) -> Vec<String> {
-    effective_providers(config).into_keys().collect()
 }

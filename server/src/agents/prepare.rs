@@ -245,7 +245,7 @@ mod tests {
         engine.index_workspace(&|_| {});
         let uri = path_to_uri(&path);
         engine.open_document(&uri, Some(path), "python", 1, &text);
-        let snap = engine.documents.snapshot(&uri).expect("open");
+        let snap = engine.snapshot(&uri).expect("open");
         let last = text.lines().count() as u32 - 1;
         (dir, engine, snap, last)
     }

@@ -221,7 +221,7 @@ pub fn apply_unified_diff(original: &str, diff: &str) -> Result<String, ResultEr
     Ok(result)
 }
 
-pub use super::line_diff::changed_lines as lines_changed;
+pub use crate::line_diff::changed_lines as lines_changed;
 
 /// Parses diagnostics-mode replies: one JSON object per line, `{"line", "endLine"?, "severity"?, "message"}`
 /// with 1-based lines relative to `first_line` (0-based) of the code shown.

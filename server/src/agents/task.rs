@@ -59,20 +59,8 @@ pub struct TaskInfo {
     pub error: Option<String>,
 }
 
-/// A proposed edit, in client coordinates.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EditProposal {
-    pub uri: String,
-    pub range: Range,
-    pub new_text: String,
-    pub original_text: String,
-    /// Lines removed plus lines added.
-    pub lines_changed: usize,
-    /// The document version the edit was computed against (the client refuses it if the
-    /// document changed since).
-    pub version: Option<i32>,
-}
+/// A proposed edit, in client coordinates (defined with the policy that judges it).
+pub use crate::policy::EditProposal;
 
 /// A finding from a diagnostics-mode agent (0-based lines).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

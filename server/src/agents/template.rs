@@ -1,14 +1,6 @@
 //! Prompt templates: `{{variable}}` substitution with a fixed set of variables.
 
-/// The variables a template may use.
-pub const VARIABLES: &[&str] = &[
-    "selection",
-    "context",
-    "file",
-    "language",
-    "diagnostics",
-    "prompt",
-];
+pub use crate::config::template::{VARIABLES, unknown_variables};
 
 /// Values for one rendering.
 #[derive(Debug, Clone, Default)]
@@ -19,30 +11,6 @@ pub struct TemplateVars {
     pub language: String,
     pub diagnostics: String,
     pub prompt: String,
-}
-
-/// The `{{name}}` placeholders in `template` that are not known variables.
-pub fn unknown_variables(template: &str) -> Vec<String> {
-    placeholders(template)
-        .into_iter()
-        .filter(|n| !VARIABLES.contains(&n.as_str()))
-        .collect()
-}
-
-fn placeholders(template: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        match after.find("}}") {
-            Some(end) => {
-                out.push(after[..end].trim().to_string());
-                rest = &after[end + 2..];
-            }
-            None => break,
-        }
-    }
-    out
 }
 
 /// Substitutes every known variable (one pass: values are never re-scanned, so a selection

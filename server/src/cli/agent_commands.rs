@@ -10,15 +10,15 @@ use tokio::sync::mpsc;
 
 use super::{char_col_to_position, default_root, parse_line_col, parse_location};
 use crate::agents::{
-    AgentDiagnostic, EditProposal, Orchestrator, OrchestratorConfig, PromptRequest, TaskEvent,
-    TaskHost, TaskInfo, TaskState, effective_providers, prepare_task,
+    AgentDiagnostic, EditProposal, PromptRequest, TaskEvent, TaskHost, TaskInfo, TaskState,
 };
-use crate::audit::{AuditLog, AuditQuery, audit_dir, database_file_in};
-use crate::config::{Config, ConfigSources};
+use crate::audit::AuditQuery;
+use crate::config::Config;
 use crate::documents::{Position, PositionEncoding, Range};
-use crate::engine::{Engine, path_to_uri};
-use crate::metrics::Metrics;
-use crate::providers::{BoxFuture, ProviderHandle, SecretStore, redact};
+use crate::engine::path_to_uri;
+use crate::providers::BoxFuture;
+use crate::secrets::redact;
+use crate::session::{ClientSettings, OnConfigError, ProviderCheck, Session};
 
 pub struct RunArgs {
     pub agent: Option<String>,
@@ -30,8 +30,7 @@ pub struct RunArgs {
 }
 
 fn load_config(root: &Path) -> Result<Config> {
-    let loaded = crate::config::load(&ConfigSources::for_root(Some(root)), None)
-        .map_err(|e| anyhow!(redact(&e.to_string())))?;
+    let loaded = crate::session::load_config(root).map_err(|e| anyhow!(redact(&e.to_string())))?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
@@ -67,7 +66,7 @@ fn unified_diff(root: &std::path::Path, edit: &EditProposal) -> String {
             Err(_) => p.display().to_string(),
         })
         .unwrap_or_else(|| edit.uri.clone());
-    crate::agents::line_diff::unified_diff(
+    crate::line_diff::unified_diff(
         &path,
         edit.range.start.line,
         &edit.original_text,
@@ -206,13 +205,6 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let root = resolve_root(args.root, &file)?;
-    let config = load_config(&root)?;
-    let engine = Arc::new(Engine::new());
-    engine.set_encoding(PositionEncoding::Utf8);
-    engine.set_roots(vec![root.clone()]);
-    engine.index_workspace(&|_| {});
-    let uri = path_to_uri(&file);
-    engine.open_document(&uri, Some(file.clone()), "", 1, &text);
     let (position, range) = match line_col {
         Some((l, c)) => {
             let p = char_col_to_position(&text, l, c)?;
@@ -226,12 +218,8 @@ pub fn run(args: RunArgs) -> Result<()> {
             (p, r)
         }
         None => {
-            let snap = engine
-                .documents
-                .snapshot(&uri)
-                .ok_or_else(|| anyhow!("internal: document not open"))?;
-            let end =
-                crate::documents::byte_to_position(&snap.rope, text.len(), PositionEncoding::Utf8);
+            let rope = ropey::Rope::from_str(&text);
+            let end = crate::documents::byte_to_position(&rope, text.len(), PositionEncoding::Utf8);
             (
                 Position::new(0, 0),
                 Some(Range::new(Position::new(0, 0), end)),
@@ -242,46 +230,32 @@ pub fn run(args: RunArgs) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let audit = AuditLog::open(
-            &database_file_in(&audit_dir(), Some(&root)),
-            config.audit.store_prompts,
-        )
-        .map_err(|e| eprintln!("warning: audit log unavailable: {e}"))
-        .ok()
-        .map(|a| {
-            a.set_redactor(redact);
-            Arc::new(a)
-        });
         let (tx, mut rx) = mpsc::unbounded_channel();
         let host = Arc::new(CliHost {
             apply: args.apply,
             root: root.clone(),
             done: tx,
         });
-        let agent_name = args.agent.unwrap_or_else(|| config.defaults.agent.clone());
-        let orch = Orchestrator::new(
-            OrchestratorConfig {
-                config,
-                workspace_roots: vec![root],
-            },
-            host,
-            audit.clone(),
-            Arc::new(Metrics::new()),
-            Arc::new(SecretStore::new()),
-        );
-        let agent = orch.agent(&agent_name)?;
-        let snap = engine
-            .documents
-            .snapshot(&uri)
-            .ok_or_else(|| anyhow!("internal: document not open"))?;
+        let settings = ClientSettings {
+            encoding: PositionEncoding::Utf8,
+            ..ClientSettings::default()
+        };
+        let started = Session::start(vec![root], settings, OnConfigError::Fail, host)
+            .map_err(|e| anyhow!(redact(&e.to_string())))?;
+        for w in &started.warnings {
+            eprintln!("warning: {w}");
+        }
+        let session = started.session;
+        session.index_workspace(|_| {}).await?;
+        let uri = path_to_uri(&file);
+        session.open_document(&uri, "", 1, &text);
         let req = PromptRequest {
             prompt: args.prompt.unwrap_or_default(),
             position: Some(position),
             range,
             diagnostics: Vec::new(),
         };
-        let spec = prepare_task(&engine, &agent, &snap, &req)?;
-        let id = orch.submit(spec)?;
+        let id = session.run_agent(args.agent.as_deref(), &uri, req).await?;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         let info = loop {
@@ -292,14 +266,11 @@ pub fn run(args: RunArgs) -> Result<()> {
                     None => bail!("internal: task host closed"),
                 },
                 _ = &mut ctrl_c => {
-                    let _ = orch.cancel(&id);
+                    let _ = session.cancel(&id);
                 }
             }
         };
-        orch.shutdown(Duration::from_secs(2)).await;
-        if let Some(a) = &audit {
-            let _ = a.flush();
-        }
+        session.shutdown(Duration::from_secs(2)).await;
         println!();
         match info.state {
             TaskState::Succeeded => {
@@ -365,62 +336,35 @@ pub fn doctor(root: Option<PathBuf>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let secrets = Arc::new(SecretStore::new());
-    let rows = runtime.block_on(async {
-        let mut rows = Vec::new();
-        for (name, cfg) in effective_providers(&config) {
+    let yn = |b: Option<bool>| match b {
+        Some(true) => "yes".to_string(),
+        Some(false) => "NO".to_string(),
+        None => "?".to_string(),
+    };
+    let rows: Vec<_> = runtime
+        .block_on(crate::session::check_providers(&config))
+        .into_iter()
+        .map(|(name, cfg, check)| {
+            let kind = format!("{:?}", cfg.kind).to_lowercase();
             let url = cfg.base_url.clone().unwrap_or_else(|| "(default)".into());
-            let row = match ProviderHandle::from_config(&name, &cfg, secrets.clone()) {
-                Err(e) => (
-                    name,
-                    format!("{:?}", cfg.kind).to_lowercase(),
-                    cfg.model.clone(),
-                    url,
-                    String::from("no"),
-                    String::from("-"),
-                    String::from("-"),
-                    redact(&e.to_string()),
+            let (reach, auth, present, detail) = match check {
+                ProviderCheck::Unusable(e) => ("no".into(), "-".into(), "-".into(), e),
+                ProviderCheck::Report(r) => (
+                    if r.reachable { "yes" } else { "NO" }.to_string(),
+                    yn(r.authorized),
+                    yn(r.model_present),
+                    r.detail,
                 ),
-                Ok(h) => {
-                    match tokio::time::timeout(Duration::from_secs(10), h.provider.check()).await {
-                        Ok(r) => {
-                            let yn = |b: Option<bool>| match b {
-                                Some(true) => "yes".to_string(),
-                                Some(false) => "NO".to_string(),
-                                None => "?".to_string(),
-                            };
-                            (
-                                name,
-                                format!("{:?}", cfg.kind).to_lowercase(),
-                                cfg.model.clone(),
-                                url,
-                                if r.reachable {
-                                    "yes".into()
-                                } else {
-                                    "NO".into()
-                                },
-                                yn(r.authorized),
-                                yn(r.model_present),
-                                redact(&r.detail),
-                            )
-                        }
-                        Err(_) => (
-                            name,
-                            format!("{:?}", cfg.kind).to_lowercase(),
-                            cfg.model.clone(),
-                            url,
-                            "NO".into(),
-                            "?".into(),
-                            "?".into(),
-                            "no answer within 10 s".into(),
-                        ),
-                    }
-                }
+                ProviderCheck::NoAnswer => (
+                    "NO".into(),
+                    "?".into(),
+                    "?".into(),
+                    "no answer within 10 s".into(),
+                ),
             };
-            rows.push(row);
-        }
-        rows
-    });
+            (name, kind, cfg.model, url, reach, auth, present, detail)
+        })
+        .collect();
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -475,15 +419,6 @@ pub fn audit(
 ) -> Result<()> {
     let cwd = std::env::current_dir()?;
     let root = resolve_root(root, &cwd.join("x"))?;
-    let path = database_file_in(&audit_dir(), Some(&root));
-    if !path.exists() {
-        bail!(
-            "no audit log for {} yet ({} does not exist)",
-            root.display(),
-            path.display()
-        );
-    }
-    let log = AuditLog::open(&path, false)?;
     let query = AuditQuery {
         since: since.as_deref().map(parse_since).transpose()?,
         task_id: task,
@@ -491,7 +426,7 @@ pub fn audit(
         kind: None,
         limit: Some(limit),
     };
-    let entries = log.query(&query)?;
+    let entries = crate::session::read_audit(&root, &query)?;
     let mut out = std::io::stdout().lock();
     for e in entries {
         if json {

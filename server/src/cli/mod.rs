@@ -1,18 +1,16 @@
-//! The command-line front end: `lsp`, `context`, `symbols`, `run`, `doctor`, `audit` — thin adapters over the engine.
+//! The command-line front end: `lsp`, `context`, `symbols`, `run`, `doctor`, `audit` — thin adapters over the session.
 
 mod agent_commands;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 
 use crate::analysis::{self, Language};
-use crate::context::{ContextRequest, DEFAULT_BUDGET_TOKENS};
-use crate::documents::{Position, PositionEncoding, parse_str};
-use crate::engine::{Engine, path_to_uri};
+use crate::context::DEFAULT_BUDGET_TOKENS;
+use crate::documents::{Position, parse_str};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -121,7 +119,7 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::process::tune_allocator();
             crate::telemetry::init("info");
             let runtime = crate::process::server_runtime()?;
-            runtime.block_on(crate::lsp::run_stdio(Arc::new(Engine::new())));
+            runtime.block_on(crate::lsp::run_stdio());
             // Blocking work (a parse, the index walk) may still be running: give it a moment, no more.
             runtime.shutdown_timeout(std::time::Duration::from_millis(200));
             Ok(())
@@ -281,12 +279,6 @@ fn context_command(
             .with_context(|| format!("cannot open root {}", r.display()))?,
         None => default_root(&file),
     };
-    let engine = Engine::new();
-    engine.set_encoding(PositionEncoding::Utf8);
-    engine.set_roots(vec![root]);
-    engine.index_workspace(&|_| {});
-    let uri = path_to_uri(&file);
-    engine.open_document(&uri, Some(file.clone()), "", 1, &text);
     let position = char_col_to_position(&text, line, col)?;
     let range = match to {
         Some(to) => {
@@ -298,20 +290,7 @@ fn context_command(
         }
         None => None,
     };
-    let snap = engine
-        .documents
-        .snapshot(&uri)
-        .ok_or_else(|| anyhow!("internal: document not open"))?;
-    let req = ContextRequest {
-        position,
-        range,
-        budget_tokens: budget,
-        diagnostics: Vec::new(),
-        encoding: PositionEncoding::Utf8,
-        exclude: None,
-        enclosing_percent: crate::context::DEFAULT_ENCLOSING_PERCENT,
-    };
-    let snapshot = engine.context(&snap, &req)?;
+    let snapshot = crate::session::context_of_file(root, &file, &text, position, range, budget)?;
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &snapshot)?;

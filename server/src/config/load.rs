@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Approval, Config};
-use crate::agents::template::unknown_variables;
+use super::template::{VARIABLES, unknown_variables};
+use super::{Approval, Config, builtin_agents, orchestrator_providers};
 
 /// Where configuration comes from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,12 +159,12 @@ pub fn load(sources: &ConfigSources, client: Option<&Config>) -> Result<LoadedCo
         }
     }
     // A bad metrics setting turns metrics off; everything else stays in force.
-    if let Err(e) = crate::metrics::check_config(&merged.metrics) {
+    if let Err(e) = super::metrics::check_config(&merged.metrics) {
         warnings.push(format!(
             "{}: {}: {}; metrics are off, the rest of the configuration is in force",
             metrics_source.as_deref().unwrap_or("configuration"),
             e.key(),
-            crate::providers::redact(&e.to_string()),
+            crate::secrets::redact(&e.to_string()),
         ));
         merged.metrics = super::MetricsConfig::default();
     }
@@ -330,7 +330,7 @@ fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec
             "{file}: trusted_workspaces ignored: only the user config can trust a workspace"
         ));
     }
-    let builtins = crate::agents::builtin_agents();
+    let builtins = builtin_agents();
     for (name, mut agent) in ws.agents {
         let existing = base
             .agents
@@ -360,14 +360,14 @@ fn merge_untrusted(base: &mut Config, ws: Config, file: &str, warnings: &mut Vec
 }
 
 /// Checks cross references and values; the error names the key. `[metrics]` is checked apart
-/// ([`crate::metrics::check_config`]): a bad section only turns metrics off, with a warning.
+/// ([`super::metrics::check_config`]): a bad section only turns metrics off, with a warning.
 pub fn validate(config: &Config) -> Result<(), ConfigError> {
     let invalid = |key: String, message: String| ConfigError::Invalid {
         source_name: "configuration".into(),
         key,
         message,
     };
-    let providers = crate::agents::orchestrator_providers(config);
+    let providers = orchestrator_providers(config);
     let percent = config.defaults.context_enclosing_percent;
     if !(1..=100).contains(&percent) {
         return Err(invalid(
@@ -398,7 +398,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 "must not be empty".into(),
             ));
         }
-        if p.kind == crate::providers::ProviderKind::Vertex && p.project.is_none() {
+        if p.kind == super::ProviderKind::Vertex && p.project.is_none() {
             return Err(invalid(
                 format!("providers.{name}.project"),
                 "is required for kind = \"vertex\"".into(),
@@ -409,7 +409,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
         {
             // Most likely a key pasted where its variable's name belongs: from now on it is
             // redacted wherever it would show, and the message does not echo it.
-            crate::providers::register_secret(env);
+            crate::secrets::register_secret(env);
             return Err(invalid(
                 format!("providers.{name}.api_key_env"),
                 format!(
@@ -436,7 +436,7 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                         format!("agents.{name}.{field}"),
                         format!(
                             "unknown template variables {unknown:?}; known: {}",
-                            crate::agents::template::VARIABLES.join(", ")
+                            VARIABLES.join(", ")
                         ),
                     ));
                 }
@@ -457,8 +457,9 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
-    let agents = crate::agents::resolve_agents(config);
-    if !agents.iter().any(|a| a.name == config.defaults.agent) {
+    // Every agent: the built-ins and the configured ones (those `agents::resolve_agents` makes).
+    let default = config.defaults.agent.as_str();
+    if !builtin_agents().contains_key(default) && !config.agents.contains_key(default) {
         return Err(invalid(
             "defaults.agent".into(),
             format!("unknown agent {:?}", config.defaults.agent),

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::providers::ProviderKind;
-
 /// The whole configuration after merging user file, workspace file and client settings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +32,17 @@ pub struct Config {
     /// Log level filter (e.g. "info", "debug").
     #[serde(default)]
     pub log_level: Option<String>,
+}
+
+/// Which wire protocol a provider speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Ollama,
+    Openai,
+    Anthropic,
+    Gemini,
+    Vertex,
 }
 
 /// One LLM endpoint.
@@ -211,6 +220,11 @@ pub struct DefaultsConfig {
     pub failover_after_wait_ms: u64,
 }
 
+/// The most reply text one call may stream, in bytes, when the configuration sets none (1 MiB).
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 1 << 20;
+/// A retry wait longer than this (ms) fails over at once when another provider is available.
+pub const DEFAULT_FAILOVER_AFTER_WAIT_MS: u64 = 5_000;
+
 fn default_agent() -> String {
     "explain".into()
 }
@@ -224,10 +238,10 @@ fn default_global_concurrency() -> usize {
     8
 }
 fn default_max_reply_bytes() -> usize {
-    crate::providers::resilience::DEFAULT_MAX_REPLY_BYTES
+    DEFAULT_MAX_REPLY_BYTES
 }
 fn default_failover_after_wait_ms() -> u64 {
-    crate::providers::resilience::DEFAULT_FAILOVER_AFTER_WAIT_MS
+    DEFAULT_FAILOVER_AFTER_WAIT_MS
 }
 
 impl Default for DefaultsConfig {
@@ -378,4 +392,20 @@ pub fn default_local_provider() -> ProviderConfig {
         &format!("http://127.0.0.1:{port}/v1"),
         "smollm2",
     )
+}
+
+/// The providers in effect: the configured ones plus the built-in local defaults for the
+/// default chain's names when the configuration does not define them.
+pub fn effective_providers(config: &Config) -> BTreeMap<String, crate::config::ProviderConfig> {
+    let mut out = config.providers.clone();
+    out.entry("ollama".into())
+        .or_insert_with(crate::config::default_ollama_provider);
+    out.entry("local".into())
+        .or_insert_with(crate::config::default_local_provider);
+    out
+}
+
+/// Names of every provider an agent may reference (configured plus built-in local defaults).
+pub fn orchestrator_providers(config: &Config) -> Vec<String> {
+    effective_providers(config).into_keys().collect()
 }

@@ -59,7 +59,7 @@ impl Project {
         let before = text.get(..at).unwrap_or("");
         let line = before.matches('\n').count() as u32;
         let col = (at - before.rfind('\n').map_or(0, |i| i + 1)) as u32 + 1;
-        let snap = self.engine.documents.snapshot(&uri).expect("open");
+        let snap = self.engine.snapshot(&uri).expect("open");
         let mut req = ContextRequest::at(Position::new(line, col), PositionEncoding::Utf8);
         req.budget_tokens = budget;
         let req = edit(req);
@@ -569,11 +569,11 @@ fn before_the_index_is_complete_imports_still_resolve_and_the_result_says_so() {
     engine.begin_indexing();
     let uri = path_to_uri(&main);
     engine.open_document(&uri, Some(main.clone()), "", 1, text);
-    let snap = engine.documents.snapshot(&uri).expect("open");
+    let snap = engine.snapshot(&uri).expect("open");
     let req = ContextRequest::at(Position::new(4, 13), PositionEncoding::Utf8);
     let s = engine.context(&snap, &req).expect("context");
     assert!(!s.index_complete);
-    assert_eq!(engine.index.file_count(), 0, "nothing indexed yet");
+    assert_eq!(engine.index_counts().0, 0, "nothing indexed yet");
     assert!(shows(&s, "util.py", "def helper(x):"), "{s:#?}");
     engine.index_workspace(&|_| {});
     assert!(engine.context(&snap, &req).expect("context").index_complete);

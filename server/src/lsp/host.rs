@@ -2,7 +2,7 @@
 //! progress, workspace/applyEdit, approvals through window/showMessageRequest, and diagnostics.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -14,10 +14,9 @@ use tower_lsp_server::ls_types::*;
 
 use super::convert;
 use super::ext;
-use crate::agents::{
-    AgentDiagnostic, EditProposal, Orchestrator, TaskEvent, TaskHost, TaskInfo, TaskState,
-};
+use crate::agents::{AgentDiagnostic, EditProposal, TaskEvent, TaskHost, TaskInfo, TaskState};
 use crate::providers::BoxFuture;
+use crate::session::{Notice, Session};
 
 /// How often streamed text and status are flushed to the client (≤ 10 notifications a second each).
 const FLUSH_EVERY: Duration = Duration::from_millis(100);
@@ -62,21 +61,16 @@ pub fn task_of_token(token: &NumberOrString) -> Option<String> {
 }
 
 impl LspHost {
-    /// Creates the host and starts its notification pump; `orch` is filled once the
-    /// orchestrator exists (the pump reads status from it).
+    /// Creates the host and starts its notification pump; `session` is filled once the
+    /// session exists (the pump reads status from it).
     pub fn new(
         client: Client,
         caps: HostCapabilities,
-        orch: Arc<OnceLock<Orchestrator>>,
+        session: Arc<OnceLock<Weak<Session>>>,
     ) -> Arc<LspHost> {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(pump(client.clone(), rx, orch, caps));
+        tokio::spawn(pump(client.clone(), rx, session, caps));
         Arc::new(LspHost { client, tx, caps })
-    }
-
-    /// Schedules an `infinityMatrix/agentStatus` notification (coalesced like the others).
-    pub fn status_changed(&self) {
-        let _ = self.tx.send(None);
     }
 }
 
@@ -90,7 +84,7 @@ struct PendingText {
 async fn pump(
     client: Client,
     mut rx: mpsc::UnboundedReceiver<Option<TaskEvent>>,
-    orch: Arc<OnceLock<Orchestrator>>,
+    session: Arc<OnceLock<Weak<Session>>>,
     caps: HostCapabilities,
 ) {
     let mut pending: HashMap<String, PendingText> = HashMap::new();
@@ -140,12 +134,11 @@ async fn pump(
                 for id in ids {
                     flush_task(&client, &mut pending, &id).await;
                 }
-                if dirty {
+                // Kept dirty until the session exists: its first status is not lost.
+                if dirty && let Some(s) = session.get().and_then(Weak::upgrade) {
                     dirty = false;
-                    if let Some(o) = orch.get() {
-                        let status = serde_json::to_value(o.status()).unwrap_or_default();
-                        client.send_notification::<AgentStatusNotification>(status).await;
-                    }
+                    let status = serde_json::to_value(s.status()).unwrap_or_default();
+                    client.send_notification::<AgentStatusNotification>(status).await;
                 }
             }
         }
@@ -250,7 +243,7 @@ fn describe(task: &TaskInfo, edits: &[EditProposal]) -> String {
                 "{file} lines {}-{} ({})",
                 e.range.start.line + 1,
                 e.range.end.line + 1,
-                crate::agents::line_diff::changed_lines_label(e.lines_changed)
+                crate::line_diff::changed_lines_label(e.lines_changed)
             )
         })
         .collect();
@@ -265,6 +258,27 @@ fn describe(task: &TaskInfo, edits: &[EditProposal]) -> String {
 impl TaskHost for LspHost {
     fn on_event(&self, event: TaskEvent) {
         let _ = self.tx.send(Some(event));
+    }
+
+    /// Schedules an `infinityMatrix/agentStatus` notification (coalesced like the others).
+    fn status_changed(&self) {
+        let _ = self.tx.send(None);
+    }
+
+    fn notify(&self, notice: Notice) -> BoxFuture<'static, ()> {
+        let client = self.client.clone();
+        Box::pin(async move {
+            match notice {
+                Notice::Warning(message) => {
+                    client
+                        .log_message(MessageType::WARNING, message.clone())
+                        .await;
+                    client.show_message(MessageType::WARNING, message).await;
+                }
+                Notice::Error(message) => client.show_message(MessageType::ERROR, message).await,
+                Notice::Info(message) => client.log_message(MessageType::INFO, message).await,
+            }
+        })
     }
 
     fn apply_edit(

@@ -2,6 +2,7 @@
 
 mod convert;
 pub mod ext;
+mod handlers;
 mod host;
 #[cfg(test)]
 mod log_tests;

@@ -20,9 +20,11 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 pub use http::{
-    Access, BearerToken, EndpointSettings, MAX_CONNECTIONS, MetricsError, READ_TIMEOUT,
-    check_config, endpoint_settings, parse_loopback_addr, serve_prometheus, serve_prometheus_with,
+    Access, BearerToken, EndpointSettings, MAX_CONNECTIONS, READ_TIMEOUT, endpoint_settings,
+    serve_prometheus, serve_prometheus_with,
 };
+// Checking the `[metrics]` settings is part of loading configuration, so it lives there.
+pub use crate::config::metrics::{MetricsError, check_config, parse_loopback_addr};
 
 /// Prefix of every exported metric name.
 pub const PREFIX: &str = "infinity_matrix_";

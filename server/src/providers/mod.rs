@@ -15,7 +15,8 @@ pub mod ollama;
 pub mod openai;
 pub mod registry;
 pub mod resilience;
-pub mod secrets;
+// The secret store and redactor moved to the leaf module `crate::secrets` (config needs them).
+pub use crate::secrets;
 pub mod vertex;
 
 pub use anthropic::AnthropicProvider;
@@ -31,19 +32,10 @@ pub use resilience::{
 };
 pub use secrets::{REDACTED, SecretStore, redact, register_secret};
 pub use vertex::VertexProvider;
+// Part of the configuration's shape (`kind = "openai"`), so defined there.
+pub use crate::config::ProviderKind;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Which wire protocol a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    Ollama,
-    Openai,
-    Anthropic,
-    Gemini,
-    Vertex,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

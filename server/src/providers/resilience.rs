@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::secrets::redact;
 use super::{ChatOutcome, ChatRequest, ChunkSink, ErrorClass, Provider, ProviderError, Usage};
 use crate::config::types::ProviderConfig;
+// Defaults of `[defaults]` keys, so defined with the configuration.
+pub use crate::config::{DEFAULT_FAILOVER_AFTER_WAIT_MS, DEFAULT_MAX_REPLY_BYTES};
 
 /// Attempts per call (including the first) when the configuration sets none.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
@@ -24,10 +26,6 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
 /// How long an open circuit stays open when the configuration sets none.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
-/// The most reply text one call may stream, in bytes, when the configuration sets none (1 MiB).
-pub const DEFAULT_MAX_REPLY_BYTES: usize = 1 << 20;
-/// A retry wait longer than this (ms) fails over at once when another provider is available.
-pub const DEFAULT_FAILOVER_AFTER_WAIT_MS: u64 = 5_000;
 /// A provider's Retry-After is remembered for at most this long.
 pub const MAX_REMEMBERED_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
 

@@ -1,8 +1,8 @@
-//! The built-in agents: explain, fix, document, tests, refactor, review.
+//! The built-in agents (explain, fix, document, tests, refactor, review): the agent configuration every user starts from.
 
 use std::collections::BTreeMap;
 
-use crate::config::{AgentConfig, Approval, OutputMode, Trigger};
+use super::{AgentConfig, Approval, OutputMode, Trigger};
 
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a precise senior software engineer working inside the user's editor. \
 Answer concisely and only about the code given.";
