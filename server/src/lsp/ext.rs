@@ -156,6 +156,7 @@ pub const TASK: &str = "infinityMatrix/task";
 pub const AUDIT: &str = "infinityMatrix/audit";
 pub const METRICS: &str = "infinityMatrix/metrics";
 pub const SET_SECRET: &str = "infinityMatrix/setSecret";
+pub const TEST_PROVIDER: &str = "infinityMatrix/testProvider";
 /// Client → server notification: the editor's diagnostics for a document changed (drives `onDiagnostics` agents).
 pub const DIAGNOSTICS_CHANGED: &str = "infinityMatrix/diagnosticsChanged";
 
@@ -190,6 +191,26 @@ pub struct SetSecretParams {
     pub value: String,
 }
 
+/// `infinityMatrix/testProvider` params.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestProviderParams {
+    /// The provider's name in the configuration.
+    pub name: String,
+}
+
+/// `infinityMatrix/testProvider` result: `doctor`'s checks on one provider.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestProviderResult {
+    /// Reachable, authorised (or no key needed) and the model present (or not checkable).
+    pub ok: bool,
+    /// One line for the user: what held, or what failed and why (redacted).
+    pub summary: String,
+    /// The provider's health after the test (as in `agentStatus`).
+    pub health: String,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiagnosticsChangedParams {
@@ -209,3 +230,37 @@ pub const COMMANDS: &[&str] = &[
 /// `initializationOptions.config`, and the `infinityMatrix` section of workspace/configuration,
 /// take the configuration file's shape (see docs/configuration.md and docs/config.schema.json).
 pub const CONFIG_SECTION: &str = "infinityMatrix";
+
+/// The wire result of a connection test, from `doctor`'s report.
+pub fn test_provider_result(
+    report: &crate::providers::HealthReport,
+    health: String,
+) -> TestProviderResult {
+    let ok =
+        report.reachable && report.authorized != Some(false) && report.model_present != Some(false);
+    let mut parts = vec![if report.reachable {
+        "reachable"
+    } else {
+        "unreachable"
+    }];
+    match report.authorized {
+        Some(true) => parts.push("key accepted"),
+        Some(false) => parts.push("key refused"),
+        None => {}
+    }
+    match report.model_present {
+        Some(true) => parts.push("model present"),
+        Some(false) => parts.push("model not found"),
+        None => {}
+    }
+    let mut summary = parts.join(", ");
+    if !report.detail.is_empty() {
+        summary.push_str(" — ");
+        summary.push_str(&report.detail);
+    }
+    TestProviderResult {
+        ok,
+        summary,
+        health,
+    }
+}

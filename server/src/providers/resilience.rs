@@ -288,6 +288,19 @@ impl CircuitBreaker {
         self.inner.lock().consecutive_failures
     }
 
+    /// Records the verdict of a connection test (`doctor`'s checks) as the last call's,
+    /// without touching the circuit.
+    pub fn record_check(&self, answered: bool, unreachable: bool, reason: &str) {
+        self.inner.lock().last = if answered {
+            LastCall::Answered
+        } else {
+            LastCall::Failed {
+                unreachable,
+                reason: reason.to_string(),
+            }
+        };
+    }
+
     /// The provider's health and the reason of its last failure (when it failed).
     pub fn health(&self) -> (ProviderHealth, Option<String>) {
         let state = self.state();

@@ -294,6 +294,39 @@ impl Orchestrator {
         self.inner.wake.notify_one();
     }
 
+    /// Runs `doctor`'s checks on one configured provider (reachable, authorised, model
+    /// present) within `timeout`, and records the verdict as its health. `None`: no provider
+    /// of that name (a misconfigured one answers with its error).
+    pub async fn test_provider(
+        &self,
+        name: &str,
+        timeout: std::time::Duration,
+    ) -> Option<crate::providers::HealthReport> {
+        let slot = {
+            let st = self.inner.state.lock();
+            if let Some(err) = st.provider_errors.get(name) {
+                return Some(crate::providers::HealthReport::failed(err.clone()));
+            }
+            st.providers.get(name).cloned()?
+        };
+        let report = match tokio::time::timeout(timeout, slot.provider.check()).await {
+            Ok(mut report) => {
+                report.detail = redact(&report.detail);
+                report
+            }
+            Err(_) => crate::providers::HealthReport::failed(format!(
+                "no answer within {} s",
+                timeout.as_secs()
+            )),
+        };
+        let answered = report.reachable
+            && report.authorized != Some(false)
+            && report.model_present != Some(false);
+        slot.breaker
+            .record_check(answered, !report.reachable, &report.detail);
+        Some(report)
+    }
+
     /// Adds (or replaces) a provider built in code; it survives reconfiguration.
     pub fn insert_provider(
         &self,
