@@ -96,6 +96,9 @@ pub struct StartAgentArgs {
     pub diagnostics: Option<Vec<Diagnostic>>,
     #[serde(default)]
     pub prompt: Option<String>,
+    /// Continue the conversation of this task: its earlier turns go before this one.
+    #[serde(default)]
+    pub parent_task_id: Option<String>,
 }
 
 /// `infinity-matrix.stopAgent` arguments[0].
@@ -119,6 +122,9 @@ pub struct ExecutePromptArgs {
     pub position: Option<Position>,
     #[serde(default)]
     pub diagnostics: Option<Vec<Diagnostic>>,
+    /// Continue the conversation of this task: its earlier turns go before this one.
+    #[serde(default)]
+    pub parent_task_id: Option<String>,
 }
 
 /// `infinity-matrix.cancelTask` arguments[0].
