@@ -63,20 +63,32 @@ fn env() -> Env {
 }
 
 fn spawn(e: &Env) -> LspClient {
+    let cache = e.data.with_file_name("cache");
     LspClient::spawn_with_env(&[
         ("XDG_DATA_HOME", e.data.to_str().unwrap()),
         ("XDG_CONFIG_HOME", e.config.to_str().unwrap()),
+        ("XDG_CACHE_HOME", cache.to_str().unwrap()),
         ("IM_PLANTED_KEY", "sk-planted-secret-0123456789abcdef"),
     ])
 }
 
 fn init(c: &mut LspClient, e: &Env, config: Value) {
+    init_with(
+        c,
+        e,
+        config,
+        json!({"window": {"workDoneProgress": true}, "workspace": {"workspaceEdit": {"documentChanges": true}},
+               "experimental": {"infinityMatrix": {"taskEvents": true}}}),
+    );
+}
+
+fn init_with(c: &mut LspClient, e: &Env, config: Value, capabilities: Value) {
     let uri = file_uri(&e.root);
     c.request(
         "initialize",
         json!({"processId": null, "rootUri": uri, "workspaceFolders": [{"uri": uri, "name": "ws"}],
                "initializationOptions": {"config": config},
-               "capabilities": {"window": {"workDoneProgress": true}, "workspace": {"workspaceEdit": {"documentChanges": true}}}}),
+               "capabilities": capabilities}),
     )
     .unwrap();
     c.notify("initialized", json!({}));
@@ -950,5 +962,88 @@ async fn a_restart_keeps_the_task_history_and_the_numbering() {
     assert_eq!(number(&third), number(&second) + 1, "{second} then {third}");
     let tasks = c.request("infinityMatrix/tasks", json!(null)).unwrap();
     assert_eq!(tasks["tasks"].as_array().unwrap().len(), 3);
+    c.shutdown();
+}
+
+/// A client that does not handle task events (stock Neovim, Emacs) still gets the answer:
+/// opened as a Markdown file with window/showDocument when it supports that, else shown with
+/// window/showMessage (first lines and the file's path); a client declaring the experimental
+/// `taskEvents` capability gets neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_clients_get_answers_through_standard_lsp() {
+    let server = provider(&["It adds ", "two numbers."], Duration::ZERO).await;
+    let config =
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}});
+    let run = |c: &mut LspClient, e: &Env| {
+        let uri = file_uri(&e.root.join("a.py"));
+        let r = exec(c, "infinity-matrix.executePrompt", json!({"prompt": "explain", "textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}})).unwrap();
+        let id = r["taskId"].as_str().unwrap().to_string();
+        assert_eq!(
+            task_state(c, &id, &["succeeded", "failed"])["state"],
+            "succeeded"
+        );
+        id
+    };
+
+    // showDocument supported: the answer file is opened.
+    let e = env();
+    let mut c = spawn(&e);
+    init_with(
+        &mut c,
+        &e,
+        config.clone(),
+        json!({"window": {"showDocument": {"support": true}}}),
+    );
+    run(&mut c, &e);
+    let req = c.wait_server_request(|r| r["method"] == "window/showDocument");
+    let uri = req["params"]["uri"].as_str().unwrap();
+    assert!(uri.ends_with(".md"), "{uri}");
+    let path = uri.strip_prefix("file://").unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.starts_with("# explain #"), "{text}");
+    assert!(text.contains("It adds two numbers."), "{text}");
+    assert!(
+        path.starts_with(e.data.with_file_name("cache").to_str().unwrap()),
+        "{path}"
+    );
+    c.shutdown();
+
+    // No showDocument: a message with the answer's first lines and the path.
+    let e = env();
+    let mut c = spawn(&e);
+    init_with(&mut c, &e, config.clone(), json!({}));
+    run(&mut c, &e);
+    let msg = c.wait_notification(|n| {
+        n["method"] == "window/showMessage"
+            && n["params"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("answered"))
+    });
+    let m = msg["params"]["message"].as_str().unwrap();
+    assert!(m.contains("It adds two numbers."), "{m}");
+    assert!(m.contains(".md"), "{m}");
+    assert_eq!(msg["params"]["type"], 3, "info");
+    c.shutdown();
+
+    // The experimental capability: the client shows task events itself.
+    let e = env();
+    let mut c = spawn(&e);
+    init(&mut c, &e, config);
+    run(&mut c, &e);
+    run(&mut c, &e);
+    assert!(
+        !c.notifications
+            .iter()
+            .any(|n| n["method"] == "window/showMessage"
+                && n["params"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("answered"))),
+        "a task-event client got the answer twice"
+    );
+    assert!(
+        !c.server_requests
+            .iter()
+            .any(|r| r["method"] == "window/showDocument")
+    );
     c.shutdown();
 }

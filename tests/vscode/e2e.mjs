@@ -266,7 +266,15 @@ async function openAgentsView() {
   if (!(await title()).includes('infinity matrix')) {
     await page.locator('.activitybar .action-item .action-label[aria-label^="Infinity Matrix"]').first().click();
   }
-  await waitFor('the Infinity Matrix view', async () => (await title()).includes('agents'), 15_000);
+  // With the Answers view beside it, the container's title is the product's; the Agents view
+  // is a pane of it.
+  await waitFor(
+    'the Infinity Matrix view',
+    async () => (await title()).includes('infinity matrix') && (await sidebar().locator('.pane-header', { hasText: /^\s*agents/i }).count()) > 0,
+    15_000,
+  );
+  const agents = sidebar().locator('.pane-header', { hasText: /^\s*agents/i }).first();
+  if ((await agents.getAttribute('aria-expanded')) === 'false') await agents.click();
 }
 
 async function treeRows() {
@@ -547,7 +555,7 @@ async function main() {
     await openAgentsView();
     const rows = await waitFor('a finished explain task in the tree', async () => {
       const r = await treeRows();
-      return r.some((x) => /#1 calc\.py/.test(x) && /succeeded/.test(x) && /fake\/m|fake/.test(x)) ? r : undefined;
+      return r.some((x) => /^explain #\d+ · calc\.py/.test(x) && /succeeded/.test(x) && /fake\/m|fake/.test(x)) ? r : undefined;
     }, 20_000);
     log(`tree rows: ${JSON.stringify(rows.slice(0, 12))}`);
     await screenshot('tree-with-tasks');

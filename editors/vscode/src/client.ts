@@ -17,7 +17,7 @@ import {
   type StaticFeature,
 } from 'vscode-languageclient/node';
 import type { ServerState } from './format';
-import { CONFIG_SECTION, SERVER_CONFIG_KEYS, initializationOptions, serverSettings } from './lsp_ext';
+import { CONFIG_SECTION, EXPERIMENTAL_CAPABILITIES, SERVER_CONFIG_KEYS, initializationOptions, serverSettings } from './lsp_ext';
 import { EXECUTE_COMMAND_METHOD, OwnedCommandsFilter } from './ownedCommands';
 import { type Probe, resolveServer } from './serverPath';
 
@@ -221,6 +221,17 @@ export class ServerManager implements vscode.Disposable {
       },
     };
     const client = new InfinityMatrixClient('infinityMatrix', 'Infinity Matrix', serverOptions, clientOptions);
+    // This client shows task events itself (the Answers view): the server need not also send
+    // finished answers through window/showDocument (docs/lsp-extensions.md).
+    client.registerFeature({
+      fillClientCapabilities: (capabilities) => {
+        const existing = (capabilities.experimental ?? {}) as Record<string, unknown>;
+        capabilities.experimental = { ...existing, ...EXPERIMENTAL_CAPABILITIES };
+      },
+      initialize: () => undefined,
+      getState: () => ({ kind: 'static' }),
+      clear: () => undefined,
+    });
     this.client = client;
     this.hooks.onClientCreated(client);
     try {

@@ -106,7 +106,8 @@ function providerModel(t: { provider: string | null; model: string | null }): st
 
 export function taskView(t: TaskInfo, now: number): ItemView {
   const file = basename(t.uri);
-  const label = `${shortTaskId(t.id)} ${file || t.agent}`.trim();
+  // The same label as the panel, notifications and the status bar: `explain #3`.
+  const label = `${t.agent} ${shortTaskId(t.id)}${file ? ` · ${file}` : ''}`;
   const parts: string[] = [stateLabel(t.state)];
   if (t.state === 'queued') {
     parts.push(formatDuration(now - t.createdAtMs));
@@ -353,7 +354,8 @@ export function statusBarView(server: ServerState, s: Summary, ctx: StatusBarCon
   } else if (s.awaitingApproval > 0) {
     icon = '$(diff)';
   } else {
-    icon = '$(infinity)';
+    // No codicon draws an infinity sign: the character does.
+    icon = '∞';
   }
   const text = `${icon} Infinity Matrix${parts.length ? `: ${parts.join(' · ')}` : ''}`;
   const tip: string[] = [`**Infinity Matrix**${server.version ? ` ${server.version}` : ''} — server running`, ''];

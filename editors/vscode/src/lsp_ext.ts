@@ -70,6 +70,13 @@ export const ServerCommands = {
 
 export type ServerCommand = (typeof ServerCommands)[keyof typeof ServerCommands];
 
+/**
+ * `experimental` client capabilities this client declares: it handles
+ * `infinityMatrix/taskEvent` itself, so the server does not also open finished answers with
+ * window/showDocument or window/showMessage (what it does for stock clients).
+ */
+export const EXPERIMENTAL_CAPABILITIES = { infinityMatrix: { taskEvents: true } } as const;
+
 /** The settings section the server pulls with workspace/configuration. */
 export const CONFIG_SECTION = 'infinityMatrix';
 

@@ -20,7 +20,7 @@ const idle = () => new AgentModel().summary();
 describe('status bar monitor', () => {
   it('idle server', () => {
     const v = statusBarView({ kind: 'running' }, idle());
-    expect(v.text).toBe('$(infinity) Infinity Matrix');
+    expect(v.text).toBe('∞ Infinity Matrix');
     expect(v.severity).toBe('normal');
     expect(v.tooltip).toContain('Click to show the Agents view');
   });
@@ -104,7 +104,7 @@ describe('tree items', () => {
       task({ id: '18f-7', state: 'running', startedAtMs: 1_000, provider: 'local', model: 'smollm2', retries: 2, attempts: 3 }),
       13_500,
     );
-    expect(v.label).toBe('#7 main.rs');
+    expect(v.label).toBe('explain #7 · main.rs');
     expect(v.description).toBe('running · 12 s · local/smollm2 · 2 retries');
     expect(v.icon.id).toBe('sync~spin');
     expect(v.contextValue).toBe('task.running.answer');

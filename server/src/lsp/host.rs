@@ -38,6 +38,11 @@ impl Notification for AgentStatusNotification {
 pub struct HostCapabilities {
     pub document_changes: bool,
     pub work_done_progress: bool,
+    /// The client handles `infinityMatrix/taskEvent` (its experimental capability); others
+    /// get finished answers through standard LSP.
+    pub task_events: bool,
+    /// The client supports `window/showDocument`.
+    pub show_document: bool,
 }
 
 pub struct LspHost {
@@ -124,6 +129,11 @@ async fn pump(
                         client.send_notification::<TaskEventNotification>(value).await;
                         if task.state.is_terminal() {
                             pending.remove(&task.id);
+                            if !caps.task_events
+                                && let Some(s) = session.get().and_then(Weak::upgrade)
+                            {
+                                super::answers::deliver(&client, &s, &task, caps.show_document).await;
+                            }
                         }
                         dirty = true;
                     }

@@ -1,5 +1,6 @@
 //! The LSP front end: the only module that speaks `tower_lsp_server` and `ls_types`.
 
+mod answers;
 mod convert;
 pub mod ext;
 mod handlers;

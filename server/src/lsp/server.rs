@@ -30,6 +30,10 @@ use crate::session::{ClientSettings, OnConfigError, Session, SessionError};
 #[derive(Default)]
 struct ClientInfo {
     work_done_progress: bool,
+    /// `experimental.infinityMatrix.taskEvents`: the client shows task events itself.
+    task_events: bool,
+    /// `window.showDocument.support`.
+    show_document: bool,
     watch_dynamic_registration: bool,
     configuration: bool,
     document_changes: bool,
@@ -244,6 +248,8 @@ impl Shared {
             HostCapabilities {
                 document_changes: info.document_changes,
                 work_done_progress: info.work_done_progress,
+                task_events: info.task_events,
+                show_document: info.show_document,
             }
         };
         let host = LspHost::new(self.client.clone(), caps, self.session_slot.clone());
@@ -411,6 +417,20 @@ impl LanguageServer for Backend {
                 .and_then(|d| d.dynamic_registration)
                 .unwrap_or(false);
             info.configuration = ws.and_then(|w| w.configuration).unwrap_or(false);
+            info.show_document = params
+                .capabilities
+                .window
+                .as_ref()
+                .and_then(|w| w.show_document.as_ref())
+                .is_some_and(|d| d.support);
+            info.task_events = params
+                .capabilities
+                .experimental
+                .as_ref()
+                .and_then(|e| e.get("infinityMatrix"))
+                .and_then(|e| e.get("taskEvents"))
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false);
             info.document_changes = ws
                 .and_then(|w| w.workspace_edit.as_ref())
                 .and_then(|e| e.document_changes)
