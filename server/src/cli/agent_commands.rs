@@ -429,7 +429,7 @@ pub fn audit(
     let mut out = std::io::stdout().lock();
     for e in entries {
         if json {
-            serde_json::to_writer(&mut out, &e)?;
+            serde_json::to_writer(&mut out, &super::json::AuditLine::from(e))?;
             writeln!(out)?;
         } else {
             let kind = serde_json::to_value(e.kind)

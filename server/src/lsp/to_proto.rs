@@ -6,7 +6,7 @@ use super::ext;
 use crate::agents::{self, Severity};
 use crate::analysis::SymbolKind;
 use crate::audit::AuditEntry;
-use crate::context::ContextSnapshot;
+use crate::context::{ContextItemKind, ContextSnapshot};
 use crate::documents::{Position, Range};
 use crate::engine::DocumentSymbolInfo;
 
@@ -81,16 +81,26 @@ fn severity_number(s: Severity) -> u8 {
     }
 }
 
+/// A context item's kind on the wire (`ContextItem.kind`).
+pub fn context_kind(kind: ContextItemKind) -> &'static str {
+    match kind {
+        ContextItemKind::Selection => "selection",
+        ContextItemKind::EnclosingSymbol => "enclosingSymbol",
+        ContextItemKind::Imports => "imports",
+        ContextItemKind::Definition => "definition",
+        ContextItemKind::Diagnostics => "diagnostics",
+        ContextItemKind::Outline => "outline",
+        ContextItemKind::RecentEdit => "recentEdit",
+    }
+}
+
 pub fn context_result(snapshot: ContextSnapshot) -> ext::ContextResult {
     ext::ContextResult {
         items: snapshot
             .items
             .into_iter()
             .map(|i| ext::ContextItem {
-                kind: serde_json::to_value(i.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                kind: context_kind(i.kind).into(),
                 uri: i.uri,
                 range: range(i.range),
                 text: i.text,
@@ -279,6 +289,27 @@ mod tests {
                 r#""finishedAtMs":null,"provider":"local","model":null,"attempts":1,"retries":0,"error":null}}"#
             )
         );
+    }
+
+    #[test]
+    fn audit_entries_and_context_kinds_keep_their_wire_names() {
+        let entry = AuditEntry {
+            at: 5,
+            kind: crate::audit::EntryKind::Attempt,
+            task_id: "t1".into(),
+            agent: None,
+            summary: "s".into(),
+            details: serde_json::json!({"task_id": "t1"}),
+        };
+        assert_eq!(
+            serde_json::to_string(&audit_entry(entry)).unwrap_or_default(),
+            r#"{"at":5,"kind":"attempt","taskId":"t1","summary":"s","details":{"task_id":"t1"}}"#
+        );
+        assert_eq!(
+            context_kind(ContextItemKind::EnclosingSymbol),
+            "enclosingSymbol"
+        );
+        assert_eq!(context_kind(ContextItemKind::RecentEdit), "recentEdit");
     }
 
     #[test]
