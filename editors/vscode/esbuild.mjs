@@ -1,4 +1,5 @@
-// Bundles the extension into dist/extension.js (CommonJS, node, `vscode` external).
+// Bundles the extension into dist/extension.js (CommonJS, node, `vscode` external) and the
+// answer panel's webview script into dist/webview.js.
 import * as esbuild from 'esbuild';
 
 const production = process.argv.includes('--production');
@@ -17,9 +18,22 @@ const ctx = await esbuild.context({
   minify: production,
   logLevel: 'info',
 });
+// The answer panel's webview script: a browser bundle (markdown-it, DOMPurify, highlight.js).
+const web = await esbuild.context({
+  entryPoints: ['src/webview/main.ts'],
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2022',
+  outfile: 'dist/webview.js',
+  sourcemap: !production,
+  sourcesContent: false,
+  minify: production,
+  logLevel: 'info',
+});
 if (watch) {
-  await ctx.watch();
+  await Promise.all([ctx.watch(), web.watch()]);
 } else {
-  await ctx.rebuild();
-  await ctx.dispose();
+  await Promise.all([ctx.rebuild(), web.rebuild()]);
+  await Promise.all([ctx.dispose(), web.dispose()]);
 }

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod index;
 #[cfg(test)]
 mod layering;
+pub mod line_diff;
 pub mod lsp;
 pub mod metrics;
 pub mod policy;

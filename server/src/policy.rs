@@ -130,7 +130,8 @@ pub fn decide(ctx: &EditContext<'_>) -> Decision {
     let lines: usize = ctx.edits.iter().map(|e| e.lines_changed).sum();
     if lines > ctx.config.max_auto_lines {
         reasons.push(format!(
-            "the edit changes {lines} lines (more than {})",
+            "the edit has {} (more than policy.max_auto_lines = {})",
+            crate::line_diff::changed_lines_label(lines),
             ctx.config.max_auto_lines
         ));
     }

@@ -743,3 +743,77 @@ async fn save_triggers_never_fire_outside_the_workspace_or_on_ignored_files() {
     );
     c.shutdown();
 }
+
+/// `infinityMatrix/testProvider` runs doctor's checks with the session's keys: a provider with
+/// nothing listening is unreachable (agentStatus says so, with the reason), one that lists its
+/// model is healthy; a provider never contacted is `unknown`, never a green `healthy`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_provider_reports_reachability_and_sets_the_health() {
+    let up = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"object": "list", "data": [{"id": "m", "object": "model"}]})),
+        )
+        .mount(&up)
+        .await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let e = env();
+    let mut c = spawn(&e);
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"up": live(&up.uri()), "down": live(&dead)}, "defaults": {"providers": ["up", "down"]}}),
+    );
+    let down = c
+        .request("infinityMatrix/testProvider", json!({"name": "down"}))
+        .unwrap();
+    assert_eq!(down["ok"], false, "{down}");
+    assert_eq!(down["health"], "unreachable", "{down}");
+    assert!(
+        down["summary"].as_str().unwrap().starts_with("unreachable"),
+        "{down}"
+    );
+    let status = c.wait_notification(|n| {
+        n["method"] == "infinityMatrix/agentStatus"
+            && n["params"]["providers"].as_array().is_some_and(|p| {
+                p.iter()
+                    .any(|p| p["name"] == "down" && p["health"] == "unreachable")
+            })
+    });
+    let row = status["params"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "down")
+        .cloned()
+        .unwrap();
+    assert!(
+        row["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{row}"
+    );
+    let never = status["params"]["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "up")
+        .cloned()
+        .unwrap();
+    assert_eq!(never["health"], "unknown", "never contacted: {never}");
+
+    let ok = c
+        .request("infinityMatrix/testProvider", json!({"name": "up"}))
+        .unwrap();
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert_eq!(ok["health"], "healthy", "{ok}");
+    assert!(
+        !ok["summary"].as_str().unwrap().contains("sk-planted"),
+        "{ok}"
+    );
+
+    let unknown = c.request("infinityMatrix/testProvider", json!({"name": "nope"}));
+    assert!(unknown.is_err(), "{unknown:?}");
+}

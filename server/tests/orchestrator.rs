@@ -929,7 +929,7 @@ async fn auto_edit_inside_the_selection_is_applied() {
     assert_eq!(e.new_text, EDIT_NEW_TEXT);
     assert_eq!(e.original_text, TARGET);
     assert_eq!(e.version, Some(3));
-    assert_eq!(e.lines_changed, 2);
+    assert_eq!(e.lines_changed, 1, "one line replaced by another");
     assert_eq!(
         h.states_for(&id),
         vec![TaskState::Queued, TaskState::Running, TaskState::Succeeded]
@@ -942,6 +942,44 @@ async fn auto_edit_inside_the_selection_is_applied() {
         Some(EDIT_NEW_TEXT.to_string())
     );
     assert_eq!(detail.approval.as_deref(), Some("auto"));
+}
+
+/// `policy.max_auto_lines` is held against the line diff's count: one line replaced is one
+/// line (trimming identical lines at both ends counted it twice, and everything between two
+/// separate changes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_auto_lines_counts_the_lines_a_line_diff_changes() {
+    let mut config = config_with_cap(4);
+    config
+        .agents
+        .insert("edit".into(), edit_agent(&["p"], Approval::Auto));
+    config.policy.max_auto_lines = 1;
+    let h = Harness::new(config);
+    let p = h.provider("p", pcfg());
+    p.set_default(Step::text(EDIT_REPLY));
+    let id = h.submit(spec("edit", "bump it"));
+    let info = h.wait_terminal(&id).await;
+    assert_eq!(info.state, TaskState::Succeeded, "{:?}", info.error);
+    assert!(
+        h.host.asked.lock().is_empty(),
+        "a one-line edit is under 1 line"
+    );
+    assert_eq!(approvals(&h, &id), vec![pair("auto", "policy")]);
+
+    // The first and the last line changed: two lines, over the limit, so the user is asked.
+    p.set_default(Step::text(
+        "```rust\nfn a() -> i64 {\n    1\n} // two\n```\n",
+    ));
+    *h.host.ask_mode.lock() = AskMode::Answer(Some(false));
+    let id = h.submit(spec("edit", "widen it"));
+    let info = h.wait_terminal(&id).await;
+    let asked = h.host.asked.lock().clone();
+    assert_eq!(asked.len(), 1, "{:?}", info.error);
+    assert_eq!(asked[0].1[0].lines_changed, 2);
+    assert!(
+        asked[0].2.iter().any(|r| r.contains("2 lines changed")),
+        "{asked:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

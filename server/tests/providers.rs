@@ -2435,3 +2435,51 @@ async fn openai_pooled_with_content_length_replies() {
     assert_eq!(server.requests.load(Ordering::SeqCst), 30);
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);
 }
+
+/// A provider's health as status displays show it: unknown until contacted, unreachable
+/// (with the reason) when nothing listens, healthy once a call is answered, failing on a
+/// server error, circuit open when the breaker opens.
+#[tokio::test]
+async fn health_is_unknown_until_contacted_then_follows_the_last_call() {
+    use infinity_matrix::providers::ProviderHealth;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let once = RetryPolicy {
+        max_attempts: 1,
+        ..fast_policy()
+    };
+    let breaker = CircuitBreaker::new(3, Duration::from_secs(60));
+    assert_eq!(breaker.health(), (ProviderHealth::Unknown, None));
+
+    let refused = OPENAI.provider(&format!("http://{addr}"), |_| {});
+    let _ = call_once(refused.as_ref(), &breaker, &once).await;
+    let (health, reason) = breaker.health();
+    assert_eq!(health, ProviderHealth::Unreachable);
+    assert!(
+        reason.as_deref().unwrap_or("").contains(&addr.to_string()),
+        "{reason:?}"
+    );
+
+    let server = MockServer::start().await;
+    mount_ok(&server, &OPENAI, OPENAI.stream()).await;
+    let up = OPENAI.provider(&server.uri(), |_| {});
+    call_once(up.as_ref(), &breaker, &once)
+        .await
+        .0
+        .expect("answered");
+    assert_eq!(breaker.health(), (ProviderHealth::Healthy, None));
+
+    let failing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(OPENAI.chat_path))
+        .respond_with(ResponseTemplate::new(500).set_body_string("boom"))
+        .mount(&failing)
+        .await;
+    let down = OPENAI.provider(&failing.uri(), |_| {});
+    let _ = call_once(down.as_ref(), &breaker, &once).await;
+    assert_eq!(breaker.health().0, ProviderHealth::Failing);
+    let _ = call_once(down.as_ref(), &breaker, &once).await;
+    let _ = call_once(down.as_ref(), &breaker, &once).await;
+    assert_eq!(breaker.health().0, ProviderHealth::CircuitOpen);
+}

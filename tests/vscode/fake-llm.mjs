@@ -33,7 +33,8 @@ export const ANSWER_CHUNKS = [
   'This code ',
   'adds two numbers ',
   'and returns ',
-  'their sum. ',
+  'their sum. For example:\n\n',
+  '```python\nprint(add(1, 2))  # 3\n```\n\n',
   'FAKE-ANSWER-END',
 ];
 

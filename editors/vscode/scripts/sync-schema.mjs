@@ -83,6 +83,12 @@ function convert(schema, node) {
   const out = {};
   for (const [k, v] of Object.entries(node)) {
     if (k === 'format' || k === '$schema' || k === 'title') continue; // uint/float formats: not JSON Schema for VS Code
+    // `properties` maps names to schemas: a property may be called `description` (an agent's),
+    // so its keys are names, never keywords.
+    if (k === 'properties' && v && typeof v === 'object' && !Array.isArray(v)) {
+      out.properties = Object.fromEntries(Object.entries(v).map(([name, sub]) => [name, convert(schema, sub)]));
+      continue;
+    }
     if (k === 'description') {
       out.markdownDescription = String(v).replace(/\n/g, ' ');
       continue;

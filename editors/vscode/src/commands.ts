@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
 import type { ServerManager } from './client';
 import { PROPOSAL_SCHEME, type MemoryDocuments, taskIdOfUri, taskUri, VIEW_SCHEME } from './documents';
-import { basename, renderAuditDocument, renderContextDocument, shortTaskId, stateLabel } from './format';
+import { basename, linesChangedLabel, renderAuditDocument, renderContextDocument, shortTaskId, stateLabel } from './format';
 import {
   type AgentDef,
   type AgentsResult,
@@ -24,8 +24,12 @@ import {
   ServerCommands,
   type TaskDetail,
   type TaskInfo,
+  type TestProviderResult,
 } from './lsp_ext';
 import type { AgentModel } from './model';
+import type { AnswerPanel } from './panel/answerPanel';
+import type { TurnRequest } from './panel/turns';
+import { isProviderName, PROVIDER_CHOICES, providerEntry, withProvider } from './providerSetup';
 import { isSecretName, type Secrets } from './secrets';
 import { applyEdit } from './text';
 import { AgentNode, TaskNode } from './tree';
@@ -35,6 +39,7 @@ export interface CommandHost {
   model: AgentModel;
   memDocs: MemoryDocuments;
   secrets: Secrets;
+  panel: AnswerPanel;
   /** Tasks started from this window (their results open, their edits are previewed). */
   ownTasks: Set<string>;
   agents(refresh?: boolean): Promise<AgentsResult | undefined>;
@@ -98,6 +103,7 @@ export class Commands {
     reg('infinity-matrix.reject', (arg) => this.approve(arg, false));
     reg('infinity-matrix.previewEdit', (arg) => this.previewEdit(arg));
     reg('infinity-matrix.openResult', (arg) => this.openResult(arg));
+    reg('infinity-matrix.openResultDocument', (arg) => this.openResultDocument(arg));
     reg('infinity-matrix.showContext', () => this.showContext());
     reg('infinity-matrix.showAudit', () => this.showAudit());
     reg('infinity-matrix.setApiKey', (arg) => this.setApiKey(arg));
@@ -109,6 +115,9 @@ export class Commands {
       vscode.commands.executeCommand('workbench.action.openSettings', '@ext:InfinityXOne.infinity-matrix-agent'),
     );
     reg('infinity-matrix.useBuiltinChain', () => this.h.useBuiltinChain());
+    reg('infinity-matrix.openAnswerPanel', () => this.h.panel.openInEditor());
+    reg('infinity-matrix.configureProvider', () => this.configureProvider());
+    reg('infinity-matrix.testConnection', (arg) => this.testConnection(arg));
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -165,19 +174,102 @@ export class Commands {
     return defs?.agents.find((a) => a.name === name)?.output ?? this.h.model.agent(name ?? '')?.output;
   }
 
-  /** Bookkeeping after the server accepted a task: open its result as it streams. */
-  private async started(taskId: string | null, agent: string | undefined): Promise<void> {
+  /**
+   * Bookkeeping after the server accepted a task: the answer panel follows it (or its result
+   * document opens, with `infinityMatrix.ui.answerView` = `document`) as it streams.
+   */
+  private async started(taskId: string | null, agent: string | undefined, request?: TurnRequest): Promise<void> {
     if (!taskId) {
       if (agent) vscode.window.setStatusBarMessage(`$(eye) Infinity Matrix: agent ${agent} enabled`, 4000);
       return;
     }
     this.h.ownTasks.add(taskId);
+    if (request) this.h.panel.recordRequest(taskId, request);
     const output = await this.outputOf(agent);
     const ui = vscode.workspace.getConfiguration('infinityMatrix.ui');
-    vscode.window.setStatusBarMessage(`$(sync~spin) Infinity Matrix: ${agent ?? 'agent'} task ${shortTaskId(taskId)} started`, 4000);
-    if (output !== 'edit' && output !== 'diagnostics' && ui.get<boolean>('openResults', true)) {
-      await this.showTask(taskId, true);
+    vscode.window.setStatusBarMessage(`$(sync~spin) Infinity Matrix: ${agent ?? 'agent'} ${shortTaskId(taskId)} started`, 4000);
+    if (output === 'edit' || output === 'diagnostics') {
+      this.h.panel.started(taskId);
+      return;
     }
+    if (!ui.get<boolean>('openResults', true)) return;
+    if (ui.get<string>('answerView', 'panel') === 'document') {
+      await this.showTask(taskId, true);
+    } else {
+      this.h.panel.started(taskId);
+      await this.h.panel.show(taskId, true);
+    }
+  }
+
+  /** What a task was asked: the question and the code it is about (for the answer panel). */
+  private request(
+    question: string,
+    args: { textDocument: { uri: string }; range?: LspRange; position?: LspRange['start'] },
+    resend: TurnRequest['resend'],
+    parentTaskId?: string,
+  ): TurnRequest {
+    const range = args.range ?? (args.position ? { start: { line: args.position.line, character: 0 }, end: { line: args.position.line + 1, character: 0 } } : undefined);
+    return {
+      question,
+      ...(range ? { target: { uri: args.textDocument.uri, range } } : {}),
+      ...(resend ? { resend } : {}),
+      ...(parentTaskId ? { parentTaskId } : {}),
+    };
+  }
+
+  // ---- the answer panel's actions ------------------------------------------------------------
+
+  /** Runs a prompt from the panel: a follow-up of `parent` (same code), or on the active editor. */
+  async ask(text: string, parent: { taskId: string; request: TurnRequest | undefined } | undefined): Promise<void> {
+    const base = parent?.request?.resend;
+    if (parent && base) {
+      const args = { ...base.args, prompt: text, parentTaskId: parent.taskId };
+      const agent = typeof base.args.agent === 'string' ? base.args.agent : undefined;
+      const { taskId } = await this.runServerCommand(ServerCommands.executePrompt, args);
+      const req = this.request(text, base.args as Parameters<Commands['request']>[1], { command: ServerCommands.executePrompt, args }, parent.taskId);
+      await this.started(taskId, agent ?? (await this.h.agents())?.defaultAgent, req);
+      return;
+    }
+    await this.executePrompt({ prompt: text });
+  }
+
+  /** Runs a task's request again (same command, same arguments). */
+  async retry(taskId: string, request: TurnRequest | undefined): Promise<void> {
+    const resend = request?.resend;
+    if (!resend) {
+      void vscode.window.showInformationMessage(`Infinity Matrix: ${shortTaskId(taskId)} was not started from this window; run it again from the editor.`);
+      return;
+    }
+    const { taskId: id } = await this.runServerCommand(resend.command as ServerCommand, resend.args);
+    const agent = typeof resend.args.agent === 'string' ? resend.args.agent : (await this.h.agents())?.defaultAgent;
+    await this.started(id, agent, { ...request, resend });
+  }
+
+  /**
+   * Applies a code block of an answer to the code the question was about, after the user
+   * confirms (with the changed-line count).
+   */
+  async applyCode(taskId: string, code: string, request: TurnRequest | undefined): Promise<void> {
+    const target = request?.target;
+    if (!target) {
+      void vscode.window.showWarningMessage('Infinity Matrix: this answer has no target range to apply to; use Insert at cursor.');
+      return;
+    }
+    const uri = vscode.Uri.parse(target.uri);
+    const doc = await vscode.workspace.openTextDocument(uri);
+    const r = target.range;
+    const range = doc.validateRange(new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character));
+    const original = doc.getText(range);
+    const replacement = original.endsWith('\n') && !code.endsWith('\n') ? `${code}\n` : code;
+    const choice = await vscode.window.showWarningMessage(
+      `Replace ${basename(target.uri)} lines ${range.start.line + 1}–${range.end.line + (range.end.character === 0 ? 0 : 1)} with the code block of ${shortTaskId(taskId)}?`,
+      { modal: true },
+      'Apply',
+    );
+    if (choice !== 'Apply') return;
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(uri, range, replacement);
+    if (!(await vscode.workspace.applyEdit(edit))) throw new Error('the editor refused the edit');
   }
 
   private async showTask(taskId: string, beside: boolean): Promise<void> {
@@ -240,7 +332,8 @@ export class Commands {
       ...target,
     };
     const { taskId } = await this.runServerCommand(ServerCommands.executePrompt, args);
-    await this.started(taskId, agent ?? (await this.h.agents())?.defaultAgent);
+    const question = prompt || `${agent ?? 'default agent'} on the ${editor.selection.isEmpty ? 'code at the cursor' : 'selection'}`;
+    await this.started(taskId, agent ?? (await this.h.agents())?.defaultAgent, this.request(question, target, { command: ServerCommands.executePrompt, args }));
     return taskId ?? undefined;
   }
 
@@ -283,9 +376,15 @@ export class Commands {
     }
     const editor = vscode.window.activeTextEditor;
     const onDoc = editor && ['file', 'untitled'].includes(editor.document.uri.scheme);
-    const args = onDoc ? { agent, ...(await this.editorTarget(editor)) } : { agent };
+    const target = onDoc ? await this.editorTarget(editor) : undefined;
+    const args = target ? { agent, ...target } : { agent };
     const { taskId } = await this.runServerCommand(ServerCommands.startAgent, args);
-    await this.started(taskId, agent);
+    const question = `${agent} on the ${editor && !editor.selection.isEmpty ? 'selection' : 'code at the cursor'}`;
+    await this.started(
+      taskId,
+      agent,
+      target ? this.request(question, target, { command: ServerCommands.startAgent, args }) : { question },
+    );
     return taskId ?? undefined;
   }
 
@@ -332,7 +431,16 @@ export class Commands {
   async openResult(arg?: unknown): Promise<void> {
     const taskId = taskIdOf(arg) ?? (await this.pickTask(() => true, 'Open the result of which task?'));
     if (!taskId) return;
-    await this.showTask(taskId, false);
+    const ui = vscode.workspace.getConfiguration('infinityMatrix.ui');
+    if (ui.get<string>('answerView', 'panel') === 'document') await this.showTask(taskId, false);
+    else await this.h.panel.show(taskId, false);
+    void this.h.fetchTask(taskId);
+  }
+
+  /** The task's answer as a read-only Markdown document. */
+  async openResultDocument(arg?: unknown): Promise<void> {
+    const taskId = taskIdOf(arg) ?? (await this.pickTask(() => true, 'Open the result of which task?'));
+    if (taskId) await this.showTask(taskId, false);
   }
 
   /** A diff between the document and the proposed edit, with Apply / Reject in the title bar. */
@@ -357,7 +465,7 @@ export class Commands {
     this.h.memDocs.set(left, original);
     this.h.memDocs.set(right, proposed);
     const stale = edit.version !== null && edit.version !== doc.version ? ' — document changed since' : '';
-    const title = `${file}: ${detail.agent} ${shortTaskId(taskId)} proposal (${edit.linesChanged} lines)${stale}`;
+    const title = `${file}: ${detail.agent} ${shortTaskId(taskId)} proposal (${linesChangedLabel(edit.linesChanged)})${stale}`;
     await vscode.commands.executeCommand('vscode.diff', left, right, title, { preview: true });
   }
 
@@ -450,6 +558,117 @@ export class Commands {
     if (value === undefined) return;
     await this.h.secrets.set(name, value);
     void vscode.window.showInformationMessage(`Infinity Matrix: ${name} stored in secret storage.`);
+  }
+
+  /**
+   * Configure Provider: pick a kind, enter its URL / model (defaults filled in) and key (into
+   * secret storage, never settings), write the user settings, test the connection, then offer
+   * to run Explain.
+   */
+  async configureProvider(): Promise<void> {
+    const title = 'Infinity Matrix: Configure Provider';
+    const pick = await vscode.window.showQuickPick(
+      PROVIDER_CHOICES.map((c) => ({ label: c.label, detail: c.detail, choice: c })),
+      { title, placeHolder: 'Where should agents send their prompts?', ignoreFocusOut: true },
+    );
+    if (!pick) return;
+    const choice = pick.choice;
+    const config = vscode.workspace.getConfiguration('infinityMatrix');
+    const existing = config.get<Record<string, unknown>>('providers') ?? {};
+    const name = await vscode.window.showInputBox({
+      title,
+      prompt: 'A name for this provider (agents name it in their chain)',
+      value: choice.name,
+      ignoreFocusOut: true,
+      validateInput: (v) => (isProviderName(v) ? undefined : 'Letters, digits, - and _ only'),
+    });
+    if (!name) return;
+    const ask = async (prompt: string, value: string | undefined) =>
+      vscode.window.showInputBox({ title, prompt, value: value ?? '', ignoreFocusOut: true });
+    const baseUrl = choice.askUrl ? await ask('Base URL', choice.baseUrl) : undefined;
+    if (choice.askUrl && baseUrl === undefined) return;
+    const model = choice.askModel ? await ask('Model', choice.model) : undefined;
+    if (choice.askModel && model === undefined) return;
+    let project: string | undefined;
+    let location: string | undefined;
+    if (choice.kind === 'vertex') {
+      project = await ask('Google Cloud project id', '');
+      if (!project) return;
+      location = await ask('Location', 'us-central1');
+      if (!location) return;
+    }
+    let keyEnv: string | undefined;
+    if (choice.keyEnv) {
+      const local = baseUrl && /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\])(:|\/|$)/.test(baseUrl);
+      const key = await vscode.window.showInputBox({
+        title,
+        prompt: `API key (stored in VS Code's secret storage as ${choice.keyEnv}, never in settings)${local ? '; leave empty for a local server without a key' : ''}`,
+        password: true,
+        ignoreFocusOut: true,
+      });
+      if (key === undefined) return;
+      if (key) {
+        keyEnv = choice.keyEnv;
+        await this.h.secrets.set(keyEnv, key);
+      }
+    }
+    const entry = providerEntry(choice, { name, baseUrl: baseUrl || undefined, model: model || undefined, keyEnv, project, location });
+    const next = withProvider(existing, config.get<string[] | null>('defaults.providers'), name, entry);
+    await config.update('providers', next.providers, vscode.ConfigurationTarget.Global);
+    await config.update('defaults.providers', next.chain, vscode.ConfigurationTarget.Global);
+    vscode.window.setStatusBarMessage(`Infinity Matrix: provider ${name} saved to your user settings`, 4000);
+    // The server reloads its configuration from the settings change; give it a moment.
+    await new Promise((r) => setTimeout(r, 1500));
+    const ok = await this.testConnection(name);
+    if (ok) {
+      const run = await vscode.window.showInformationMessage(
+        `Infinity Matrix: ${name} answers. Select some code and run Explain to try it.`,
+        'Explain the Selection',
+      );
+      if (run) await this.startAgent({ agent: 'explain', ...(await this.activeTarget()) });
+    }
+  }
+
+  private async activeTarget(): Promise<Record<string, unknown>> {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || !['file', 'untitled'].includes(editor.document.uri.scheme)) return {};
+    return this.editorTarget(editor);
+  }
+
+  /** Runs the same checks as `infinity-matrix doctor` on one provider and shows the result. */
+  async testConnection(arg?: unknown): Promise<boolean> {
+    let name = typeof arg === 'string' ? arg : undefined;
+    if (!name && arg && typeof arg === 'object' && typeof (arg as Record<string, unknown>).name === 'string') {
+      name = (arg as { name: string }).name;
+    }
+    if (!name) {
+      const providers = this.h.model.providers;
+      if (!providers.length) {
+        void vscode.window.showWarningMessage('Infinity Matrix: no provider is configured.', 'Configure Provider').then((c) => {
+          if (c) void this.configureProvider();
+        });
+        return false;
+      }
+      const pick = await vscode.window.showQuickPick(providers.map((p) => ({ label: p.name, description: `${p.kind} · ${p.model}` })), {
+        title: 'Infinity Matrix: Test Connection',
+      });
+      if (!pick) return false;
+      name = pick.label;
+    }
+    const client = this.client();
+    const result = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Infinity Matrix: testing ${name}…` },
+      () => client.sendRequest<TestProviderResult>(Methods.testProvider, { name }),
+    );
+    if (result.ok) {
+      void vscode.window.showInformationMessage(`Infinity Matrix: ${name} — ${result.summary}`);
+    } else {
+      void vscode.window.showErrorMessage(`Infinity Matrix: ${name} — ${result.summary}`, 'Configure Provider', 'Show Log').then((c) => {
+        if (c === 'Configure Provider') void this.configureProvider();
+        else if (c === 'Show Log') this.h.server.output.show(true);
+      });
+    }
+    return result.ok;
   }
 
   async removeApiKey(): Promise<void> {

@@ -20,6 +20,7 @@ import {
   type TaskInfo,
 } from './lsp_ext';
 import { AgentModel, isEmptyChange, type ModelChange } from './model';
+import { ANSWER_VIEW_ID, AnswerPanel } from './panel/answerPanel';
 import { Secrets } from './secrets';
 import { AgentMonitor } from './statusBar';
 import { AgentsTree, type Node } from './tree';
@@ -32,6 +33,8 @@ class Extension implements CommandHost {
   readonly ownTasks = new Set<string>();
   readonly server: ServerManager;
   readonly secrets: Secrets;
+  readonly panel: AnswerPanel;
+  private readonly commands: Commands;
   private readonly tree: AgentsTree;
   private readonly treeView: vscode.TreeView<Node>;
   private readonly monitor: AgentMonitor;
@@ -57,7 +60,18 @@ class Extension implements CommandHost {
     this.treeView = vscode.window.createTreeView('infinityMatrixAgents', { treeDataProvider: this.tree, showCollapseAll: true });
     this.monitor = new AgentMonitor(this.model);
     this.taskDocs = new TaskDocuments(this.model, (id) => void this.fetchTask(id));
+    this.commands = new Commands(this);
+    this.panel = new AnswerPanel(context.extensionUri, {
+      model: this.model,
+      cancel: (taskId) => this.commands.cancelTask(taskId),
+      retry: (taskId, request) => this.commands.retry(taskId, request),
+      ask: (text, parent) => this.commands.ask(text, parent),
+      apply: (taskId, code, request) => this.commands.applyCode(taskId, code, request),
+      log: (m) => this.log(m),
+    });
     context.subscriptions.push(
+      this.panel,
+      vscode.window.registerWebviewViewProvider(ANSWER_VIEW_ID, this.panel, { webviewOptions: { retainContextWhenHidden: true } }),
       this.secrets,
       this.tree,
       this.treeView,
@@ -81,7 +95,7 @@ class Extension implements CommandHost {
       }),
       { dispose: () => void this.server.dispose() },
     );
-    new Commands(this).register(context);
+    this.commands.register(context);
     void vscode.commands.executeCommand('setContext', 'infinityMatrix.state', 'starting');
     this.refreshConfigured();
   }
@@ -160,15 +174,17 @@ class Extension implements CommandHost {
     if (isEmptyChange(change)) return;
     this.tree.update(change);
     this.monitor.render();
-    for (const id of new Set([...change.text, ...change.tasks, ...change.finished, ...change.awaiting])) {
+    const changedTasks = new Set([...change.text, ...change.tasks, ...change.finished, ...change.awaiting]);
+    for (const id of changedTasks) {
       this.taskDocs.changed(id);
     }
+    this.panel.changed(changedTasks);
     if (change.summary) {
       void vscode.commands.executeCommand('setContext', 'infinityMatrix.awaitingApproval', this.model.summary().awaitingApproval > 0);
     }
     for (const id of change.finished) {
       // The final text is authoritative (it fills any gap in the stream).
-      if (this.ownTasks.has(id) || this.taskDocs.isOpen(id)) void this.fetchTask(id);
+      if (this.ownTasks.has(id) || this.taskDocs.isOpen(id) || this.panel.request(id)) void this.fetchTask(id);
       void closeProposalTabs(id);
       const t = this.model.task(id);
       if (t && this.ownTasks.has(id) && t.state === 'failed') {
@@ -211,6 +227,7 @@ class Extension implements CommandHost {
     const chosen = this.context.globalState.get<boolean>(BUILTIN_CHAIN_KEY, false);
     this.unconfigured = !(set || fs.existsSync(userFile) || wsFile || chosen);
     void vscode.commands.executeCommand('setContext', 'infinityMatrix.unconfigured', this.unconfigured);
+    this.monitor.setUnconfigured(this.unconfigured);
     this.updateTreeVisibility();
   }
 

@@ -8,6 +8,8 @@ import {
   type AuditEntry,
   type ContextResult,
   isTerminal,
+  type ProviderHealth,
+  providerHealth,
   type ProviderStatus,
   type TaskInfo,
   type TaskState,
@@ -30,6 +32,11 @@ export interface ItemView {
 // ---- small helpers ----------------------------------------------------------------------------
 
 /** "0.4 s", "12 s", "1 m 05 s", "2 h 03 m". */
+/** `1 line changed`, `3 lines changed` (the server's line-diff count of an edit). */
+export function linesChangedLabel(n: number): string {
+  return n === 1 ? '1 line changed' : `${n} lines changed`;
+}
+
 export function formatDuration(ms: number): string {
   const safe = Math.max(0, ms);
   if (safe < 10_000) return `${(safe / 1000).toFixed(1)} s`;
@@ -169,17 +176,10 @@ export function orphanAgentView(name: string): ItemView {
   };
 }
 
-const CIRCUIT_ICON: Record<string, IconSpec> = {
-  closed: { id: 'pass', color: 'testing.iconPassed' },
-  half_open: { id: 'debug-pause', color: 'notificationsWarningIcon.foreground' },
-  open: { id: 'error', color: 'notificationsErrorIcon.foreground' },
-  misconfigured: { id: 'warning', color: 'notificationsWarningIcon.foreground' },
-};
-
 export function circuitLabel(circuit: string): string {
   switch (circuit) {
     case 'closed':
-      return 'healthy';
+      return 'circuit closed';
     case 'half_open':
       return 'circuit half-open (probing)';
     case 'open':
@@ -191,29 +191,56 @@ export function circuitLabel(circuit: string): string {
   }
 }
 
+const HEALTH_LABEL: Record<ProviderHealth, string> = {
+  unknown: 'not contacted yet',
+  healthy: 'healthy',
+  unreachable: 'unreachable',
+  failing: 'failing',
+  circuit_open: 'circuit open',
+  half_open: 'circuit half-open (probing)',
+  misconfigured: 'misconfigured',
+};
+
+const HEALTH_ICON: Record<ProviderHealth, IconSpec> = {
+  unknown: { id: 'circle-large-outline', color: 'disabledForeground' },
+  healthy: { id: 'pass', color: 'testing.iconPassed' },
+  unreachable: { id: 'debug-disconnect', color: 'notificationsErrorIcon.foreground' },
+  failing: { id: 'warning', color: 'notificationsWarningIcon.foreground' },
+  circuit_open: { id: 'error', color: 'notificationsErrorIcon.foreground' },
+  half_open: { id: 'sync', color: 'notificationsWarningIcon.foreground' },
+  misconfigured: { id: 'warning', color: 'notificationsWarningIcon.foreground' },
+};
+
+/** `healthy`, `unreachable`, `not contacted yet`, … */
+export function healthLabel(p: ProviderStatus): string {
+  return HEALTH_LABEL[providerHealth(p)];
+}
+
 export function providerView(p: ProviderStatus): ItemView {
+  const health = providerHealth(p);
   const parts: string[] = [];
   if (p.kind) parts.push(p.kind);
   if (p.model) parts.push(p.model);
-  parts.push(circuitLabel(p.circuit));
-  if (p.consecutiveFailures > 0 && p.circuit !== 'misconfigured') {
-    parts.push(`${p.consecutiveFailures} failure${p.consecutiveFailures === 1 ? '' : 's'}`);
+  parts.push(HEALTH_LABEL[health]);
+  if (p.consecutiveFailures > 0 && health !== 'misconfigured') {
+    parts.push(`${p.consecutiveFailures} failure${p.consecutiveFailures === 1 ? '' : 's'} in a row`);
   }
   const tip = [
-    `**${escapeMd(p.name)}** — ${escapeMd(circuitLabel(p.circuit))}`,
+    `**${escapeMd(p.name)}** — ${escapeMd(HEALTH_LABEL[health])}`,
     '',
     `- kind: ${escapeMd(p.kind || '?')}`,
     `- model: ${escapeMd(p.model || '?')}`,
-    `- circuit: ${p.circuit}`,
+    `- ${circuitLabel(p.circuit)}`,
     `- consecutive failures: ${p.consecutiveFailures}`,
   ];
-  if (p.error) tip.push('', `**Error:** ${escapeMd(p.error)}`);
+  if (health === 'unknown') tip.push('', 'No call has been made to it since the server started. **Test Connection** checks it now.');
+  if (p.error) tip.push('', `**${health === 'misconfigured' ? 'Error' : 'Last failure'}:** ${escapeMd(p.error)}`);
   return {
     label: p.name,
     description: parts.join(' · '),
     tooltip: tip.join('\n'),
-    icon: CIRCUIT_ICON[p.circuit] ?? { id: 'question' },
-    contextValue: `provider.${p.circuit}`,
+    icon: HEALTH_ICON[health],
+    contextValue: `provider.${health}`,
   };
 }
 
@@ -221,17 +248,19 @@ export function providersRootView(providers: ProviderStatus[]): ItemView {
   const open = providers.filter((p) => p.circuit === 'open').length;
   const half = providers.filter((p) => p.circuit === 'half_open').length;
   const bad = providers.filter((p) => p.circuit === 'misconfigured').length;
+  const unreachable = providers.filter((p) => providerHealth(p) === 'unreachable').length;
   const parts = [`${providers.length}`];
+  if (unreachable) parts.push(`${unreachable} unreachable`);
   if (open) parts.push(`${open} open`);
   if (half) parts.push(`${half} half-open`);
   if (bad) parts.push(`${bad} misconfigured`);
-  const problem = open + half + bad > 0;
+  const problem = open + half + bad + unreachable > 0;
   return {
     label: 'Providers',
     description: parts.join(' · '),
     tooltip: problem
       ? 'Some providers are failing: tasks fail over to the next provider of their chain.'
-      : 'All providers are healthy.',
+      : 'No provider has failed since the server started.',
     icon: problem ? { id: 'warning', color: 'notificationsWarningIcon.foreground' } : { id: 'server-environment' },
     contextValue: 'providers',
   };
@@ -252,7 +281,18 @@ export interface StatusBarView {
   severity: 'normal' | 'warning' | 'error';
 }
 
-export function statusBarView(server: ServerState, s: Summary): StatusBarView {
+/** What the status bar knows besides the counts. */
+export interface StatusBarContext {
+  /** No provider is configured anywhere (the welcome view shows). */
+  unconfigured?: boolean;
+}
+
+/**
+ * The status bar item: the product's name and state — `$(infinity) Infinity Matrix` when idle,
+ * with the counts when busy, a warning look with "no provider configured" or "providers
+ * unreachable" when no provider can answer.
+ */
+export function statusBarView(server: ServerState, s: Summary, ctx: StatusBarContext = {}): StatusBarView {
   const tipEnd = '\n\n---\n\nClick to show the Agents view.';
   switch (server.kind) {
     case 'starting':
@@ -284,42 +324,52 @@ export function statusBarView(server: ServerState, s: Summary): StatusBarView {
     case 'running':
       break;
   }
-  const active = s.running + s.queued + s.awaitingApproval > 0;
   const parts: string[] = [];
   if (s.running > 0 || s.queued > 0) {
     parts.push(`${s.running} running`);
-    parts.push(`${s.queued} queued`);
+    if (s.queued > 0) parts.push(`${s.queued} queued`);
   }
   if (s.awaitingApproval > 0) parts.push(`${s.awaitingApproval} to approve`);
-  const circuitTrouble = s.openCircuits.length > 0;
+  const down = s.unreachable.length + s.openCircuits.length;
+  const allDown = s.providers > 0 && down >= s.providers;
   let icon: string;
-  if (s.running > 0 || s.queued > 0) icon = '$(sync~spin)';
-  else if (circuitTrouble) icon = '$(warning)';
-  else if (s.awaitingApproval > 0) icon = '$(diff)';
-  else icon = '$(hubot)';
-  if (circuitTrouble) {
+  let severity: StatusBarView['severity'] = 'normal';
+  if (ctx.unconfigured) {
+    icon = '$(warning)';
+    parts.unshift('no provider configured');
+    severity = 'warning';
+  } else if (allDown) {
+    icon = '$(warning)';
+    parts.unshift('providers unreachable');
+    severity = 'warning';
+  } else if (s.openCircuits.length > 0) {
+    icon = s.running > 0 || s.queued > 0 ? '$(sync~spin)' : '$(warning)';
     parts.push(
       s.openCircuits.length === 1 ? `${s.openCircuits[0]?.name ?? ''} circuit open` : `${s.openCircuits.length} circuits open`,
     );
+    severity = 'warning';
+  } else if (s.running > 0 || s.queued > 0) {
+    icon = '$(sync~spin)';
+  } else if (s.awaitingApproval > 0) {
+    icon = '$(diff)';
+  } else {
+    icon = '$(infinity)';
   }
-  const text = `${icon} ${active || circuitTrouble ? parts.join(' · ') : 'Agents idle'}`;
+  const text = `${icon} Infinity Matrix${parts.length ? `: ${parts.join(' · ')}` : ''}`;
   const tip: string[] = [`**Infinity Matrix**${server.version ? ` ${server.version}` : ''} — server running`, ''];
+  if (ctx.unconfigured) tip.push('No provider is configured: run **Infinity Matrix: Configure Provider**.', '');
   tip.push(`- running: ${s.running}`);
   tip.push(`- queued: ${s.queued}`);
   tip.push(`- awaiting approval: ${s.awaitingApproval}`);
   tip.push(`- agents: ${s.agents}, providers: ${s.providers}`);
-  const trouble = [...s.openCircuits, ...s.halfOpenCircuits, ...s.misconfigured];
+  const trouble = [...s.openCircuits, ...s.halfOpenCircuits, ...s.unreachable, ...s.misconfigured];
   if (trouble.length) {
     tip.push('', '**Providers with problems:**');
     for (const p of trouble) {
-      tip.push(`- ${escapeMd(p.name)}: ${circuitLabel(p.circuit)}${p.error ? ` — ${escapeMd(p.error)}` : ''}`);
+      tip.push(`- ${escapeMd(p.name)}: ${healthLabel(p)}${p.error ? ` — ${escapeMd(p.error)}` : ''}`);
     }
   }
-  return {
-    text,
-    tooltip: tip.join('\n') + tipEnd,
-    severity: circuitTrouble ? 'warning' : 'normal',
-  };
+  return { text, tooltip: tip.join('\n') + tipEnd, severity };
 }
 
 // ---- documents ------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ export const Methods = {
   metrics: 'infinityMatrix/metrics',
   /** request: a secret (API key) from the client's secret storage */
   setSecret: 'infinityMatrix/setSecret',
+  /** request: run `doctor`'s checks on one provider (reachable, authorised, model present) */
+  testProvider: 'infinityMatrix/testProvider',
   /** notification client → server: the editor's diagnostics for a document changed */
   diagnosticsChanged: 'infinityMatrix/diagnosticsChanged',
   /** notification server → client: a task changed state, or streamed text */
@@ -204,6 +206,9 @@ export interface TaskInfo {
   attempts: number;
   retries: number;
   error: string | null;
+  /** Prompt and reply tokens of the last provider call, when the provider reported them. */
+  tokensIn?: number | null;
+  tokensOut?: number | null;
 }
 
 export interface EditProposal {
@@ -248,6 +253,14 @@ export interface AgentStatus {
   providers: string[];
 }
 
+/**
+ * What is known of a provider: `unknown` (never contacted), `healthy` (its last call
+ * succeeded), `unreachable` (its last call could not connect or timed out), `failing` (its last
+ * call failed otherwise: auth, server error), `circuit_open`, `half_open`, `misconfigured`.
+ */
+export const HEALTH_STATES = ['unknown', 'healthy', 'unreachable', 'failing', 'circuit_open', 'half_open', 'misconfigured'] as const;
+export type ProviderHealth = (typeof HEALTH_STATES)[number];
+
 export interface ProviderStatus {
   name: string;
   kind: string;
@@ -255,7 +268,19 @@ export interface ProviderStatus {
   /** One of {@link CircuitState}. */
   circuit: string;
   consecutiveFailures: number;
+  /** The reason of the last failure (or the configuration error). */
   error: string | null;
+  /** Sent by servers that track it; see {@link providerHealth} for older ones. */
+  health?: ProviderHealth;
+}
+
+/** A provider's health, derived from the circuit where the server does not send it. */
+export function providerHealth(p: ProviderStatus): ProviderHealth {
+  if (p.circuit === 'misconfigured') return 'misconfigured';
+  if (p.circuit === 'open') return 'circuit_open';
+  if (p.circuit === 'half_open') return 'half_open';
+  if (p.health) return p.health;
+  return p.consecutiveFailures > 0 ? 'failing' : 'unknown';
 }
 
 /** `infinityMatrix/agentStatus` params. */
@@ -360,6 +385,19 @@ export interface AuditResult {
   entries: AuditEntry[];
 }
 
+/** `infinityMatrix/testProvider` params. */
+export interface TestProviderParams {
+  name: string;
+}
+
+/** `infinityMatrix/testProvider` result: what `infinity-matrix doctor` prints for the provider. */
+export interface TestProviderResult {
+  ok: boolean;
+  /** One line: "reachable, authorised, model smollm2 present (12 ms)" or the failure. */
+  summary: string;
+  health: ProviderHealth;
+}
+
 export interface SetSecretParams {
   /** The name providers refer to in `api_key_env`. */
   name: string;
@@ -439,6 +477,7 @@ export function parseStatus(v: unknown): StatusSnapshot | undefined {
       circuit: typeof p.circuit === 'string' ? p.circuit : 'closed',
       consecutiveFailures: typeof p.consecutiveFailures === 'number' ? p.consecutiveFailures : 0,
       error: typeof p.error === 'string' ? p.error : null,
+      health: (HEALTH_STATES as readonly unknown[]).includes(p.health) ? p.health : undefined,
     })),
     running: typeof v.running === 'number' ? v.running : 0,
     queued: typeof v.queued === 'number' ? v.queued : 0,

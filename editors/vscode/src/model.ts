@@ -9,6 +9,7 @@ import {
   type AgentDef,
   type AgentStatus,
   isTerminal,
+  providerHealth,
   type ProviderStatus,
   type StatusSnapshot,
   type TaskDetail,
@@ -82,6 +83,8 @@ export interface Summary {
   awaitingApproval: number;
   openCircuits: ProviderStatus[];
   halfOpenCircuits: ProviderStatus[];
+  /** Providers whose last call could not connect (circuit still closed). */
+  unreachable: ProviderStatus[];
   misconfigured: ProviderStatus[];
   providers: number;
   agents: number;
@@ -174,6 +177,7 @@ export class AgentModel {
       awaitingApproval: awaiting,
       openCircuits: this.providerList.filter((p) => p.circuit === 'open'),
       halfOpenCircuits: this.providerList.filter((p) => p.circuit === 'half_open'),
+      unreachable: this.providerList.filter((p) => providerHealth(p) === 'unreachable'),
       misconfigured: this.providerList.filter((p) => p.circuit === 'misconfigured'),
       providers: this.providerList.length,
       agents: this.agentMap.size,

@@ -1,6 +1,7 @@
 /**
- * The status bar agent monitor: running / queued counts with a spinner, a warning look when a
- * provider's circuit is open or the server is down; a click focuses the Agents view.
+ * The status bar item: the product's name with running / queued counts and a spinner when busy,
+ * a warning look when no provider is configured or none answers, a provider's circuit is open,
+ * or the server is down; a click focuses the Agents view.
  */
 import * as vscode from 'vscode';
 import { type ServerState, statusBarView } from './format';
@@ -9,11 +10,12 @@ import type { AgentModel } from './model';
 export class AgentMonitor implements vscode.Disposable {
   private readonly item: vscode.StatusBarItem;
   private server: ServerState = { kind: 'starting' };
+  private unconfigured = false;
   private lastKey = '';
 
   constructor(private readonly model: AgentModel) {
     this.item = vscode.window.createStatusBarItem('infinityMatrix.monitor', vscode.StatusBarAlignment.Left, 100);
-    this.item.name = 'Infinity Matrix Agents';
+    this.item.name = 'Infinity Matrix';
     this.item.command = 'infinity-matrix.showAgents';
     this.render();
     this.item.show();
@@ -24,8 +26,14 @@ export class AgentMonitor implements vscode.Disposable {
     this.render();
   }
 
+  /** No provider is configured anywhere: the monitor says so. */
+  setUnconfigured(unconfigured: boolean): void {
+    this.unconfigured = unconfigured;
+    this.render();
+  }
+
   render(): void {
-    const view = statusBarView(this.server, this.model.summary());
+    const view = statusBarView(this.server, this.model.summary(), { unconfigured: this.unconfigured });
     const key = JSON.stringify(view);
     if (key === this.lastKey) return;
     this.lastKey = key;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  linesChangedLabel,
   agentView,
   basename,
   formatDuration,
@@ -19,7 +20,7 @@ const idle = () => new AgentModel().summary();
 describe('status bar monitor', () => {
   it('idle server', () => {
     const v = statusBarView({ kind: 'running' }, idle());
-    expect(v.text).toBe('$(hubot) Agents idle');
+    expect(v.text).toBe('$(infinity) Infinity Matrix');
     expect(v.severity).toBe('normal');
     expect(v.tooltip).toContain('Click to show the Agents view');
   });
@@ -28,7 +29,7 @@ describe('status bar monitor', () => {
     const m = new AgentModel();
     m.applyStatus(status({ tasks: [task({ id: 'a-1', state: 'running' }), task({ id: 'a-2' }), task({ id: 'a-3' })], running: 1, queued: 2 }));
     const v = statusBarView({ kind: 'running', version: '0.1.0' }, m.summary());
-    expect(v.text).toBe('$(sync~spin) 1 running · 2 queued');
+    expect(v.text).toBe('$(sync~spin) Infinity Matrix: 1 running · 2 queued');
     expect(v.tooltip).toContain('- running: 1');
     expect(v.tooltip).toContain('0.1.0');
   });
@@ -36,16 +37,46 @@ describe('status bar monitor', () => {
   it('shows edits waiting for approval', () => {
     const m = new AgentModel();
     m.applyTaskEvent({ type: 'state', task: task({ id: 'a-1', state: 'awaiting_approval', output: 'edit' }) });
-    expect(statusBarView({ kind: 'running' }, m.summary()).text).toBe('$(diff) 1 to approve');
+    expect(statusBarView({ kind: 'running' }, m.summary()).text).toBe('$(diff) Infinity Matrix: 1 to approve');
   });
 
   it('warns when a circuit is open', () => {
     const m = new AgentModel();
     m.applyStatus(status({ providers: [provider({ name: 'claude', circuit: 'open', error: 'HTTP 529' }), provider({ name: 'local' })] }));
     const v = statusBarView({ kind: 'running' }, m.summary());
-    expect(v.text).toBe('$(warning) claude circuit open');
+    expect(v.text).toBe('$(warning) Infinity Matrix: claude circuit open');
     expect(v.severity).toBe('warning');
     expect(v.tooltip).toContain('claude: circuit open — HTTP 529');
+  });
+
+  it('says when no provider is configured, or none can be reached', () => {
+    const none = statusBarView({ kind: 'running' }, idle(), { unconfigured: true });
+    expect(none.text).toBe('$(warning) Infinity Matrix: no provider configured');
+    expect(none.severity).toBe('warning');
+    expect(none.tooltip).toContain('Configure Provider');
+    const m = new AgentModel();
+    m.applyStatus(
+      status({
+        providers: [
+          provider({ name: 'local', health: 'unreachable', consecutiveFailures: 4, error: 'connection refused' }),
+          provider({ name: 'cloud', circuit: 'open' }),
+        ],
+      }),
+    );
+    const v = statusBarView({ kind: 'running' }, m.summary());
+    expect(v.text).toBe('$(warning) Infinity Matrix: providers unreachable');
+    expect(v.tooltip).toContain('local: unreachable — connection refused');
+    expect(v.tooltip).toContain('cloud: circuit open');
+  });
+
+  it('the tooltip counts are the summary the tree shows', () => {
+    const m = new AgentModel();
+    m.applyStatus(status({ tasks: [task({ id: 'a-1', state: 'running' }), task({ id: 'a-2' })], running: 1, queued: 1 }));
+    const s = m.summary();
+    const v = statusBarView({ kind: 'running' }, s);
+    expect(v.tooltip).toContain(`- running: ${s.running}`);
+    expect(v.tooltip).toContain(`- queued: ${s.queued}`);
+    expect(v.tooltip).toContain(`- agents: ${s.agents}, providers: ${s.providers}`);
   });
 
   it('warns while the server is down and restarting', () => {
@@ -105,14 +136,24 @@ describe('tree items', () => {
   });
 
   it('providers: health and circuit state', () => {
-    expect(providerView(provider({ name: 'local', model: 'smollm2' })).description).toBe('openai · smollm2 · healthy');
-    const open = providerView(provider({ name: 'c', circuit: 'open', consecutiveFailures: 5 }));
-    expect(open.description).toBe('openai · m · circuit open · 5 failures');
+    // Never contacted: unknown, not a green check.
+    const fresh = providerView(provider({ name: 'local', model: 'smollm2' }));
+    expect(fresh.description).toBe('openai · smollm2 · not contacted yet');
+    expect(fresh.icon.id).not.toBe('pass');
+    expect(providerView(provider({ name: 'local', model: 'smollm2', health: 'healthy' })).description).toBe('openai · smollm2 · healthy');
+    // Nothing listening: unreachable with the reason, never "healthy · 4 failures".
+    const down = providerView(provider({ name: 'l', health: 'unreachable', consecutiveFailures: 4, error: 'connection refused' }));
+    expect(down.description).toBe('openai · m · unreachable · 4 failures in a row');
+    expect(down.tooltip).toContain('connection refused');
+    expect(down.description).not.toContain('healthy');
+    const open = providerView(provider({ name: 'c', circuit: 'open', consecutiveFailures: 5, health: 'unreachable' }));
+    expect(open.description).toBe('openai · m · circuit open · 5 failures in a row');
     expect(open.icon.id).toBe('error');
     const bad = providerView(provider({ name: 'b', kind: '', model: '', circuit: 'misconfigured', error: 'no key' }));
     expect(bad.description).toBe('misconfigured');
     expect(bad.tooltip).toContain('no key');
     expect(providersRootView([provider({ name: 'a' }), provider({ name: 'c', circuit: 'open' })]).description).toBe('2 · 1 open');
+    expect(providersRootView([provider({ name: 'a', health: 'unreachable' })]).description).toBe('1 · 1 unreachable');
   });
 });
 
@@ -176,5 +217,13 @@ describe('documents', () => {
     ]);
     expect(doc.indexOf('queued → running')).toBeLessThan(doc.indexOf('created'));
     expect(renderAuditDocument([])).toContain('No entries');
+  });
+});
+
+describe('changed-line counts', () => {
+  it('say line or lines', () => {
+    expect(linesChangedLabel(1)).toBe('1 line changed');
+    expect(linesChangedLabel(0)).toBe('0 lines changed');
+    expect(linesChangedLabel(12)).toBe('12 lines changed');
   });
 });

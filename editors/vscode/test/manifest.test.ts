@@ -72,6 +72,8 @@ describe('package.json', () => {
   it('the Agents view lives in its own activity bar container, with welcome content', () => {
     expect(pkg.contributes.viewsContainers.activitybar[0]).toMatchObject({ id: 'infinityMatrix', title: 'Infinity Matrix' });
     expect(pkg.contributes.views.infinityMatrix?.[0]?.id).toBe('infinityMatrixAgents');
+    // The answer panel: a webview view in the same container.
+    expect(pkg.contributes.views.infinityMatrix?.[1]).toMatchObject({ id: 'infinityMatrixAnswer', type: 'webview' });
     expect(pkg.contributes.viewsWelcome.some((w) => w.when?.includes('unconfigured'))).toBe(true);
     expect(pkg.contributes.viewsWelcome.some((w) => w.when?.includes('missing'))).toBe(true);
   });

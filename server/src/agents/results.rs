@@ -221,21 +221,7 @@ pub fn apply_unified_diff(original: &str, diff: &str) -> Result<String, ResultEr
     Ok(result)
 }
 
-/// Lines removed plus lines added between two texts (after trimming common leading/trailing lines).
-pub fn lines_changed(old: &str, new: &str) -> usize {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
-    let suffix = a
-        .iter()
-        .rev()
-        .zip(b.iter().rev())
-        .take_while(|(x, y)| x == y)
-        .count();
-    let max_suffix = a.len().min(b.len()) - prefix;
-    let suffix = suffix.min(max_suffix);
-    (a.len() - prefix - suffix) + (b.len() - prefix - suffix)
-}
+pub use crate::line_diff::changed_lines as lines_changed;
 
 /// Parses diagnostics-mode replies: one JSON object per line, `{"line", "endLine"?, "severity"?, "message"}`
 /// with 1-based lines relative to `first_line` (0-based) of the code shown.
@@ -363,12 +349,6 @@ mod tests {
             apply_unified_diff("a\r\nb\r\n", "@@\n-a\n+A\n").unwrap(),
             "A\r\nb\r\n"
         );
-    }
-
-    #[test]
-    fn counts_changed_lines() {
-        assert_eq!(lines_changed("a\nb\nc\n", "a\nB\nc\n"), 2);
-        assert_eq!(lines_changed("a\n", "a\nb\nc\n"), 2);
     }
 
     #[test]

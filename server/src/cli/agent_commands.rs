@@ -54,24 +54,25 @@ enum Done {
 
 struct CliHost {
     apply: bool,
+    /// Diffs name files relative to it.
+    root: std::path::PathBuf,
     done: mpsc::UnboundedSender<Done>,
 }
 
-fn unified_diff(edit: &EditProposal) -> String {
-    let mut out = format!(
-        "--- a/{0}\n+++ b/{0}\n@@ -{1},{2} +{1},{3} @@\n",
-        edit.uri.trim_start_matches("file://"),
-        edit.range.start.line + 1,
-        edit.original_text.lines().count(),
-        edit.new_text.lines().count()
-    );
-    for l in edit.original_text.lines() {
-        out.push_str(&format!("-{l}\n"));
-    }
-    for l in edit.new_text.lines() {
-        out.push_str(&format!("+{l}\n"));
-    }
-    out
+/// The edit as a unified diff of its minimal hunks, the path relative to the workspace root.
+fn unified_diff(root: &std::path::Path, edit: &EditProposal) -> String {
+    let path = crate::engine::uri_to_path(&edit.uri)
+        .map(|p| match p.strip_prefix(root) {
+            Ok(rel) => rel.display().to_string(),
+            Err(_) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| edit.uri.clone());
+    crate::line_diff::unified_diff(
+        &path,
+        edit.range.start.line,
+        &edit.original_text,
+        &edit.new_text,
+    )
 }
 
 /// Writes one edit to its file, checking the replaced text is still what the model saw.
@@ -133,10 +134,10 @@ impl TaskHost for CliHost {
         edits: Vec<EditProposal>,
     ) -> BoxFuture<'static, Result<bool, String>> {
         let apply = self.apply;
+        for e in &edits {
+            eprintln!("{}", unified_diff(&self.root, e));
+        }
         Box::pin(async move {
-            for e in &edits {
-                eprintln!("{}", unified_diff(e));
-            }
             if !apply {
                 return Err(
                     "dry run: the diff above was not written (pass --apply to write it)".into(),
@@ -156,7 +157,7 @@ impl TaskHost for CliHost {
         reasons: &[String],
     ) -> BoxFuture<'static, Option<bool>> {
         for e in edits {
-            eprintln!("{}", unified_diff(e));
+            eprintln!("{}", unified_diff(&self.root, e));
         }
         if !reasons.is_empty() {
             eprintln!("[approval needed: {}]", reasons.join("; "));
@@ -233,6 +234,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let host = Arc::new(CliHost {
             apply: args.apply,
+            root: root.clone(),
             done: tx,
         });
         let settings = ClientSettings {

@@ -152,6 +152,7 @@ pub enum Trigger {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
+    /// One line shown beside the agent's name in the agent list and pickers.
     #[serde(default)]
     pub description: Option<String>,
     /// Ordered failover chain of provider names.

@@ -244,7 +244,11 @@ pub struct ProviderStatus {
     /// closed | open | half_open | misconfigured
     pub circuit: String,
     pub consecutive_failures: u32,
+    /// The configuration error, or the reason of the last failed call.
     pub error: Option<String>,
+    /// unknown (never contacted) | healthy | unreachable | failing | circuit_open | half_open |
+    /// misconfigured
+    pub health: String,
 }
 
 /// Requests (client → server).
@@ -254,6 +258,7 @@ pub const TASK: &str = "infinityMatrix/task";
 pub const AUDIT: &str = "infinityMatrix/audit";
 pub const METRICS: &str = "infinityMatrix/metrics";
 pub const SET_SECRET: &str = "infinityMatrix/setSecret";
+pub const TEST_PROVIDER: &str = "infinityMatrix/testProvider";
 /// Client → server notification: the editor's diagnostics for a document changed (drives `onDiagnostics` agents).
 pub const DIAGNOSTICS_CHANGED: &str = "infinityMatrix/diagnosticsChanged";
 
@@ -390,6 +395,26 @@ pub struct SetSecretParams {
     /// The name agents' providers refer to in `api_key_env`.
     pub name: String,
     pub value: String,
+}
+
+/// `infinityMatrix/testProvider` params.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestProviderParams {
+    /// The provider's name in the configuration.
+    pub name: String,
+}
+
+/// `infinityMatrix/testProvider` result: `doctor`'s checks on one provider.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestProviderResult {
+    /// Reachable, authorised (or no key needed) and the model present (or not checkable).
+    pub ok: bool,
+    /// One line for the user: what held, or what failed and why (redacted).
+    pub summary: String,
+    /// The provider's health after the test (as in `agentStatus`).
+    pub health: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

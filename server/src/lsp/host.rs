@@ -242,10 +242,10 @@ fn describe(task: &TaskInfo, edits: &[EditProposal]) -> String {
         .map(|e| {
             let file = e.uri.rsplit('/').next().unwrap_or(&e.uri);
             format!(
-                "{file} lines {}-{} ({} lines changed)",
+                "{file} lines {}-{} ({})",
                 e.range.start.line + 1,
                 e.range.end.line + 1,
-                e.lines_changed
+                crate::line_diff::changed_lines_label(e.lines_changed)
             )
         })
         .collect();

@@ -98,6 +98,7 @@ pub async fn run_stdio() {
     .custom_method(ext::AUDIT, Backend::audit_request)
     .custom_method(ext::METRICS, Backend::metrics_request)
     .custom_method(ext::SET_SECRET, Backend::set_secret)
+    .custom_method(ext::TEST_PROVIDER, Backend::test_provider)
     .custom_method(ext::DIAGNOSTICS_CHANGED, Backend::diagnostics_changed)
     .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
     .finish();

@@ -214,6 +214,7 @@ pub fn agent_status(s: agents::StatusSnapshot) -> ext::AgentStatusParams {
                 circuit: p.circuit,
                 consecutive_failures: p.consecutive_failures,
                 error: p.error,
+                health: p.health,
             })
             .collect(),
         running: s.running,
@@ -229,6 +230,40 @@ pub fn audit_entry(e: AuditEntry) -> ext::AuditEntry {
         agent: e.agent,
         summary: e.summary,
         details: e.details,
+    }
+}
+
+/// The result of a connection test, from `doctor`'s report.
+pub fn test_provider_result(
+    report: &crate::providers::HealthReport,
+    health: String,
+) -> ext::TestProviderResult {
+    let ok =
+        report.reachable && report.authorized != Some(false) && report.model_present != Some(false);
+    let mut parts = vec![if report.reachable {
+        "reachable"
+    } else {
+        "unreachable"
+    }];
+    match report.authorized {
+        Some(true) => parts.push("key accepted"),
+        Some(false) => parts.push("key refused"),
+        None => {}
+    }
+    match report.model_present {
+        Some(true) => parts.push("model present"),
+        Some(false) => parts.push("model not found"),
+        None => {}
+    }
+    let mut summary = parts.join(", ");
+    if !report.detail.is_empty() {
+        summary.push_str(" — ");
+        summary.push_str(&report.detail);
+    }
+    ext::TestProviderResult {
+        ok,
+        summary,
+        health,
     }
 }
 

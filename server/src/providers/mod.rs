@@ -27,8 +27,8 @@ pub use openai::OpenAiProvider;
 pub use registry::{ProviderHandle, build_provider};
 pub use resilience::{
     AttemptEvent, AttemptReport, BreakerPermit, CallOptions, CircuitBreaker, CircuitSnapshot,
-    CircuitState, RetryAfterMemory, RetryPolicy, call_with_options, call_with_resilience,
-    counts_as_failure, human_bytes,
+    CircuitState, ProviderHealth, RetryAfterMemory, RetryPolicy, call_with_options,
+    call_with_resilience, counts_as_failure, human_bytes,
 };
 pub use secrets::{REDACTED, SecretStore, redact, register_secret};
 pub use vertex::VertexProvider;

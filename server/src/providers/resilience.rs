@@ -176,6 +176,45 @@ enum Phase {
 struct BreakerInner {
     phase: Phase,
     consecutive_failures: u32,
+    last: LastCall,
+}
+
+/// What the last call that reached the provider (or failed to) said about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum LastCall {
+    Never,
+    Answered,
+    Failed { unreachable: bool, reason: String },
+}
+
+/// What is known of a provider, for status displays: never contacted, its last call answered,
+/// could not connect, failed otherwise, or its circuit is open / probing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderHealth {
+    Unknown,
+    Healthy,
+    Unreachable,
+    Failing,
+    CircuitOpen,
+    HalfOpen,
+}
+
+/// Failures that say the provider could not be reached at all.
+fn is_unreachable(class: &ErrorClass) -> bool {
+    matches!(class, ErrorClass::Connect | ErrorClass::ConnectTimeout)
+}
+
+/// Failures that say nothing about the provider (ours, the caller's, or no call made).
+fn says_nothing(class: &ErrorClass) -> bool {
+    matches!(
+        class,
+        ErrorClass::Cancelled
+            | ErrorClass::CircuitOpen
+            | ErrorClass::Config
+            | ErrorClass::Internal
+            | ErrorClass::ReplyTooLarge { .. }
+    )
 }
 
 /// Whether a failure counts toward opening a circuit: retryable failures and Auth do; the
@@ -208,6 +247,7 @@ impl CircuitBreaker {
             inner: Mutex::new(BreakerInner {
                 phase: Phase::Closed,
                 consecutive_failures: 0,
+                last: LastCall::Never,
             }),
         }
     }
@@ -246,6 +286,43 @@ impl CircuitBreaker {
 
     pub fn consecutive_failures(&self) -> u32 {
         self.inner.lock().consecutive_failures
+    }
+
+    /// Records the verdict of a connection test (`doctor`'s checks) as the last call's,
+    /// without touching the circuit.
+    pub fn record_check(&self, answered: bool, unreachable: bool, reason: &str) {
+        self.inner.lock().last = if answered {
+            LastCall::Answered
+        } else {
+            LastCall::Failed {
+                unreachable,
+                reason: reason.to_string(),
+            }
+        };
+    }
+
+    /// The provider's health and the reason of its last failure (when it failed).
+    pub fn health(&self) -> (ProviderHealth, Option<String>) {
+        let state = self.state();
+        let inner = self.inner.lock();
+        let reason = match &inner.last {
+            LastCall::Failed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        };
+        let health = match (state, &inner.last) {
+            (CircuitState::Open, _) => ProviderHealth::CircuitOpen,
+            (CircuitState::HalfOpen, _) => ProviderHealth::HalfOpen,
+            (_, LastCall::Never) => ProviderHealth::Unknown,
+            (_, LastCall::Answered) => ProviderHealth::Healthy,
+            (
+                _,
+                LastCall::Failed {
+                    unreachable: true, ..
+                },
+            ) => ProviderHealth::Unreachable,
+            (_, LastCall::Failed { .. }) => ProviderHealth::Failing,
+        };
+        (health, reason)
     }
 
     pub fn snapshot(&self) -> CircuitSnapshot {
@@ -309,10 +386,17 @@ impl CircuitBreaker {
 
     fn on_success(&self) {
         self.reset();
+        self.inner.lock().last = LastCall::Answered;
     }
 
-    fn on_failure(&self, class: &ErrorClass, probe: bool, now: Instant) {
+    fn on_failure(&self, class: &ErrorClass, reason: &str, probe: bool, now: Instant) {
         let mut inner = self.inner.lock();
+        if !says_nothing(class) {
+            inner.last = LastCall::Failed {
+                unreachable: is_unreachable(class),
+                reason: reason.to_string(),
+            };
+        }
         if !counts_as_failure(class) {
             if probe && inner.phase == (Phase::HalfOpen { probing: true }) {
                 // Not a verdict on the provider: let another probe decide.
@@ -369,9 +453,17 @@ impl BreakerPermit<'_> {
         self.failure_at(class, Instant::now());
     }
 
+    /// A failure with the reason status displays show (already free of secrets).
+    pub fn failure_because(mut self, class: &ErrorClass, reason: &str) {
+        self.settled = true;
+        self.breaker
+            .on_failure(class, reason, self.probe, Instant::now());
+    }
+
     pub fn failure_at(mut self, class: &ErrorClass, now: Instant) {
         self.settled = true;
-        self.breaker.on_failure(class, self.probe, now);
+        self.breaker
+            .on_failure(class, &format!("{class:?}"), self.probe, now);
     }
 }
 
@@ -606,7 +698,7 @@ pub async fn call_with_options(
                 return Ok(outcome);
             }
             Err(mut err) => {
-                permit.failure(&err.class);
+                permit.failure_because(&err.class, &redact(&err.message));
                 let mut retry_delay = None;
                 if err.class.is_retryable() && attempt < max_attempts && !cancel.is_cancelled() {
                     let requested = policy.requested_delay(attempt, &err.class);

@@ -236,6 +236,21 @@ impl Session {
         Ok(())
     }
 
+    /// Runs `doctor`'s checks on one provider with the session's keys (reachable, authorised,
+    /// model present); its health then shows the verdict.
+    pub async fn test_provider(
+        &self,
+        name: &str,
+    ) -> Result<crate::providers::HealthReport, SessionError> {
+        let report = self
+            .orch
+            .test_provider(name, Duration::from_secs(10))
+            .await
+            .ok_or_else(|| SessionError::Invalid(format!("no provider named {name:?}")))?;
+        self.host.status_changed();
+        Ok(report)
+    }
+
     /// Whether the session is ending (background loops stop).
     pub fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::SeqCst)

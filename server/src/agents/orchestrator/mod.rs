@@ -33,7 +33,7 @@ use crate::audit::{AttemptRecord, AuditLog, TaskRecord};
 use crate::config::ProviderConfig;
 use crate::config::{Config, OutputMode, effective_providers};
 use crate::metrics::Metrics;
-use crate::providers::{CircuitState, ProviderHandle, SecretStore, redact};
+use crate::providers::{CircuitState, ProviderHandle, ProviderHealth, SecretStore, redact};
 
 use scheduler::is_background;
 
@@ -61,6 +61,17 @@ impl std::ops::Deref for ProviderSlot {
     }
 }
 
+fn health_name(health: ProviderHealth) -> &'static str {
+    match health {
+        ProviderHealth::Unknown => "unknown",
+        ProviderHealth::Healthy => "healthy",
+        ProviderHealth::Unreachable => "unreachable",
+        ProviderHealth::Failing => "failing",
+        ProviderHealth::CircuitOpen => "circuit_open",
+        ProviderHealth::HalfOpen => "half_open",
+    }
+}
+
 fn circuit_name(state: CircuitState) -> &'static str {
     match state {
         CircuitState::Closed => "closed",
@@ -85,7 +96,11 @@ pub struct ProviderStatus {
     /// closed | open | half_open | misconfigured
     pub circuit: String,
     pub consecutive_failures: u32,
+    /// The configuration error, or the reason of the last failed call.
     pub error: Option<String>,
+    /// unknown (never contacted) | healthy | unreachable | failing | circuit_open | half_open |
+    /// misconfigured
+    pub health: String,
 }
 
 /// One agent as shown in agentStatus.
@@ -275,6 +290,39 @@ impl Orchestrator {
             runtime.spawn_blocking(move || provider.warm_up());
         }
         self.inner.wake.notify_one();
+    }
+
+    /// Runs `doctor`'s checks on one configured provider (reachable, authorised, model
+    /// present) within `timeout`, and records the verdict as its health. `None`: no provider
+    /// of that name (a misconfigured one answers with its error).
+    pub async fn test_provider(
+        &self,
+        name: &str,
+        timeout: std::time::Duration,
+    ) -> Option<crate::providers::HealthReport> {
+        let slot = {
+            let st = self.inner.state.lock();
+            if let Some(err) = st.provider_errors.get(name) {
+                return Some(crate::providers::HealthReport::failed(err.clone()));
+            }
+            st.providers.get(name).cloned()?
+        };
+        let report = match tokio::time::timeout(timeout, slot.provider.check()).await {
+            Ok(mut report) => {
+                report.detail = redact(&report.detail);
+                report
+            }
+            Err(_) => crate::providers::HealthReport::failed(format!(
+                "no answer within {} s",
+                timeout.as_secs()
+            )),
+        };
+        let answered = report.reachable
+            && report.authorized != Some(false)
+            && report.model_present != Some(false);
+        slot.breaker
+            .record_check(answered, !report.reachable, &report.detail);
+        Some(report)
     }
 
     /// Adds (or replaces) a provider built in code; it survives reconfiguration.
@@ -484,13 +532,17 @@ impl Orchestrator {
         let mut providers: Vec<ProviderStatus> = st
             .providers
             .iter()
-            .map(|(name, h)| ProviderStatus {
-                name: name.clone(),
-                kind: format!("{:?}", h.config().kind).to_lowercase(),
-                model: h.config().model.clone(),
-                circuit: circuit_name(h.breaker.state()).to_string(),
-                consecutive_failures: h.breaker.consecutive_failures(),
-                error: None,
+            .map(|(name, h)| {
+                let (health, reason) = h.breaker.health();
+                ProviderStatus {
+                    name: name.clone(),
+                    kind: format!("{:?}", h.config().kind).to_lowercase(),
+                    model: h.config().model.clone(),
+                    circuit: circuit_name(h.breaker.state()).to_string(),
+                    consecutive_failures: h.breaker.consecutive_failures(),
+                    error: reason,
+                    health: health_name(health).to_string(),
+                }
             })
             .collect();
         for (name, err) in &st.provider_errors {
@@ -501,6 +553,7 @@ impl Orchestrator {
                 circuit: "misconfigured".into(),
                 consecutive_failures: 0,
                 error: Some(err.clone()),
+                health: "misconfigured".into(),
             });
         }
         let mut tasks: Vec<TaskInfo> = st.tasks.values().map(|e| e.info.clone()).collect();

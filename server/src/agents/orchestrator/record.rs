@@ -326,11 +326,11 @@ impl Orchestrator {
                 .iter()
                 .map(|e| {
                     format!(
-                        "{} lines {}-{}: {} lines changed",
+                        "{} lines {}-{}: {}",
                         e.uri,
                         e.range.start.line + 1,
                         e.range.end.line + 1,
-                        e.lines_changed
+                        crate::line_diff::changed_lines_label(e.lines_changed)
                     )
                 })
                 .collect::<Vec<_>>()

@@ -91,6 +91,25 @@ impl Backend {
             .map_err(session_error)
     }
 
+    /// `infinityMatrix/testProvider`: `doctor`'s checks on one provider, its health updated.
+    pub async fn test_provider(
+        &self,
+        params: ext::TestProviderParams,
+    ) -> Result<ext::TestProviderResult> {
+        let session = self.session()?;
+        let report = session
+            .test_provider(&params.name)
+            .await
+            .map_err(session_error)?;
+        let health = session
+            .status()
+            .providers
+            .into_iter()
+            .find(|p| p.name == params.name)
+            .map_or_else(|| "unknown".to_string(), |p| p.health);
+        Ok(to_proto::test_provider_result(&report, health))
+    }
+
     /// `infinityMatrix/diagnosticsChanged` (notification): drives onDiagnostics agents.
     pub async fn diagnostics_changed(&self, params: ext::DiagnosticsChangedParams) {
         let Ok(session) = self.session() else { return };
