@@ -299,6 +299,7 @@ fn dispatch(c: &mut Criterion) {
                             position: Some(Position::new(2500, 8)),
                             range: None,
                             diagnostics: vec![],
+                            ..PromptRequest::default()
                         };
                         let spec = prepare_task(&engine, &agent, &snap, &req).expect("prepare");
                         let _ = orch.submit(spec);

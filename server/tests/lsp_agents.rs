@@ -817,3 +817,90 @@ async fn test_provider_reports_reachability_and_sets_the_health() {
     let unknown = c.request("infinityMatrix/testProvider", json!({"name": "nope"}));
     assert!(unknown.is_err(), "{unknown:?}");
 }
+
+/// A follow-up (`parentTaskId`) sends the conversation's earlier turns — each question and
+/// answer, oldest first — as chat messages before the new one; the task record names its
+/// parent and keeps the question; an unknown parent is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_carries_the_earlier_turns_of_its_conversation() {
+    let server = provider(&["It adds ", "a and b."], Duration::ZERO).await;
+    let e = env();
+    let mut c = spawn(&e);
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}),
+    );
+    let uri = file_uri(&e.root.join("a.py"));
+    let ask = |c: &mut LspClient, prompt: &str, parent: Option<&str>| {
+        let mut args = json!({"prompt": prompt, "textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}});
+        if let Some(p) = parent {
+            args["parentTaskId"] = json!(p);
+        }
+        exec(c, "infinity-matrix.executePrompt", args)
+    };
+    let first = ask(&mut c, "What does add do?", None).unwrap()["taskId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        task_state(&mut c, &first, &["succeeded", "failed"])["state"],
+        "succeeded"
+    );
+    let second = ask(&mut c, "And with strings?", Some(&first)).unwrap()["taskId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = task_state(&mut c, &second, &["succeeded", "failed"]);
+    assert_eq!(t["state"], "succeeded", "{t}");
+    assert_eq!(t["parentTaskId"], first.as_str(), "{t}");
+    let third = ask(&mut c, "Thanks. Any bug?", Some(&second)).unwrap()["taskId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    task_state(&mut c, &third, &["succeeded", "failed"]);
+
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 3);
+    let roles_and_text = |i: usize| -> Vec<(String, String)> {
+        let body: Value = serde_json::from_slice(&requests[i].body).unwrap();
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap_or("").to_string(),
+                    m["content"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    };
+    // The first request: system + user only.
+    assert_eq!(roles_and_text(0).len(), 2);
+    let m = roles_and_text(2);
+    let roles: Vec<&str> = m.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(
+        roles,
+        ["system", "user", "assistant", "user", "assistant", "user"],
+        "{m:?}"
+    );
+    assert_eq!(m[1].1, "What does add do?");
+    assert_eq!(m[2].1, "It adds a and b.");
+    assert_eq!(m[3].1, "And with strings?");
+    assert!(m[5].1.contains("Thanks. Any bug?"), "{m:?}");
+    assert!(
+        m[5].1.contains("def add(a, b):"),
+        "the new turn still shows the code"
+    );
+
+    let detail = c
+        .request("infinityMatrix/task", json!({"taskId": second}))
+        .unwrap();
+    assert_eq!(detail["prompt"], "And with strings?");
+    assert_eq!(detail["parentTaskId"], first.as_str());
+
+    let refused = ask(&mut c, "?", Some("no-such-task-1"));
+    let err = refused.expect_err("an unknown parent is refused");
+    assert!(err.to_string().contains("parentTaskId"), "{err}");
+}

@@ -209,6 +209,8 @@ export interface TaskInfo {
   /** Prompt and reply tokens of the last provider call, when the provider reported them. */
   tokensIn?: number | null;
   tokensOut?: number | null;
+  /** The task this one follows up (a conversation's earlier turn). */
+  parentTaskId?: string;
 }
 
 export interface EditProposal {
@@ -230,6 +232,8 @@ export interface AgentDiagnostic {
 /** `infinityMatrix/task` result. */
 export interface TaskDetail extends TaskInfo {
   text: string;
+  /** What the user asked (empty for an agent run on a selection). */
+  prompt?: string;
   edit: EditProposal | null;
   diagnostics: AgentDiagnostic[];
   approval: string | null;

@@ -12,6 +12,8 @@ use super::{AgentDef, TaskSpec};
 #[derive(Debug, Clone, Default)]
 pub struct PromptRequest {
     pub prompt: String,
+    /// The task this request follows up: its conversation's earlier turns go before it.
+    pub parent_task_id: Option<String>,
     pub position: Option<Position>,
     pub range: Option<Range>,
     pub diagnostics: Vec<DiagnosticInput>,
@@ -106,6 +108,8 @@ pub fn prepare_task(
         diagnostics: req.diagnostics.clone(),
         priority: None,
         trigger: None,
+        parent_task_id: None,
+        history: Vec::new(),
     })
 }
 

@@ -37,6 +37,18 @@ pub struct TaskSpec {
     /// Overrides the agent's priority when set.
     pub priority: Option<i32>,
     pub trigger: Option<Trigger>,
+    /// The task this one follows up (same conversation).
+    pub parent_task_id: Option<TaskId>,
+    /// The conversation's earlier turns, oldest first, already trimmed to their budget share:
+    /// sent before this turn as user / assistant messages.
+    pub history: Vec<Turn>,
+}
+
+/// An earlier turn of a conversation: what was asked and what the model answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Turn {
+    pub question: String,
+    pub answer: String,
 }
 
 /// Public view of a task (agentStatus, tasks list, CLI). Front ends convert it to their wire
@@ -57,6 +69,9 @@ pub struct TaskInfo {
     pub attempts: u32,
     pub retries: u32,
     pub error: Option<String>,
+    /// The task this one follows up, when it continues a conversation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_task_id: Option<TaskId>,
 }
 
 /// A proposed edit, in client coordinates (defined with the policy that judges it).
@@ -89,6 +104,8 @@ pub struct TaskDetail {
     pub edit: Option<EditProposal>,
     pub diagnostics: Vec<AgentDiagnostic>,
     pub approval: Option<String>,
+    /// What the user asked (the free-text prompt; empty for an agent run on a selection).
+    pub prompt: String,
 }
 
 /// What the orchestrator tells the front end.

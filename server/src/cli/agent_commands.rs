@@ -252,6 +252,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         session.open_document(&uri, "", 1, &text);
         let req = PromptRequest {
             prompt: args.prompt.unwrap_or_default(),
+            parent_task_id: None,
             position: Some(position),
             range,
             diagnostics: Vec::new(),

@@ -107,6 +107,9 @@ pub struct StartAgentArgs {
     pub diagnostics: Option<Vec<Diagnostic>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// Continue the conversation of this task: its earlier turns go before this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_task_id: Option<String>,
 }
 
 /// `infinity-matrix.stopAgent` arguments[0].
@@ -130,6 +133,9 @@ pub struct ExecutePromptArgs {
     pub position: Option<Position>,
     #[serde(default)]
     pub diagnostics: Option<Vec<Diagnostic>>,
+    /// Continue the conversation of this task: its earlier turns go before this one.
+    #[serde(default)]
+    pub parent_task_id: Option<String>,
 }
 
 /// `infinity-matrix.cancelTask` arguments[0].
@@ -180,6 +186,9 @@ pub struct TaskInfo {
     pub retries: u32,
     /// Why it failed or was cancelled (never holds a secret).
     pub error: Option<String>,
+    /// The task this one follows up, when it continues a conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_task_id: Option<String>,
 }
 
 /// `infinityMatrix/taskEvent` params.
@@ -318,6 +327,8 @@ pub struct TaskDetail {
     pub edit: Option<EditProposal>,
     pub diagnostics: Vec<AgentDiagnostic>,
     pub approval: Option<String>,
+    /// What the user asked (the free-text prompt; empty for an agent run on a selection).
+    pub prompt: String,
 }
 
 /// An edit an agent proposes.

@@ -60,6 +60,7 @@ pub fn prompt_request(
 ) -> PromptRequest {
     PromptRequest {
         prompt,
+        parent_task_id: None,
         position: position_.map(position),
         range: range_.map(range),
         diagnostics: diagnostics

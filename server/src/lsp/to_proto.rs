@@ -132,6 +132,7 @@ pub fn task_info(t: agents::TaskInfo) -> ext::TaskInfo {
         attempts: t.attempts,
         retries: t.retries,
         error: t.error,
+        parent_task_id: t.parent_task_id,
     }
 }
 
@@ -183,6 +184,7 @@ pub fn task_detail(d: agents::TaskDetail) -> ext::TaskDetail {
         edit: d.edit.map(edit),
         diagnostics: d.diagnostics.into_iter().map(agent_diagnostic).collect(),
         approval: d.approval,
+        prompt: d.prompt,
     }
 }
 
@@ -289,6 +291,7 @@ mod tests {
             attempts: 1,
             retries: 0,
             error: None,
+            parent_task_id: None,
         }
     }
 
@@ -360,8 +363,10 @@ mod tests {
                 message: "m".into(),
             }],
             approval: None,
+            prompt: "why?".into(),
         };
         let json = serde_json::to_value(task_detail(detail)).unwrap_or_default();
+        assert_eq!(json["prompt"], "why?");
         assert_eq!(json["id"], "t1");
         assert_eq!(json["text"], "x");
         assert_eq!(

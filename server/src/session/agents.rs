@@ -4,10 +4,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::{Session, SessionError};
-use crate::agents::{AgentDef, PromptRequest, TaskId, TaskSpec, prepare_task};
+use crate::agents::{AgentDef, PromptRequest, TaskId, TaskSpec, Turn, prepare_task};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::config::Trigger;
-use crate::context::{ContextRequest, ContextSnapshot, DEFAULT_BUDGET_TOKENS, DiagnosticInput};
+use crate::context::{
+    ContextRequest, ContextSnapshot, DEFAULT_BUDGET_TOKENS, DiagnosticInput, estimate_tokens,
+};
 use crate::documents::{DocSnapshot, PendingSnapshot, Position, Range};
 use crate::engine::{DocumentSymbolInfo, WorkspaceSymbolInfo};
 
@@ -46,6 +48,11 @@ impl Session {
     ) -> Result<TaskId, SessionError> {
         let name = agent.map_or_else(|| self.default_agent(), str::to_owned);
         let agent = self.orch.agent(&name)?;
+        let history = match &req.parent_task_id {
+            Some(parent) => self.conversation(parent, agent.context_budget_tokens)?,
+            None => Vec::new(),
+        };
+        let parent_task_id = req.parent_task_id.clone();
         let pending = self.engine.pending_snapshot(uri)?;
         let spec = if pending.is_ready() {
             // Parsed already: capturing the target and the context takes a fraction of a
@@ -59,7 +66,57 @@ impl Session {
                 .await
                 .map_err(|e| SessionError::Internal(format!("prepare failed: {e}")))??
         };
+        let spec = TaskSpec {
+            parent_task_id,
+            history,
+            ..spec
+        };
         Ok(self.orch.submit(spec)?)
+    }
+
+    /// The turns of the conversation `parent` ends (oldest first): each task's question and
+    /// answer, following `parent_task_id` back. They share a quarter of the agent's context
+    /// budget, newest first: an older turn that does not fit is left out, an answer that does
+    /// not fit whole is cut at a line with a marker.
+    fn conversation(&self, parent: &str, budget_tokens: usize) -> Result<Vec<Turn>, SessionError> {
+        const MAX_TURNS: usize = 8;
+        let Some(first) = self.orch.task(parent) else {
+            return Err(SessionError::Invalid(format!(
+                "parentTaskId {parent:?} is not a task of this session"
+            )));
+        };
+        let mut left = budget_tokens / 4;
+        let mut turns = Vec::new();
+        let mut next = Some(first);
+        while let Some(task) = next.take() {
+            if turns.len() == MAX_TURNS {
+                break;
+            }
+            let question = if task.prompt.trim().is_empty() {
+                format!("({} on the code shown)", task.info.agent)
+            } else {
+                task.prompt.clone()
+            };
+            let cost = estimate_tokens(&question) + 2;
+            if cost >= left {
+                break;
+            }
+            left -= cost;
+            let answer = fit_text(&task.text, left);
+            left = left.saturating_sub(estimate_tokens(&answer));
+            let cut = answer.len() < task.text.len();
+            turns.push(Turn { question, answer });
+            if cut {
+                break;
+            }
+            next = task
+                .info
+                .parent_task_id
+                .as_deref()
+                .and_then(|id| self.orch.task(id));
+        }
+        turns.reverse();
+        Ok(turns)
     }
 
     /// The client's diagnostics for a document changed: diagnostics-triggered agents run on
@@ -172,5 +229,45 @@ impl Session {
         .await
         .map_err(|e| SessionError::Invalid(e.to_string()))?
         .map_err(|e| SessionError::Invalid(e.to_string()))
+    }
+}
+
+/// The longest run of whole lines from the start of `text` within `tokens`, with a marker
+/// when something was left out.
+fn fit_text(text: &str, tokens: usize) -> String {
+    if estimate_tokens(text) <= tokens {
+        return text.to_string();
+    }
+    const MARKER: &str = "[… the rest of this answer is left out]";
+    let room = tokens.saturating_sub(estimate_tokens(MARKER) + 1);
+    let mut out = String::new();
+    for line in text.split_inclusive('\n') {
+        if estimate_tokens(&out) + estimate_tokens(line) > room {
+            break;
+        }
+        out.push_str(line);
+    }
+    if !out.ends_with('\n') && !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(MARKER);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_over_its_share_is_cut_at_a_line_with_a_marker() {
+        let text: String = (0..200)
+            .map(|i| format!("line {i} of the answer\n"))
+            .collect();
+        let short = fit_text(&text, 60);
+        assert!(short.starts_with("line 0 of the answer\n"));
+        assert!(short.ends_with("[… the rest of this answer is left out]"));
+        assert!(estimate_tokens(&short) <= 60, "{}", estimate_tokens(&short));
+        assert!(short.lines().rev().skip(1).all(|l| l.starts_with("line ")));
+        assert_eq!(fit_text("fits\n", 60), "fits\n");
     }
 }

@@ -388,6 +388,7 @@ impl Orchestrator {
             attempts: 0,
             retries: 0,
             error: None,
+            parent_task_id: spec.parent_task_id.clone(),
         };
         if let Some(audit) = &self.inner.audit {
             audit.task_created(&TaskRecord {
@@ -485,6 +486,7 @@ impl Orchestrator {
             edit: e.edits.as_ref().and_then(|v| v.first().cloned()),
             diagnostics: e.diagnostics.clone(),
             approval: e.approval.clone(),
+            prompt: e.spec.prompt.clone(),
         })
     }
 

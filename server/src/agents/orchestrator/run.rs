@@ -313,18 +313,28 @@ fn build_request(agent: &AgentDef, spec: &TaskSpec) -> ChatRequest {
         prompt: spec.prompt.clone(),
     };
     let user = render(&agent.prompt, &vars);
+    let mut messages = vec![ChatMessage {
+        role: Role::System,
+        content: agent.system_prompt.clone(),
+    }];
+    // A follow-up: the conversation's earlier turns, as the chat they were.
+    for turn in &spec.history {
+        messages.push(ChatMessage {
+            role: Role::User,
+            content: turn.question.clone(),
+        });
+        messages.push(ChatMessage {
+            role: Role::Assistant,
+            content: turn.answer.clone(),
+        });
+    }
+    messages.push(ChatMessage {
+        role: Role::User,
+        content: user,
+    });
     ChatRequest {
         model: String::new(),
-        messages: vec![
-            ChatMessage {
-                role: Role::System,
-                content: agent.system_prompt.clone(),
-            },
-            ChatMessage {
-                role: Role::User,
-                content: user,
-            },
-        ],
+        messages,
         max_tokens: None,
         temperature: None,
     }

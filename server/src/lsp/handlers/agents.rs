@@ -44,6 +44,7 @@ impl Backend {
                     Vec::new()
                 }),
                 prompt: None,
+                parent_task_id: None,
             };
             let title = action_title(&agent);
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
@@ -85,7 +86,8 @@ impl Backend {
             ext::EXECUTE_PROMPT => {
                 let a: ext::ExecutePromptArgs = parse(command, arg)?;
                 let session = self.session()?;
-                let req = prompt_request(a.prompt, a.position, a.range, a.diagnostics);
+                let mut req = prompt_request(a.prompt, a.position, a.range, a.diagnostics);
+                req.parent_task_id = a.parent_task_id;
                 let id = session
                     .run_agent(a.agent.as_deref(), a.text_document.uri.as_str(), req)
                     .await
@@ -98,12 +100,13 @@ impl Backend {
                 let background = session.enable_agent(&a.agent).map_err(session_error)?;
                 match a.text_document {
                     Some(doc) => {
-                        let req = prompt_request(
+                        let mut req = prompt_request(
                             a.prompt.unwrap_or_default(),
                             a.position,
                             a.range,
                             a.diagnostics,
                         );
+                        req.parent_task_id = a.parent_task_id;
                         let id = session
                             .run_agent(Some(&a.agent), doc.uri.as_str(), req)
                             .await
