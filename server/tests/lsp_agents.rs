@@ -904,3 +904,51 @@ async fn a_follow_up_carries_the_earlier_turns_of_its_conversation() {
     let err = refused.expect_err("an unknown parent is refused");
     assert!(err.to_string().contains("parentTaskId"), "{err}");
 }
+
+/// A restarted server keeps the workspace's history: earlier tasks are listed (from the audit
+/// log) and readable (their answer when prompts are stored), and task numbers go on, so the
+/// label `explain #n` never repeats after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_the_task_history_and_the_numbering() {
+    let server = provider(&["Adds ", "numbers."], Duration::ZERO).await;
+    let e = env();
+    let config = json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}, "audit": {"store_prompts": true}});
+    let uri = file_uri(&e.root.join("a.py"));
+    let run = |c: &mut LspClient| {
+        let r = exec(c, "infinity-matrix.executePrompt", json!({"prompt": "explain", "textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}})).unwrap();
+        let id = r["taskId"].as_str().unwrap().to_string();
+        assert_eq!(
+            task_state(c, &id, &["succeeded", "failed"])["state"],
+            "succeeded"
+        );
+        id
+    };
+    let number = |id: &str| -> u64 { id.rsplit_once('-').unwrap().1.parse().unwrap() };
+
+    let mut c = spawn(&e);
+    init(&mut c, &e, config.clone());
+    let first = run(&mut c);
+    let second = run(&mut c);
+    c.shutdown();
+
+    let mut c = spawn(&e);
+    init(&mut c, &e, config);
+    let tasks = c.request("infinityMatrix/tasks", json!(null)).unwrap();
+    let ids: Vec<&str> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [first.as_str(), second.as_str()], "oldest first");
+    assert_eq!(tasks["tasks"][1]["state"], "succeeded");
+    let old = c
+        .request("infinityMatrix/task", json!({"taskId": first}))
+        .expect("a task of the earlier server is still readable");
+    assert_eq!(old["text"], "Adds numbers.");
+    let third = run(&mut c);
+    assert_eq!(number(&third), number(&second) + 1, "{second} then {third}");
+    let tasks = c.request("infinityMatrix/tasks", json!(null)).unwrap();
+    assert_eq!(tasks["tasks"].as_array().unwrap().len(), 3);
+    c.shutdown();
+}

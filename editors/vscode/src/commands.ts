@@ -28,7 +28,7 @@ import {
 } from './lsp_ext';
 import type { AgentModel } from './model';
 import type { AnswerPanel } from './panel/answerPanel';
-import type { TurnRequest } from './panel/turns';
+import { taskLabel, type TurnRequest } from './panel/turns';
 import { isProviderName, PROVIDER_CHOICES, providerEntry, withProvider } from './providerSetup';
 import { isSecretName, type Secrets } from './secrets';
 import { applyEdit } from './text';
@@ -108,7 +108,7 @@ export class Commands {
     reg('infinity-matrix.showAudit', () => this.showAudit());
     reg('infinity-matrix.setApiKey', (arg) => this.setApiKey(arg));
     reg('infinity-matrix.removeApiKey', () => this.removeApiKey());
-    reg('infinity-matrix.restartServer', () => this.h.server.restart());
+    reg('infinity-matrix.restartServer', () => this.restartServer());
     reg('infinity-matrix.showLog', () => this.h.server.output.show(true));
     reg('infinity-matrix.showAgents', () => this.h.focusAgents());
     reg('infinity-matrix.openSettings', () =>
@@ -118,6 +118,22 @@ export class Commands {
     reg('infinity-matrix.openAnswerPanel', () => this.h.panel.openInEditor());
     reg('infinity-matrix.configureProvider', () => this.configureProvider());
     reg('infinity-matrix.testConnection', (arg) => this.testConnection(arg));
+  }
+
+  /** Restart Server: progress while it restarts, then a confirmation (or what went wrong). */
+  private async restartServer(): Promise<void> {
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'Infinity Matrix: restarting the server…' },
+      () => this.h.server.restart(),
+    );
+    const s = this.h.server.state;
+    if (s.kind === 'running') {
+      void vscode.window.showInformationMessage(`Infinity Matrix: server restarted${s.version ? ` (${s.version})` : ''}.`);
+    } else {
+      void vscode.window.showWarningMessage('Infinity Matrix: the server did not start again; see the log.', 'Show Log').then((c) => {
+        if (c) this.h.server.output.show(true);
+      });
+    }
   }
 
   // ---- helpers --------------------------------------------------------------------------------
@@ -189,7 +205,10 @@ export class Commands {
     const ui = vscode.workspace.getConfiguration('infinityMatrix.ui');
     vscode.window.setStatusBarMessage(`$(sync~spin) Infinity Matrix: ${agent ?? 'agent'} ${shortTaskId(taskId)} started`, 4000);
     if (output === 'edit' || output === 'diagnostics') {
+      // The streamed text shows in the panel; a progress notification with Cancel until the
+      // edit is proposed (or the findings are in).
       this.h.panel.started(taskId);
+      void this.progressUntilProposed(taskId, output);
       return;
     }
     if (!ui.get<boolean>('openResults', true)) return;
@@ -199,6 +218,31 @@ export class Commands {
       this.h.panel.started(taskId);
       await this.h.panel.show(taskId, true);
     }
+  }
+
+  private progressUntilProposed(taskId: string, output: 'edit' | 'diagnostics'): Thenable<void> {
+    const label = this.h.model.task(taskId) ? taskLabel(this.h.model.task(taskId)!) : shortTaskId(taskId);
+    return vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Infinity Matrix: ${label}`, cancellable: true },
+      (progress, token) =>
+        new Promise<void>((resolve) => {
+          token.onCancellationRequested(() => void this.cancelTask(taskId).catch(() => undefined));
+          let shown = 0;
+          const tick = setInterval(() => {
+            const t = this.h.model.task(taskId);
+            if (!t || isTerminal(t.state) || t.state === 'awaiting_approval') {
+              clearInterval(tick);
+              resolve();
+              return;
+            }
+            const chars = this.h.model.text(taskId)?.text.length ?? 0;
+            const what = output === 'edit' ? 'writing the edit' : 'reviewing';
+            const message = t.state === 'queued' ? 'queued' : chars > 0 ? `${what}: ${chars} characters so far` : `${what}…`;
+            if (chars !== shown || t.state === 'queued') progress.report({ message });
+            shown = chars;
+          }, 250);
+        }),
+    );
   }
 
   /** What a task was asked: the question and the code it is about (for the answer panel). */

@@ -44,6 +44,8 @@ class Extension implements CommandHost {
   private readonly inflight = new Map<string, Promise<TaskDetail | undefined>>();
   private unconfigured = false;
   private readonly diagTimers = new Map<string, NodeJS.Timeout>();
+  /** Background agents that were enabled when the server stopped. */
+  private readonly enabledAgents = new Set<string>();
 
   constructor(private readonly context: vscode.ExtensionContext) {
     this.output = vscode.window.createOutputChannel('Infinity Matrix');
@@ -53,7 +55,11 @@ class Extension implements CommandHost {
     this.server = new ServerManager(context, this.output, trace, {
       onClientCreated: (client) => this.wire(client),
       onRunning: (client) => this.onRunning(client),
-      onStopped: () => this.apply(this.model.clear()),
+      onStopped: () => {
+        // Background agents the user enabled are enabled again on the next server.
+        for (const a of this.model.agents) if (a.background && a.enabled) this.enabledAgents.add(a.name);
+        this.apply(this.model.serverStopped());
+      },
     });
     this.secrets = new Secrets(context, () => this.server.running, (m) => this.log(m));
     this.tree = new AgentsTree(this.model);
@@ -130,6 +136,15 @@ class Extension implements CommandHost {
       for (const t of res.tasks ?? []) this.apply(this.model.applyTaskEvent({ type: 'state', task: t }));
     } catch (e) {
       this.log(`${Methods.tasks} failed: ${String(e)}`);
+    }
+    for (const agent of [...this.enabledAgents]) {
+      this.enabledAgents.delete(agent);
+      try {
+        await client.sendRequest('workspace/executeCommand', { command: 'infinity-matrix.startAgent', arguments: [{ agent }] });
+        this.log(`background agent ${agent} enabled again after the restart`);
+      } catch (e) {
+        this.log(`enabling ${agent} again failed: ${String(e)}`);
+      }
     }
   }
 

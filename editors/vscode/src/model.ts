@@ -320,6 +320,25 @@ export class AgentModel {
     return change;
   }
 
+  /**
+   * The server stopped (to be restarted): agents and providers go (the next server reports
+   * its own), tasks and their text stay, so the history and open answers survive a restart;
+   * the restarted server's task list updates their states.
+   */
+  serverStopped(): ModelChange {
+    const change = emptyChange();
+    if (this.agentMap.size || this.providerList.length) {
+      change.root = true;
+      change.summary = true;
+      change.providers = true;
+    }
+    this.agentMap.clear();
+    this.providerList = [];
+    this.serverRunning = 0;
+    this.serverQueued = 0;
+    return change;
+  }
+
   /** Forgets everything (the server stopped). */
   clear(): ModelChange {
     const change = emptyChange();

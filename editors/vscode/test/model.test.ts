@@ -221,3 +221,22 @@ describe('AgentModel: agent definitions', () => {
     expect(m.agent('review')).toMatchObject({ state: 'running', running: 1, description: 'Reviews' });
   });
 });
+
+describe('server restarts', () => {
+  it('keep the tasks and their text, drop agents and providers', () => {
+    const m = new AgentModel();
+    m.applyStatus(status({ tasks: [task({ id: 's-1', state: 'succeeded', finishedAtMs: 2_000 })] }));
+    m.applyTaskEvent({ type: 'chunk', taskId: 's-1', seq: 1, text: 'the answer' });
+    const change = m.serverStopped();
+    expect(change.root).toBe(true);
+    expect(m.agents).toEqual([]);
+    expect(m.providers).toEqual([]);
+    expect(m.task('s-1')?.state).toBe('succeeded');
+    expect(m.text('s-1')?.text).toBe('the answer');
+    // The next server's task list updates a task that was running when it stopped.
+    m.applyTaskEvent({ type: 'state', task: task({ id: 's-2', state: 'running' }) });
+    m.serverStopped();
+    m.applyTaskEvent({ type: 'state', task: task({ id: 's-2', state: 'failed', error: 'interrupted' }) });
+    expect(m.task('s-2')?.state).toBe('failed');
+  });
+});

@@ -74,6 +74,19 @@ pub struct TaskInfo {
     pub parent_task_id: Option<TaskId>,
 }
 
+impl TaskInfo {
+    /// The task's label wherever a person reads it: `explain #12` (the number goes on across
+    /// restarts of the workspace's server).
+    pub fn label(&self) -> String {
+        match self.id.rsplit_once('-').map(|(_, n)| n) {
+            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+                format!("{} #{n}", self.agent)
+            }
+            _ => format!("{} {}", self.agent, self.id),
+        }
+    }
+}
+
 /// A proposed edit, in client coordinates (defined with the policy that judges it).
 pub use crate::policy::EditProposal;
 

@@ -294,8 +294,8 @@ pub fn run(args: RunArgs) -> Result<()> {
             }
             _ if info.error.as_deref() == Some("edit rejected") && !args.apply => Ok(()),
             state => bail!(
-                "task {} {}: {}",
-                info.id,
+                "{} {}: {}",
+                info.label(),
                 state.as_str(),
                 info.error.unwrap_or_default()
             ),

@@ -250,9 +250,8 @@ fn describe(task: &TaskInfo, edits: &[EditProposal]) -> String {
         })
         .collect();
     format!(
-        "Infinity Matrix: agent \"{}\" (task {}) proposes an edit to {}",
-        task.agent,
-        task.id,
+        "Infinity Matrix: {} proposes an edit to {}",
+        task.label(),
         places.join(", ")
     )
 }

@@ -82,6 +82,9 @@ pub enum SessionError {
     Internal(String),
 }
 
+/// How many tasks of earlier sessions the task list keeps (from the audit log).
+pub const HISTORY_TASKS: usize = 200;
+
 /// The running parts of one workspace. Thread-safe; shared in an `Arc`.
 pub struct Session {
     engine: Arc<Engine>,
@@ -190,14 +193,70 @@ impl Session {
         Ok(())
     }
 
-    /// Every task of the session.
+    /// Every task of the session, and before them the workspace's most recent tasks of earlier
+    /// sessions from the audit log (so a restart keeps the history): oldest first, at most
+    /// [`HISTORY_TASKS`] of the earlier ones.
     pub fn tasks(&self) -> Vec<TaskInfo> {
-        self.orch.tasks()
+        let live = self.orch.tasks();
+        let Some(audit) = &self.audit else {
+            return live;
+        };
+        let known: std::collections::HashSet<&str> = live.iter().map(|t| t.id.as_str()).collect();
+        let mut earlier: Vec<TaskInfo> = audit
+            .tasks(HISTORY_TASKS)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|row| !known.contains(row.id.as_str()))
+            .map(|row| self.task_info_of(row))
+            .collect();
+        earlier.reverse();
+        earlier.extend(live);
+        earlier
     }
 
-    /// One task with its text, edits and findings.
+    /// One task with its text, edits and findings; a task of an earlier session from the audit
+    /// log (its answer only when prompts are stored, `audit.store_prompts`).
     pub fn task(&self, id: &str) -> Option<TaskDetail> {
-        self.orch.task(id)
+        if let Some(detail) = self.orch.task(id) {
+            return Some(detail);
+        }
+        let row = self.audit.as_ref()?.task(id).ok()??;
+        let text = row.reply.clone().unwrap_or_default();
+        let prompt = String::new();
+        Some(TaskDetail {
+            info: self.task_info_of(row),
+            text,
+            edit: None,
+            diagnostics: Vec::new(),
+            approval: None,
+            prompt,
+        })
+    }
+
+    /// A task of the audit log as the task list shows it.
+    fn task_info_of(&self, row: crate::audit::TaskRow) -> TaskInfo {
+        let output = self
+            .orch
+            .agent(&row.agent)
+            .map(|a| a.output)
+            .unwrap_or(crate::config::OutputMode::Answer);
+        TaskInfo {
+            id: row.id,
+            agent: row.agent,
+            state: row.state,
+            output,
+            uri: row.uri,
+            priority: i32::try_from(row.priority).unwrap_or_default(),
+            created_at_ms: row.created_at,
+            started_at_ms: None,
+            finished_at_ms: row.state.is_terminal().then_some(row.updated_at),
+            provider: row.provider,
+            model: row.model,
+            attempts: 0,
+            retries: 0,
+            error: row.error,
+            parent_task_id: None,
+        }
     }
 
     /// Agents, providers and tasks at a glance.

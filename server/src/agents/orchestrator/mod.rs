@@ -212,6 +212,22 @@ fn id_prefix() -> String {
     format!("{:x}-{:x}.{instance}", now_ms(), std::process::id())
 }
 
+/// The number the next task gets: one more than the highest of the workspace's recent tasks in
+/// the audit log, so labels (`explain #12`) go on across restarts instead of starting at 1.
+fn first_task_number(audit: Option<&AuditLog>) -> u64 {
+    let recent = audit.and_then(|a| a.tasks(200).ok()).unwrap_or_default();
+    recent
+        .iter()
+        .filter_map(|t| task_number(&t.id))
+        .max()
+        .map_or(1, |n| n.saturating_add(1))
+}
+
+/// The number at the end of a task id (`<prefix>-<n>`).
+pub fn task_number(id: &str) -> Option<u64> {
+    id.rsplit_once('-').and_then(|(_, n)| n.parse().ok())
+}
+
 impl Orchestrator {
     /// Creates the orchestrator and starts its dispatcher on the current tokio runtime.
     pub fn new(
@@ -221,6 +237,7 @@ impl Orchestrator {
         metrics: Arc<Metrics>,
         secrets: Arc<SecretStore>,
     ) -> Orchestrator {
+        let audit_for_seq = audit.clone();
         let inner = Arc::new(Inner {
             host,
             audit,
@@ -228,7 +245,7 @@ impl Orchestrator {
             secrets,
             state: Mutex::new(State::default()),
             wake: Arc::new(Notify::new()),
-            seq: AtomicU64::new(1),
+            seq: AtomicU64::new(first_task_number(audit_for_seq.as_deref())),
             id_prefix: id_prefix(),
             shutting_down: AtomicBool::new(false),
             idle: Notify::new(),
