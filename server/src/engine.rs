@@ -27,7 +27,6 @@ pub use crate::uri::{path_to_uri, uri_to_path};
 
 /// A symbol of an open document in client coordinates (for textDocument/documentSymbol).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct DocumentSymbolInfo {
     pub name: String,
     pub kind: SymbolKind,
@@ -39,7 +38,6 @@ pub struct DocumentSymbolInfo {
 
 /// A workspace/symbol hit in client coordinates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct WorkspaceSymbolInfo {
     pub name: String,
     pub kind: SymbolKind,

@@ -14,7 +14,6 @@ use crate::uri::uri_to_path;
 
 /// A proposed edit, in client coordinates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct EditProposal {
     pub uri: String,
     pub range: Range,

@@ -25,6 +25,24 @@ fn lsp_extensions_doc_is_up_to_date() {
         doc.contains(&expected),
         "server/src/lsp/ext.rs changed: update docs/lsp-extensions.md to describe the change, then set its hash line to `{expected}`"
     );
+    // Every type of the protocol (request, response and notification types all live in
+    // ext.rs) is named in the doc.
+    for line in ext.lines() {
+        let line = line.trim();
+        let name = ["pub struct ", "pub enum ", "pub type "]
+            .iter()
+            .find_map(|kw| line.strip_prefix(kw))
+            .and_then(|rest| {
+                rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .next()
+            });
+        if let Some(name) = name {
+            assert!(
+                doc.contains(&format!("`{name}`")) || doc.contains(&format!("interface {name} ")),
+                "type {name} of ext.rs is not named in docs/lsp-extensions.md"
+            );
+        }
+    }
     // Every method name the protocol defines is documented.
     for line in ext.lines() {
         if let Some(name) = line

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::*;
 use infinity_matrix::agents::{
-    AgentDef, OrchestratorConfig, OrchestratorError, TaskEvent, TaskSpec, TaskState,
+    AgentDef, OrchestratorConfig, OrchestratorError, Severity, TaskEvent, TaskSpec, TaskState,
 };
 use infinity_matrix::audit::EntryKind;
 use infinity_matrix::config::{AgentConfig, Approval, OutputMode, Trigger};
@@ -1214,12 +1214,18 @@ async fn diagnostics_reply_is_published_relative_to_the_target() {
         (task.as_str(), uri.as_str()),
         (id.as_str(), "file:///ws/a.rs")
     );
-    let got: Vec<(u32, u32, u8, &str)> = diags
+    let got: Vec<(u32, u32, Severity, &str)> = diags
         .iter()
         .map(|d| (d.line, d.end_line, d.severity, d.message.as_str()))
         .collect();
     // The target starts at line 10 (0-based); reply lines are 1-based within the target.
-    assert_eq!(got, vec![(11, 11, 1, "boom"), (12, 13, 2, "meh")]);
+    assert_eq!(
+        got,
+        vec![
+            (11, 11, Severity::Error, "boom"),
+            (12, 13, Severity::Warning, "meh")
+        ]
+    );
     assert_eq!(h.orch.task(&id).expect("detail").diagnostics.len(), 2);
 
     let bad = h.submit(spec("lint", "junk"));

@@ -23,7 +23,6 @@ use crate::config::{AgentConfig, Approval, Config, OutputMode, Trigger, builtins
 
 /// A fully resolved agent: configuration merged over the built-in of the same name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AgentDef {
     pub name: String,
     pub description: String,

@@ -2,7 +2,7 @@
 //! diagnostics (JSON lines). A reply that does not parse is an error; nothing here can empty
 //! or truncate a file.
 
-use super::task::AgentDiagnostic;
+use super::task::{AgentDiagnostic, Severity};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResultError {
@@ -277,10 +277,10 @@ pub fn parse_diagnostics(
                 .map(str::to_lowercase)
                 .as_deref()
             {
-                Some("error") => 1,
-                Some("warning") | Some("warn") => 2,
-                Some("hint") => 4,
-                _ => 3,
+                Some("error") => Severity::Error,
+                Some("warning") | Some("warn") => Severity::Warning,
+                Some("hint") => Severity::Hint,
+                _ => Severity::Information,
             };
             out.push(AgentDiagnostic {
                 line: first_line + line_no - 1,
@@ -363,7 +363,7 @@ mod tests {
             vec![AgentDiagnostic {
                 line: 11,
                 end_line: 11,
-                severity: 1,
+                severity: Severity::Error,
                 message: "boom".into()
             }]
         );

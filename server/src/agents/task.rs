@@ -51,9 +51,9 @@ pub struct Turn {
     pub answer: String,
 }
 
-/// Public view of a task (agentStatus, tasks list, CLI).
+/// Public view of a task (agentStatus, tasks list, CLI). Front ends convert it to their wire
+/// type; its serde form (plain field names) is for logs and tests only.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct TaskInfo {
     pub id: TaskId,
     pub agent: String,
@@ -90,20 +90,26 @@ impl TaskInfo {
 /// A proposed edit, in client coordinates (defined with the policy that judges it).
 pub use crate::policy::EditProposal;
 
+/// How serious an agent's finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Severity {
+    Error,
+    Warning,
+    Information,
+    Hint,
+}
+
 /// A finding from a diagnostics-mode agent (0-based lines).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AgentDiagnostic {
     pub line: u32,
     pub end_line: u32,
-    /// 1 error, 2 warning, 3 information, 4 hint (LSP numbering).
-    pub severity: u8,
+    pub severity: Severity,
     pub message: String,
 }
 
-/// Full record of a task (`infinityMatrix/task`).
+/// Full record of a task (`infinityMatrix/task` in the LSP front end).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct TaskDetail {
     #[serde(flatten)]
     pub info: TaskInfo,
@@ -117,7 +123,6 @@ pub struct TaskDetail {
 
 /// What the orchestrator tells the front end.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "type")]
 pub enum TaskEvent {
     /// A state change.
     State { task: TaskInfo },

@@ -69,11 +69,10 @@ impl FromStr for EntryKind {
 
 /// A filter over the audit log. Every field is optional; `Default` matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
+#[serde(default)]
 pub struct AuditQuery {
     /// Only entries at or after this time (milliseconds since the Unix epoch).
     pub since: Option<i64>,
-    #[serde(alias = "task_id")]
     pub task_id: Option<String>,
     pub agent: Option<String>,
     pub kind: Option<EntryKind>,
@@ -81,9 +80,8 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
-/// One row of any audit table, flattened.
+/// One row of any audit table, flattened. Front ends convert it to their wire type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// Milliseconds since the Unix epoch.
     pub at: i64,
@@ -101,7 +99,6 @@ pub struct AuditEntry {
 
 /// A row of the `tasks` table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct TaskRow {
     pub id: String,
     pub agent: String,

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 
 use super::{char_col_to_position, default_root, parse_line_col, parse_location};
 use crate::agents::{
-    AgentDiagnostic, EditProposal, PromptRequest, TaskEvent, TaskHost, TaskInfo, TaskState,
+    AgentDiagnostic, EditProposal, PromptRequest, Severity, TaskEvent, TaskHost, TaskInfo,
+    TaskState,
 };
 use crate::audit::AuditQuery;
 use crate::config::Config;
@@ -181,10 +182,10 @@ impl TaskHost for CliHost {
         let file = uri.trim_start_matches("file://");
         for d in diagnostics {
             let sev = match d.severity {
-                1 => "error",
-                2 => "warning",
-                4 => "hint",
-                _ => "info",
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+                Severity::Hint => "hint",
+                Severity::Information => "info",
             };
             eprintln!("{file}:{}: {sev}: {}", d.line + 1, d.message);
         }
@@ -431,7 +432,7 @@ pub fn audit(
     let mut out = std::io::stdout().lock();
     for e in entries {
         if json {
-            serde_json::to_writer(&mut out, &e)?;
+            serde_json::to_writer(&mut out, &super::json::AuditLine::from(e))?;
             writeln!(out)?;
         } else {
             let kind = serde_json::to_value(e.kind)

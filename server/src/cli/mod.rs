@@ -1,6 +1,7 @@
 //! The command-line front end: `lsp`, `context`, `symbols`, `run`, `doctor`, `audit` — thin adapters over the session.
 
 mod agent_commands;
+mod json;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -293,7 +294,7 @@ fn context_command(
     let snapshot = crate::session::context_of_file(root, &file, &text, position, range, budget)?;
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &snapshot)?;
+        serde_json::to_writer_pretty(&mut out, &json::Context::from(snapshot))?;
         writeln!(out)?;
     } else {
         write!(out, "{}", snapshot.rendered)?;

@@ -46,8 +46,8 @@ pub struct DiagnosticInput {
     pub source: Option<String>,
 }
 
+/// What a context item is. Front ends name the kinds on their wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub enum ContextItemKind {
     Selection,
     EnclosingSymbol,
@@ -89,8 +89,8 @@ pub struct ContextItem {
     pub display_path: String,
 }
 
+/// A context snapshot: items in priority order, cut to the budget, and the rendered text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ContextSnapshot {
     pub items: Vec<ContextItem>,
     pub total_tokens: usize,

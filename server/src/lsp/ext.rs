@@ -1,10 +1,21 @@
-//! The custom LSP protocol (`infinityMatrix/*` methods): wire types and method names.
+//! The custom LSP protocol (`infinityMatrix/*` methods): every request, response and notification type, and the method names.
 //!
 //! Every change here must be reflected in docs/lsp-extensions.md; a test
 //! (`server/tests/lsp_extensions_doc.rs`) fails when this file's hash is not the one the doc records.
+//! Engine types never go out as they are: `to_proto.rs` converts them to these types and
+//! `from_proto.rs` converts params back, so renaming an engine field cannot change the wire.
+//! Enums shared with the configuration file (`OutputMode`, `Approval`, `Trigger`) and the
+//! audit log (`TaskState`, `EntryKind`) keep the names those formats give them.
 
 use serde::{Deserialize, Serialize};
 use tower_lsp_server::ls_types::{Diagnostic, Position, Range, TextDocumentIdentifier};
+
+use crate::audit::EntryKind;
+use crate::config::{Approval, OutputMode, Trigger};
+pub use crate::metrics::MetricsSnapshot;
+
+/// A task's state: queued | running | awaiting_approval | succeeded | failed | cancelled.
+pub use crate::audit::TaskState;
 
 /// `infinityMatrix/context` request: the context snapshot for a position or selection.
 pub const CONTEXT_METHOD: &str = "infinityMatrix/context";
@@ -81,7 +92,7 @@ pub const EXECUTE_PROMPT: &str = "infinity-matrix.executePrompt";
 pub const CANCEL_TASK: &str = "infinity-matrix.cancelTask";
 pub const APPROVE: &str = "infinity-matrix.approve";
 
-/// `infinity-matrix.startAgent` arguments[0].
+/// `infinity-matrix.startAgent` arguments[0] (also what a code action's command carries).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartAgentArgs {
@@ -90,14 +101,14 @@ pub struct StartAgentArgs {
     pub text_document: Option<TextDocumentIdentifier>,
     #[serde(default)]
     pub range: Option<Range>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
     #[serde(default)]
     pub diagnostics: Option<Vec<Diagnostic>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     /// Continue the conversation of this task: its earlier turns go before this one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_task_id: Option<String>,
 }
 
@@ -155,6 +166,100 @@ pub const TASK_EVENT: &str = "infinityMatrix/taskEvent";
 /// Server → client notification: agents, tasks and provider health (coalesced, at most ~10/s).
 pub const AGENT_STATUS: &str = "infinityMatrix/agentStatus";
 
+/// A task as the client sees it (`taskEvent`, `agentStatus`, `infinityMatrix/tasks`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskInfo {
+    pub id: String,
+    pub agent: String,
+    pub state: TaskState,
+    pub output: OutputMode,
+    pub uri: Option<String>,
+    pub priority: i32,
+    pub created_at_ms: i64,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    /// The provider currently (or finally) used.
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub attempts: u32,
+    pub retries: u32,
+    /// Why it failed or was cancelled (never holds a secret).
+    pub error: Option<String>,
+    /// The task this one follows up, when it continues a conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_task_id: Option<String>,
+}
+
+/// `infinityMatrix/taskEvent` params.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum TaskEventParams {
+    /// Every state change, in order.
+    State { task: TaskInfo },
+    /// Streamed answer text; `seq` counts chunk and reset events of a task from 1.
+    Chunk {
+        task_id: String,
+        seq: u64,
+        text: String,
+    },
+    /// Discard the text so far (retry / failover).
+    Reset {
+        task_id: String,
+        seq: u64,
+        reason: String,
+    },
+}
+
+/// `infinityMatrix/agentStatus` params.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentStatusParams {
+    pub agents: Vec<AgentStatus>,
+    /// The 50 most recent.
+    pub tasks: Vec<TaskInfo>,
+    pub providers: Vec<ProviderStatus>,
+    pub running: usize,
+    pub queued: usize,
+}
+
+/// One agent in `agentStatus`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentStatus {
+    pub name: String,
+    pub description: String,
+    /// idle | running | enabled (a background agent waiting for its trigger)
+    pub state: String,
+    pub background: bool,
+    pub enabled: bool,
+    pub running: usize,
+    pub queued: usize,
+    pub output: OutputMode,
+    pub providers: Vec<String>,
+}
+
+/// One provider in `agentStatus`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderStatus {
+    pub name: String,
+    pub kind: String,
+    pub model: String,
+    /// closed | open | half_open | misconfigured
+    pub circuit: String,
+    pub consecutive_failures: u32,
+    /// The configuration error, or the reason of the last failed call.
+    pub error: Option<String>,
+    /// unknown (never contacted) | healthy | unreachable | failing | circuit_open | half_open |
+    /// misconfigured
+    pub health: String,
+}
+
 /// Requests (client → server).
 pub const AGENTS: &str = "infinityMatrix/agents";
 pub const TASKS: &str = "infinityMatrix/tasks";
@@ -166,10 +271,89 @@ pub const TEST_PROVIDER: &str = "infinityMatrix/testProvider";
 /// Client → server notification: the editor's diagnostics for a document changed (drives `onDiagnostics` agents).
 pub const DIAGNOSTICS_CHANGED: &str = "infinityMatrix/diagnosticsChanged";
 
+/// `infinityMatrix/agents` result.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentsResult {
+    pub agents: Vec<AgentDef>,
+    /// The agent `executePrompt` runs when none is named.
+    pub default_agent: String,
+}
+
+/// An agent: its configuration merged over the built-in of the same name.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentDef {
+    pub name: String,
+    pub description: String,
+    /// Ordered failover chain.
+    pub providers: Vec<String>,
+    pub model: Option<String>,
+    pub system_prompt: String,
+    pub prompt: String,
+    pub output: OutputMode,
+    pub approval: Approval,
+    pub triggers: Vec<Trigger>,
+    pub concurrency: usize,
+    pub priority: i32,
+    pub rate_per_minute: u32,
+    pub debounce_ms: u64,
+    pub context_budget_tokens: usize,
+    pub context_enclosing_percent: u8,
+    pub builtin: bool,
+}
+
+/// `infinityMatrix/tasks` result (in memory: the running tasks and the last 500 finished).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TasksResult {
+    pub tasks: Vec<TaskInfo>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskParams {
     pub task_id: String,
+}
+
+/// `infinityMatrix/task` result: the task with its full output.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDetail {
+    #[serde(flatten)]
+    pub info: TaskInfo,
+    /// The full output (kept also when an edit reply did not parse).
+    pub text: String,
+    pub edit: Option<EditProposal>,
+    pub diagnostics: Vec<AgentDiagnostic>,
+    pub approval: Option<String>,
+    /// What the user asked (the free-text prompt; empty for an agent run on a selection).
+    pub prompt: String,
+}
+
+/// An edit an agent proposes.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EditProposal {
+    pub uri: String,
+    pub range: Range,
+    pub new_text: String,
+    pub original_text: String,
+    /// Lines removed plus lines added.
+    pub lines_changed: usize,
+    /// The document version the edit was computed against.
+    pub version: Option<i32>,
+}
+
+/// A finding of a diagnostics-mode agent (0-based lines).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentDiagnostic {
+    pub line: u32,
+    pub end_line: u32,
+    /// 1 error, 2 warning, 3 information, 4 hint (LSP numbering).
+    pub severity: u8,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -188,6 +372,33 @@ pub struct AuditParams {
     #[serde(default)]
     pub limit: Option<usize>,
 }
+
+/// `infinityMatrix/audit` result: oldest first.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditResult {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// One row of any audit table.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// Milliseconds since the Unix epoch.
+    pub at: i64,
+    pub kind: EntryKind,
+    pub task_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// One human-readable line.
+    pub summary: String,
+    /// The row's columns (snake_case, as in the audit database's schema).
+    pub details: serde_json::Value,
+}
+
+/// `infinityMatrix/metrics` result: `{counters, gauges, histograms}`, the same series as the
+/// Prometheus endpoint (single-word field names, the same in the engine).
+pub type MetricsResult = MetricsSnapshot;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -236,37 +447,3 @@ pub const COMMANDS: &[&str] = &[
 /// `initializationOptions.config`, and the `infinityMatrix` section of workspace/configuration,
 /// take the configuration file's shape (see docs/configuration.md and docs/config.schema.json).
 pub const CONFIG_SECTION: &str = "infinityMatrix";
-
-/// The wire result of a connection test, from `doctor`'s report.
-pub fn test_provider_result(
-    report: &crate::providers::HealthReport,
-    health: String,
-) -> TestProviderResult {
-    let ok =
-        report.reachable && report.authorized != Some(false) && report.model_present != Some(false);
-    let mut parts = vec![if report.reachable {
-        "reachable"
-    } else {
-        "unreachable"
-    }];
-    match report.authorized {
-        Some(true) => parts.push("key accepted"),
-        Some(false) => parts.push("key refused"),
-        None => {}
-    }
-    match report.model_present {
-        Some(true) => parts.push("model present"),
-        Some(false) => parts.push("model not found"),
-        None => {}
-    }
-    let mut summary = parts.join(", ");
-    if !report.detail.is_empty() {
-        summary.push_str(" — ");
-        summary.push_str(&report.detail);
-    }
-    TestProviderResult {
-        ok,
-        summary,
-        health,
-    }
-}

@@ -12,8 +12,8 @@ type Ongoing = OngoingProgress<Unbounded, Cancellable>;
 use tower_lsp_server::ls_types::notification::Notification;
 use tower_lsp_server::ls_types::*;
 
-use super::convert;
 use super::ext;
+use super::to_proto;
 use crate::agents::{AgentDiagnostic, EditProposal, TaskEvent, TaskHost, TaskInfo, TaskState};
 use crate::providers::BoxFuture;
 use crate::session::{Notice, Session};
@@ -23,13 +23,13 @@ const FLUSH_EVERY: Duration = Duration::from_millis(100);
 
 enum TaskEventNotification {}
 impl Notification for TaskEventNotification {
-    type Params = serde_json::Value;
+    type Params = ext::TaskEventParams;
     const METHOD: &'static str = ext::TASK_EVENT;
 }
 
 enum AgentStatusNotification {}
 impl Notification for AgentStatusNotification {
-    type Params = serde_json::Value;
+    type Params = ext::AgentStatusParams;
     const METHOD: &'static str = ext::AGENT_STATUS;
 }
 
@@ -114,9 +114,9 @@ async fn pump(
                         p.text.clear();
                         p.wire_seq += 1;
                         let seq = p.wire_seq;
-                        client.send_notification::<TaskEventNotification>(serde_json::json!({
-                            "type": "reset", "taskId": task_id, "seq": seq, "reason": reason
-                        })).await;
+                        client.send_notification::<TaskEventNotification>(ext::TaskEventParams::Reset {
+                            task_id, seq, reason
+                        }).await;
                     }
                     TaskEvent::State { task } => {
                         flush_task(&client, &mut pending, &task.id).await;
@@ -125,8 +125,8 @@ async fn pump(
                         if caps.work_done_progress {
                             update_progress(&client, &mut progress, &task).await;
                         }
-                        let value = serde_json::to_value(TaskEvent::State { task: task.clone() }).unwrap_or_default();
-                        client.send_notification::<TaskEventNotification>(value).await;
+                        let params = ext::TaskEventParams::State { task: to_proto::task_info(task.clone()) };
+                        client.send_notification::<TaskEventNotification>(params).await;
                         if task.state.is_terminal() {
                             pending.remove(&task.id);
                             if !caps.task_events
@@ -147,7 +147,7 @@ async fn pump(
                 // Kept dirty until the session exists: its first status is not lost.
                 if dirty && let Some(s) = session.get().and_then(Weak::upgrade) {
                     dirty = false;
-                    let status = serde_json::to_value(s.status()).unwrap_or_default();
+                    let status = to_proto::agent_status(s.status());
                     client.send_notification::<AgentStatusNotification>(status).await;
                 }
             }
@@ -163,9 +163,11 @@ async fn flush_task(client: &Client, pending: &mut HashMap<String, PendingText>,
     p.wire_seq += 1;
     let text = std::mem::take(&mut p.text);
     client
-        .send_notification::<TaskEventNotification>(serde_json::json!({
-            "type": "chunk", "taskId": id, "seq": p.wire_seq, "text": text
-        }))
+        .send_notification::<TaskEventNotification>(ext::TaskEventParams::Chunk {
+            task_id: id.to_string(),
+            seq: p.wire_seq,
+            text,
+        })
         .await;
 }
 
@@ -212,7 +214,7 @@ fn workspace_edit(edits: &[EditProposal], document_changes: bool) -> Option<Work
     for e in edits {
         let uri: Uri = e.uri.parse().ok()?;
         let edit = TextEdit {
-            range: convert::to_lsp_range(e.range),
+            range: to_proto::range(e.range),
             new_text: e.new_text.clone(),
         };
         match by_uri.iter_mut().find(|(u, _, _)| *u == uri) {
@@ -392,12 +394,7 @@ impl TaskHost for LspHost {
                         character: 0,
                     },
                 },
-                severity: Some(match d.severity {
-                    1 => DiagnosticSeverity::ERROR,
-                    2 => DiagnosticSeverity::WARNING,
-                    4 => DiagnosticSeverity::HINT,
-                    _ => DiagnosticSeverity::INFORMATION,
-                }),
+                severity: Some(to_proto::severity(d.severity)),
                 source: Some("infinity-matrix".into()),
                 code: Some(NumberOrString::String(agent.clone())),
                 message: d.message.clone(),

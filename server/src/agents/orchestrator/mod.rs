@@ -89,7 +89,6 @@ pub struct OrchestratorConfig {
 
 /// Health of one provider as shown in agentStatus.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct ProviderStatus {
     pub name: String,
     pub kind: String,
@@ -106,7 +105,6 @@ pub struct ProviderStatus {
 
 /// One agent as shown in agentStatus.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct AgentStatus {
     pub name: String,
     pub description: String,
@@ -120,8 +118,8 @@ pub struct AgentStatus {
     pub providers: Vec<String>,
 }
 
+/// Agents, tasks and providers at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct StatusSnapshot {
     pub agents: Vec<AgentStatus>,
     pub tasks: Vec<TaskInfo>,

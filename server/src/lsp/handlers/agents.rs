@@ -4,12 +4,11 @@ use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
-use super::super::convert;
 use super::super::ext;
+use super::super::from_proto::prompt_request;
 use super::super::server::{Backend, invalid_params, session_error};
-use crate::agents::{AgentDef, PromptRequest};
+use crate::agents::AgentDef;
 use crate::config::Trigger;
-use crate::context::DiagnosticInput;
 
 impl Backend {
     /// `textDocument/codeAction`: one action per agent with the `codeAction` trigger.
@@ -34,12 +33,19 @@ impl Backend {
             if !for_diagnostics && !has_selection && diagnostics.is_empty() {
                 continue;
             }
-            let args = serde_json::json!({
-                "agent": agent.name,
-                "textDocument": { "uri": params.text_document.uri },
-                "range": params.range,
-                "diagnostics": if for_diagnostics { serde_json::to_value(&diagnostics).unwrap_or_default() } else { Value::Array(Vec::new()) },
-            });
+            let args = ext::StartAgentArgs {
+                agent: agent.name.clone(),
+                text_document: Some(params.text_document.clone()),
+                range: Some(params.range),
+                position: None,
+                diagnostics: Some(if for_diagnostics {
+                    diagnostics.clone()
+                } else {
+                    Vec::new()
+                }),
+                prompt: None,
+                parent_task_id: None,
+            };
             let title = action_title(&agent);
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: title.clone(),
@@ -52,7 +58,7 @@ impl Backend {
                 command: Some(Command {
                     title,
                     command: ext::START_AGENT.into(),
-                    arguments: Some(vec![args]),
+                    arguments: Some(vec![serde_json::to_value(args).unwrap_or_default()]),
                 }),
                 ..Default::default()
             }));
@@ -142,35 +148,6 @@ impl Backend {
                 ext::COMMANDS.join(", ")
             ))),
         }
-    }
-}
-
-/// The engine's request from command arguments (LSP types → plain types).
-fn prompt_request(
-    prompt: String,
-    position: Option<Position>,
-    range: Option<Range>,
-    diagnostics: Option<Vec<Diagnostic>>,
-) -> PromptRequest {
-    PromptRequest {
-        prompt,
-        parent_task_id: None,
-        position: position.map(convert::position),
-        range: range.map(convert::range),
-        diagnostics: diagnostics
-            .unwrap_or_default()
-            .iter()
-            .map(diagnostic_input)
-            .collect(),
-    }
-}
-
-pub(super) fn diagnostic_input(d: &Diagnostic) -> DiagnosticInput {
-    DiagnosticInput {
-        range: convert::range(d.range),
-        message: d.message.clone(),
-        severity: convert::severity(d),
-        source: d.source.clone(),
     }
 }
 

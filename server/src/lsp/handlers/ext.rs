@@ -1,14 +1,13 @@
 //! Handlers of the custom protocol (`infinityMatrix/*` requests and notifications).
 
-use serde_json::Value;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::WorkDoneProgressCancelParams;
 
-use super::super::convert;
 use super::super::ext::{self, ContextParams, ContextResult};
+use super::super::from_proto::{self, diagnostic_input};
 use super::super::host::task_of_token;
 use super::super::server::{Backend, invalid_params, session_error};
-use super::agents::diagnostic_input;
+use super::super::to_proto;
 use crate::audit::AuditQuery;
 use crate::session::ContextArgs;
 
@@ -17,8 +16,8 @@ impl Backend {
     pub async fn context(&self, params: ContextParams) -> Result<ContextResult> {
         let uri = params.text_document.uri.as_str().to_string();
         let args = ContextArgs {
-            position: convert::position(params.position),
-            range: params.range.map(convert::range),
+            position: from_proto::position(params.position),
+            range: params.range.map(from_proto::range),
             budget_tokens: params.budget_tokens.map(|b| b as usize),
             diagnostics: params
                 .diagnostics
@@ -32,54 +31,41 @@ impl Backend {
             .context(&uri, args)
             .await
             .map_err(session_error)?;
-        Ok(ContextResult {
-            items: snapshot
-                .items
-                .into_iter()
-                .map(|i| ext::ContextItem {
-                    kind: serde_json::to_value(i.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
-                    uri: i.uri,
-                    range: convert::to_lsp_range(i.range),
-                    text: i.text,
-                    tokens: i.tokens as u32,
-                    reason: i.reason,
-                    elided: i.elided.iter().map(|&(a, b)| [a, b]).collect(),
-                })
-                .collect(),
-            total_tokens: snapshot.total_tokens as u32,
-            budget_tokens: snapshot.budget_tokens as u32,
-            rendered: snapshot.rendered,
-            index_complete: snapshot.index_complete,
-        })
+        Ok(to_proto::context_result(snapshot))
     }
 
     /// `infinityMatrix/agents`.
-    pub async fn agents_request(&self) -> Result<Value> {
+    pub async fn agents_request(&self) -> Result<ext::AgentsResult> {
         let session = self.session()?;
-        Ok(
-            serde_json::json!({ "agents": session.agents(), "defaultAgent": session.default_agent() }),
-        )
+        Ok(ext::AgentsResult {
+            agents: session
+                .agents()
+                .into_iter()
+                .map(to_proto::agent_def)
+                .collect(),
+            default_agent: session.default_agent(),
+        })
     }
 
     /// `infinityMatrix/tasks`.
-    pub async fn tasks_request(&self) -> Result<Value> {
-        Ok(serde_json::json!({ "tasks": self.session()?.tasks() }))
+    pub async fn tasks_request(&self) -> Result<ext::TasksResult> {
+        let tasks = self.session()?.tasks();
+        Ok(ext::TasksResult {
+            tasks: tasks.into_iter().map(to_proto::task_info).collect(),
+        })
     }
 
     /// `infinityMatrix/task`.
-    pub async fn task_request(&self, params: ext::TaskParams) -> Result<Value> {
+    pub async fn task_request(&self, params: ext::TaskParams) -> Result<ext::TaskDetail> {
         let detail = self
             .session()?
             .task(&params.task_id)
             .ok_or_else(|| invalid_params(format!("unknown task {:?}", params.task_id)))?;
-        serde_json::to_value(detail).map_err(|e| invalid_params(e.to_string()))
+        Ok(to_proto::task_detail(detail))
     }
 
     /// `infinityMatrix/audit`.
-    pub async fn audit_request(&self, params: ext::AuditParams) -> Result<Value> {
+    pub async fn audit_request(&self, params: ext::AuditParams) -> Result<ext::AuditResult> {
         let query = AuditQuery {
             since: params.since,
             task_id: params.task_id,
@@ -88,21 +74,21 @@ impl Backend {
             limit: params.limit,
         };
         let entries = self.session()?.audit(query).await.map_err(session_error)?;
-        Ok(serde_json::json!({ "entries": entries }))
+        Ok(ext::AuditResult {
+            entries: entries.into_iter().map(to_proto::audit_entry).collect(),
+        })
     }
 
     /// `infinityMatrix/metrics`.
-    pub async fn metrics_request(&self) -> Result<Value> {
-        serde_json::to_value(self.session()?.metrics_snapshot())
-            .map_err(|e| invalid_params(e.to_string()))
+    pub async fn metrics_request(&self) -> Result<ext::MetricsResult> {
+        Ok(self.session()?.metrics_snapshot())
     }
 
     /// `infinityMatrix/setSecret`: a key from the client's secret storage (never logged).
-    pub async fn set_secret(&self, params: ext::SetSecretParams) -> Result<Value> {
+    pub async fn set_secret(&self, params: ext::SetSecretParams) -> Result<()> {
         self.session()?
             .set_secret(&params.name, &params.value)
-            .map_err(session_error)?;
-        Ok(Value::Null)
+            .map_err(session_error)
     }
 
     /// `infinityMatrix/testProvider`: `doctor`'s checks on one provider, its health updated.
@@ -121,7 +107,7 @@ impl Backend {
             .into_iter()
             .find(|p| p.name == params.name)
             .map_or_else(|| "unknown".to_string(), |p| p.health);
-        Ok(ext::test_provider_result(&report, health))
+        Ok(to_proto::test_provider_result(&report, health))
     }
 
     /// `infinityMatrix/diagnosticsChanged` (notification): drives onDiagnostics agents.

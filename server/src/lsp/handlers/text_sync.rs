@@ -2,7 +2,7 @@
 
 use tower_lsp_server::ls_types::*;
 
-use super::super::convert;
+use super::super::from_proto;
 use super::super::server::Backend;
 use crate::documents::TextChange;
 use crate::session::FileChange;
@@ -20,10 +20,7 @@ impl Backend {
         let changes: Vec<TextChange> = params
             .content_changes
             .into_iter()
-            .map(|c| TextChange {
-                range: c.range.map(convert::range),
-                text: c.text,
-            })
+            .map(from_proto::text_change)
             .collect();
         let uri = params.text_document.uri.as_str();
         if let Err(e) = session.change_document(uri, params.text_document.version, &changes) {
