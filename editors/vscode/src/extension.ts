@@ -134,6 +134,7 @@ class Extension implements CommandHost {
     try {
       const res = await client.sendRequest<{ tasks?: TaskInfo[] }>(Methods.tasks);
       for (const t of res.tasks ?? []) this.apply(this.model.applyTaskEvent({ type: 'state', task: t }));
+      this.apply(this.model.settleUnknown(new Set((res.tasks ?? []).map((t) => t.id)), Date.now()));
     } catch (e) {
       this.log(`${Methods.tasks} failed: ${String(e)}`);
     }

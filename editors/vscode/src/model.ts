@@ -339,6 +339,19 @@ export class AgentModel {
     return change;
   }
 
+  /**
+   * After a restart, the new server's task list is in: a task still active here that the new
+   * server does not know ended with the old server (no audit log to recover it from).
+   */
+  settleUnknown(known: ReadonlySet<string>, now: number): ModelChange {
+    const change = emptyChange();
+    for (const t of [...this.taskMap.values()]) {
+      if (isTerminal(t.state) || known.has(t.id)) continue;
+      this.putTask({ ...t, state: 'failed', finishedAtMs: now, error: 'interrupted: the server stopped' }, change, true);
+    }
+    return change;
+  }
+
   /** Forgets everything (the server stopped). */
   clear(): ModelChange {
     const change = emptyChange();

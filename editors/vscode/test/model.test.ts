@@ -238,5 +238,11 @@ describe('server restarts', () => {
     m.serverStopped();
     m.applyTaskEvent({ type: 'state', task: task({ id: 's-2', state: 'failed', error: 'interrupted' }) });
     expect(m.task('s-2')?.state).toBe('failed');
+    // A task the new server does not know (no audit log) ends as interrupted.
+    m.applyTaskEvent({ type: 'state', task: task({ id: 's-3', state: 'awaiting_approval', output: 'edit' }) });
+    m.serverStopped();
+    m.settleUnknown(new Set(['s-1', 's-2']), 9_000);
+    expect(m.task('s-3')?.state).toBe('failed');
+    expect(m.summary().awaitingApproval).toBe(0);
   });
 });
