@@ -89,12 +89,15 @@ EXPECTED=6   # checks per editor (a crashed editor counts its missing checks as 
 run_editor() { # name, command...
   local name="$1"; shift
   local ws="$TMP/$name/ws"
-  mkdir -p "$ws" "$TMP/$name/config" "$TMP/$name/data"
+  mkdir -p "$ws" "$TMP/$name/config" "$TMP/$name/data" "$TMP/$name/cache"
   cp -r "$REPO/tests/editors/fixture/." "$ws/"
   local before; before=$(grep -c "^[A-Z]* $name:" "$RESULTS" || true)
   log "running $name"
   local rc=0
-  ( cd "$ws" && XDG_CONFIG_HOME="$TMP/$name/config" XDG_DATA_HOME="$TMP/$name/data" INFINITY_MATRIX_LOG=info \
+  # As a stock editor runs it: no log level set (the server's default), its own cache dir
+  # (answer files, Neovim's LSP log).
+  ( unset INFINITY_MATRIX_LOG RUST_LOG
+    cd "$ws" && XDG_CONFIG_HOME="$TMP/$name/config" XDG_DATA_HOME="$TMP/$name/data" XDG_CACHE_HOME="$TMP/$name/cache" \
       IM_SERVER="$BIN" IM_LLM_URL="$LLM_URL" IM_WORKSPACE="$ws" IM_RESULTS="$RESULTS" \
       timeout 300 "$@" ) >"$LOGDIR/$name.log" 2>&1 || rc=$?
   local got; got=$(( $(grep -c "^[A-Z]* $name:" "$RESULTS" || true) - before ))

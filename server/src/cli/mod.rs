@@ -118,7 +118,11 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Lsp => {
             crate::process::tune_allocator();
-            crate::telemetry::init("info");
+            // Editors show a server's stderr as errors (Neovim's LSP log labels every line
+            // [ERROR]): by default only warnings and errors go there; what the user should
+            // see goes through window/logMessage and showMessage with its own level.
+            // INFINITY_MATRIX_LOG / RUST_LOG or log_level ask for more.
+            crate::telemetry::init("warn");
             let runtime = crate::process::server_runtime()?;
             runtime.block_on(crate::lsp::run_stdio());
             // Blocking work (a parse, the index walk) may still be running: give it a moment, no more.

@@ -25,6 +25,8 @@
 (defvar im-events nil "infinityMatrix/taskEvent params, newest first.")
 (defvar im-asked nil "Messages of window/showMessageRequest answered.")
 (defvar im-applied 0 "workspace/applyEdit requests seen.")
+(defvar im-messages nil "Messages of window/showMessage, newest first.")
+(defvar im-shown nil "URIs of window/showDocument, newest first.")
 
 (setq eglot-confirm-server-initiated-edits nil
       eglot-sync-connect t
@@ -60,6 +62,17 @@
 (cl-defmethod eglot-handle-notification
   (_server (_method (eql infinityMatrix/agentStatus)) &rest _params)
   nil)
+
+;; What a stock client shows of an answer: recorded, and shown as eglot does.
+(cl-defmethod eglot-handle-notification
+  (_server (_method (eql window/showMessage)) &key type message)
+  (push message im-messages)
+  (message "[eglot] %s" message))
+
+(cl-defmethod eglot-handle-request
+  (_server (_method (eql window/showDocument)) &key uri &allow-other-keys)
+  (push uri im-shown)
+  (list :success t))
 
 ;; Answer approvals with "Apply" (the default method would prompt with completing-read).
 (cl-defmethod eglot-handle-request
@@ -138,6 +151,18 @@
          (text (im-streamed (plist-get task :id))))
     (unless (string-match-p "FAKE-ANSWER-END" text) (error "streamed text: %S" text))
     (unless (equal (plist-get task :provider) "fake") (error "provider %S" (plist-get task :provider)))))
+
+(im-check "the Explain answer reaches a stock client (window/showDocument or window/showMessage)"
+  (im-wait "the answer through standard LSP" 15
+           (lambda ()
+             (or (cl-some (lambda (m) (and (string-match-p "answered" m) (string-match-p "FAKE-ANSWER" m)))
+                          im-messages)
+                 (cl-some (lambda (uri)
+                            (let ((file (eglot--uri-to-path uri)))
+                              (and (file-exists-p file)
+                                   (with-temp-buffer (insert-file-contents file)
+                                                     (search-forward "FAKE-ANSWER-END" nil t)))))
+                          im-shown)))))
 
 (im-check "an auto agent's edit lands in the buffer through workspace/applyEdit"
   (let ((before im-applied))

@@ -8,6 +8,14 @@ local ws = assert(os.getenv('IM_WORKSPACE'), 'IM_WORKSPACE')
 local results_file = assert(os.getenv('IM_RESULTS'), 'IM_RESULTS')
 
 local out = assert(io.open(results_file, 'a'))
+-- Neovim's LSP log is shared between runs: this run's lines start here.
+local log_start = (function()
+  local f = io.open(vim.lsp.get_log_path(), 'r')
+  if not f then return 0 end
+  local n = f:seek('end')
+  f:close()
+  return n
+end)()
 local function report(line)
   out:write(line .. '\n')
   out:flush()
@@ -27,6 +35,8 @@ end
 local events = {}       -- infinityMatrix/taskEvent params
 local asked = {}        -- window/showMessageRequest messages answered
 local applied = 0       -- workspace/applyEdit requests seen
+local shown = {}        -- window/showDocument URIs
+local messages = {}     -- window/showMessage texts
 
 local handlers = {
   ['infinityMatrix/taskEvent'] = function(_, params) table.insert(events, params) end,
@@ -38,6 +48,17 @@ local handlers = {
       if action.title == 'Apply' then return action end
     end
     return vim.NIL
+  end,
+  -- What a stock client shows of an answer: recorded, then handled as Neovim does.
+  ['window/showDocument'] = function(err, params, ctx, config)
+    table.insert(shown, params.uri)
+    local default = vim.lsp.handlers['window/showDocument']
+    if default then return default(err, params, ctx, config) end
+    return { success = true }
+  end,
+  ['window/showMessage'] = function(err, params, ctx, config)
+    table.insert(messages, params.message)
+    return vim.lsp.handlers['window/showMessage'](err, params, ctx, config)
   end,
   ['workspace/applyEdit'] = function(err, params, ctx, config)
     applied = applied + 1
@@ -131,6 +152,24 @@ check('a code action runs an agent (Explain) and its answer streams back', funct
   assert(t.provider == 'fake', 'provider ' .. tostring(t.provider))
 end)
 
+check('the Explain answer reaches a stock client (window/showDocument or window/showMessage)', function()
+  local function answered()
+    for _, uri in ipairs(shown) do
+      local f = io.open(vim.uri_to_fname(uri), 'r')
+      if f then
+        local text = f:read('*a')
+        f:close()
+        if text:find('FAKE%-ANSWER%-END') then return 'document ' .. uri end
+      end
+    end
+    for _, m in ipairs(messages) do
+      if m:find('answered', 1, true) and m:find('FAKE%-ANSWER') then return 'message' end
+    end
+  end
+  wait_for('the answer through standard LSP', 15000, function() return answered() ~= nil end)
+  io.stderr:write('[nvim] answer shown as ' .. answered() .. '\n')
+end)
+
 check("an auto agent's edit lands in the buffer through workspace/applyEdit", function()
   pick_code_action('Auto edit')
   local before = applied
@@ -159,6 +198,21 @@ end)
 check('shutdown', function()
   vim.lsp.stop_client(client_id)
   wait_for('the client to stop', 10000, function() return vim.lsp.get_client_by_id(client_id) == nil end)
+end)
+
+-- Neovim logs every stderr line of a server as [ERROR]: the server's informational lines must
+-- not be there (they go through window/logMessage with their own level).
+check("the LSP log has no server info lines labelled [ERROR]", function()
+  local f = io.open(vim.lsp.get_log_path(), 'r')
+  if not f then return end -- nothing logged at all
+  f:seek('set', log_start)
+  local text = f:read('*a')
+  f:close()
+  for line in text:gmatch('[^\n]+') do
+    if line:find('stderr', 1, true) and line:find(' INFO ', 1, true) then
+      error('info line logged as an error: ' .. line)
+    end
+  end
 end)
 
 out:close()
