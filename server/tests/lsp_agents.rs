@@ -1047,3 +1047,92 @@ async fn stock_clients_get_answers_through_standard_lsp() {
     );
     c.shutdown();
 }
+
+/// One approval prompt at a time: when the decision comes another way (the approve command,
+/// another client), the server withdraws its pending window/showMessageRequest with
+/// `$/cancelRequest`; a client that prompts itself (`approvalPrompt`) gets no message request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_made_elsewhere_withdraws_the_approval_prompt() {
+    let server = provider(
+        &["```python\ndef add(a, b):\n    \"\"\"Sum.\"\"\"\n    return a + b\n```"],
+        Duration::ZERO,
+    )
+    .await;
+    let config =
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}});
+    let start = |c: &mut LspClient, e: &Env| {
+        let uri = file_uri(&e.root.join("a.py"));
+        let r = exec(
+            c,
+            "infinity-matrix.startAgent",
+            json!({"agent": "document", "textDocument": {"uri": uri},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": 16}}}),
+        )
+        .unwrap();
+        let id = r["taskId"].as_str().unwrap().to_string();
+        assert_eq!(
+            task_state(c, &id, &["awaiting_approval", "failed"])["state"],
+            "awaiting_approval"
+        );
+        id
+    };
+
+    // A stock client: the prompt is up, unanswered; the approve command decides; the prompt is
+    // withdrawn.
+    let e = env();
+    let mut c = spawn(&e);
+    c.unanswered.push("window/showMessageRequest");
+    init(&mut c, &e, config.clone());
+    let id = start(&mut c, &e);
+    let asked = c.wait_server_request(|r| r["method"] == "window/showMessageRequest");
+    exec(
+        &mut c,
+        "infinity-matrix.approve",
+        json!({"taskId": id, "accept": false}),
+    )
+    .unwrap();
+    let cancel = c.wait_notification(|n| n["method"] == "$/cancelRequest");
+    assert_eq!(cancel["params"]["id"], asked["id"], "{cancel} {asked}");
+    let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "cancelled");
+    assert_eq!(task["error"], "edit rejected");
+    // A stale decision is refused clearly.
+    let stale = exec(
+        &mut c,
+        "infinity-matrix.approve",
+        json!({"taskId": id, "accept": true}),
+    )
+    .expect_err("the task is no longer awaiting approval");
+    assert!(
+        stale.to_string().contains("not awaiting approval"),
+        "{stale}"
+    );
+    c.shutdown();
+
+    // A client that prompts itself: no message request; the command decides.
+    let e = env();
+    let mut c = spawn(&e);
+    init_with(
+        &mut c,
+        &e,
+        config,
+        json!({"workspace": {"workspaceEdit": {"documentChanges": true}},
+               "experimental": {"infinityMatrix": {"taskEvents": true, "approvalPrompt": true}}}),
+    );
+    let id = start(&mut c, &e);
+    exec(
+        &mut c,
+        "infinity-matrix.approve",
+        json!({"taskId": id, "accept": true}),
+    )
+    .unwrap();
+    let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert!(
+        !c.server_requests
+            .iter()
+            .any(|r| r["method"] == "window/showMessageRequest"),
+        "the client prompts itself"
+    );
+    c.shutdown();
+}

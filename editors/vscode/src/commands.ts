@@ -8,7 +8,7 @@ import * as vscode from 'vscode';
 import { ExecuteCommandRequest, type LanguageClient } from 'vscode-languageclient/node';
 import type { ServerManager } from './client';
 import { PROPOSAL_SCHEME, type MemoryDocuments, taskIdOfUri, taskUri, VIEW_SCHEME } from './documents';
-import { basename, linesChangedLabel, renderAuditDocument, renderContextDocument, shortTaskId, stateLabel } from './format';
+import { basename, linesChangedLabel, renderAuditDocument, renderContextDocument, shortTaskId, stateLabel, taskStateLabel } from './format';
 import {
   type AgentDef,
   type AgentsResult,
@@ -101,6 +101,9 @@ export class Commands {
     reg(ServerCommands.cancelTask, (arg) => this.cancelTask(arg));
     reg(ServerCommands.approve, (arg) => this.approve(arg, true));
     reg('infinity-matrix.reject', (arg) => this.approve(arg, false));
+    // The diff view's title bar: labelled Apply / Reject (the diff is the approval prompt).
+    reg('infinity-matrix.applyInDiff', (arg) => this.approve(arg, true));
+    reg('infinity-matrix.rejectInDiff', (arg) => this.approve(arg, false));
     reg('infinity-matrix.previewEdit', (arg) => this.previewEdit(arg));
     reg('infinity-matrix.openResult', (arg) => this.openResult(arg));
     reg('infinity-matrix.openResultDocument', (arg) => this.openResultDocument(arg));
@@ -334,7 +337,7 @@ export class Commands {
     const pick = await vscode.window.showQuickPick(
       tasks.map((t) => ({
         label: `${t.agent} ${shortTaskId(t.id)}`,
-        description: `${stateLabel(t.state)}${t.uri ? ` · ${basename(t.uri)}` : ''}`,
+        description: `${taskStateLabel(t)}${t.uri ? ` · ${basename(t.uri)}` : ''}`,
         id: t.id,
       })),
       { placeHolder },

@@ -80,6 +80,15 @@ const STATE_LABEL: Record<TaskState, string> = {
   cancelled: 'cancelled',
 };
 
+/**
+ * A task's state as people read it: a cancelled task whose edit the user rejected is
+ * `rejected` (the server ends it cancelled with the error "edit rejected").
+ */
+export function taskStateLabel(t: Pick<TaskInfo, 'state' | 'error'>): string {
+  if (t.state === 'cancelled' && (t.error ?? '').startsWith('edit rejected')) return 'rejected';
+  return stateLabel(t.state);
+}
+
 export function stateLabel(state: string): string {
   return (STATE_LABEL as Record<string, string>)[state] ?? state;
 }
@@ -108,7 +117,7 @@ export function taskView(t: TaskInfo, now: number): ItemView {
   const file = basename(t.uri);
   // The same label as the panel, notifications and the status bar: `explain #3`.
   const label = `${t.agent} ${shortTaskId(t.id)}${file ? ` · ${file}` : ''}`;
-  const parts: string[] = [stateLabel(t.state)];
+  const parts: string[] = [taskStateLabel(t)];
   if (t.state === 'queued') {
     parts.push(formatDuration(now - t.createdAtMs));
   } else {
@@ -118,7 +127,7 @@ export function taskView(t: TaskInfo, now: number): ItemView {
   if (pm) parts.push(pm);
   if (t.retries > 0) parts.push(`${t.retries} ${t.retries === 1 ? 'retry' : 'retries'}`);
   const tip: string[] = [
-    `**${escapeMd(t.agent)}** task \`${t.id}\` — ${stateLabel(t.state)}`,
+    `**${escapeMd(t.agent)} ${shortTaskId(t.id)}** (\`${t.id}\`) — ${taskStateLabel(t)}`,
     '',
     `- output: ${t.output}`,
   ];
@@ -380,7 +389,7 @@ export function statusBarView(server: ServerState, s: Summary, ctx: StatusBarCon
 export function renderTaskDocument(id: string, info: TaskInfo | undefined, text: TaskText | undefined, now: number): string {
   const lines: string[] = [];
   if (info) {
-    lines.push(`# ${info.agent} · ${stateLabel(info.state)}`);
+    lines.push(`# ${info.agent} ${shortTaskId(info.id)} · ${taskStateLabel(info)}`);
     const meta: string[] = [`task \`${info.id}\``];
     if (info.uri) meta.push(basename(info.uri));
     const pm = providerModel(info);

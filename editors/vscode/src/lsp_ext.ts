@@ -73,9 +73,11 @@ export type ServerCommand = (typeof ServerCommands)[keyof typeof ServerCommands]
 /**
  * `experimental` client capabilities this client declares: it handles
  * `infinityMatrix/taskEvent` itself, so the server does not also open finished answers with
- * window/showDocument or window/showMessage (what it does for stock clients).
+ * window/showDocument or window/showMessage (what it does for stock clients), and it prompts
+ * for approvals itself (the diff view with Apply / Reject), so the server sends no
+ * window/showMessageRequest for them.
  */
-export const EXPERIMENTAL_CAPABILITIES = { infinityMatrix: { taskEvents: true } } as const;
+export const EXPERIMENTAL_CAPABILITIES = { infinityMatrix: { taskEvents: true, approvalPrompt: true } } as const;
 
 /** The settings section the server pulls with workspace/configuration. */
 export const CONFIG_SECTION = 'infinityMatrix';

@@ -177,7 +177,7 @@ describe('documents', () => {
   it('task result: header, streamed text, reset and gap notes', () => {
     const info = task({ id: 'x-1', state: 'running', startedAtMs: 1_000, provider: 'local', model: 'm' });
     const doc = renderTaskDocument('x-1', info, { text: 'Hello **world**', seq: 3, incomplete: true, resetReason: 'timeout', final: false }, 3_000);
-    expect(doc).toContain('# explain · running');
+    expect(doc).toContain('# explain #1 · running');
     expect(doc).toContain('local/m');
     expect(doc).toContain('restarted');
     expect(doc).toContain('missed');
@@ -225,5 +225,13 @@ describe('changed-line counts', () => {
     expect(linesChangedLabel(1)).toBe('1 line changed');
     expect(linesChangedLabel(0)).toBe('0 lines changed');
     expect(linesChangedLabel(12)).toBe('12 lines changed');
+  });
+});
+
+describe('rejected edits', () => {
+  it('show as rejected, not cancelled, in the tree and the panel', () => {
+    const t = task({ id: 's-9', agent: 'fix', output: 'edit', state: 'cancelled', error: 'edit rejected', finishedAtMs: 2_000 });
+    expect(taskView(t, 3_000).description).toMatch(/^rejected/);
+    expect(taskView(task({ id: 's-8', state: 'cancelled', error: 'cancelled by the user' }), 3_000).description).toMatch(/^cancelled/);
   });
 });

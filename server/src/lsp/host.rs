@@ -43,6 +43,63 @@ pub struct HostCapabilities {
     pub task_events: bool,
     /// The client supports `window/showDocument`.
     pub show_document: bool,
+    /// The client prompts for approvals itself (`experimental.infinityMatrix.approvalPrompt`):
+    /// no `window/showMessageRequest` is sent.
+    pub approval_prompt: bool,
+}
+
+/// Sends a request to the client; when the caller stops waiting (the future is dropped: the
+/// decision came another way, the task ended), the client is told with `$/cancelRequest`, so
+/// it can close the prompt.
+async fn cancellable_request<R: request::Request>(
+    client: &Client,
+    params: R::Params,
+) -> Result<R::Result, String> {
+    use tower_lsp_server::jsonrpc;
+    use tower_service::Service;
+    let id = client.next_request_id();
+    let value = serde_json::to_value(params).map_err(|e| e.to_string())?;
+    let req = jsonrpc::Request::build(R::METHOD)
+        .id(id.clone())
+        .params(value)
+        .finish();
+    struct CancelOnDrop {
+        client: Option<Client>,
+        id: jsonrpc::Id,
+    }
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            let Some(client) = self.client.take() else {
+                return;
+            };
+            let id = match &self.id {
+                jsonrpc::Id::Number(n) => {
+                    NumberOrString::Number(i32::try_from(*n).unwrap_or(i32::MAX))
+                }
+                jsonrpc::Id::String(s) => NumberOrString::String(s.clone()),
+                jsonrpc::Id::Null => return,
+            };
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    client
+                        .send_notification::<notification::Cancel>(CancelParams { id })
+                        .await;
+                });
+            }
+        }
+    }
+    let mut guard = CancelOnDrop {
+        client: Some(client.clone()),
+        id,
+    };
+    let response = client.clone().call(req).await;
+    guard.client = None;
+    let Ok(Some(response)) = response else {
+        return Err("the client is gone".into());
+    };
+    let (_, result) = response.into_parts();
+    let value = result.map_err(|e| e.message.to_string())?;
+    serde_json::from_value(value).map_err(|e| e.to_string())
 }
 
 pub struct LspHost {
@@ -335,6 +392,11 @@ impl TaskHost for LspHost {
             message.push_str(&format!(" — needs approval because {}", reasons.join("; ")));
         }
         message.push_str(". Apply it?");
+        if self.caps.approval_prompt {
+            // The client prompts for approvals itself (VS Code's diff view with Apply /
+            // Reject): one prompt, answered with the approve command.
+            return Box::pin(std::future::pending());
+        }
         Box::pin(async move {
             let actions = vec![
                 MessageActionItem {
@@ -346,10 +408,12 @@ impl TaskHost for LspHost {
                     properties: Default::default(),
                 },
             ];
-            match client
-                .show_message_request(MessageType::INFO, message, Some(actions))
-                .await
-            {
+            let params = ShowMessageRequestParams {
+                typ: MessageType::INFO,
+                message,
+                actions: Some(actions),
+            };
+            match cancellable_request::<request::ShowMessageRequest>(&client, params).await {
                 Ok(Some(item)) if item.title == "Apply" => Some(true),
                 Ok(Some(item)) if item.title == "Reject" => Some(false),
                 _ => None,

@@ -34,6 +34,8 @@ struct ClientInfo {
     task_events: bool,
     /// `window.showDocument.support`.
     show_document: bool,
+    /// `experimental.infinityMatrix.approvalPrompt`: the client prompts for approvals itself.
+    approval_prompt: bool,
     watch_dynamic_registration: bool,
     configuration: bool,
     document_changes: bool,
@@ -250,6 +252,7 @@ impl Shared {
                 work_done_progress: info.work_done_progress,
                 task_events: info.task_events,
                 show_document: info.show_document,
+                approval_prompt: info.approval_prompt,
             }
         };
         let host = LspHost::new(self.client.clone(), caps, self.session_slot.clone());
@@ -423,14 +426,18 @@ impl LanguageServer for Backend {
                 .as_ref()
                 .and_then(|w| w.show_document.as_ref())
                 .is_some_and(|d| d.support);
-            info.task_events = params
+            let ours = params
                 .capabilities
                 .experimental
                 .as_ref()
-                .and_then(|e| e.get("infinityMatrix"))
-                .and_then(|e| e.get("taskEvents"))
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(false);
+                .and_then(|e| e.get("infinityMatrix"));
+            let flag = |name: &str| {
+                ours.and_then(|e| e.get(name))
+                    .and_then(serde_json::Value::as_bool)
+                    .unwrap_or(false)
+            };
+            info.task_events = flag("taskEvents");
+            info.approval_prompt = flag("approvalPrompt");
             info.document_changes = ws
                 .and_then(|w| w.workspace_edit.as_ref())
                 .and_then(|e| e.document_changes)

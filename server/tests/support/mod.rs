@@ -22,6 +22,9 @@ pub struct LspClient {
     pub notifications: Vec<Value>,
     /// Requests the server sent us (we answer them with `null` unless told otherwise).
     pub server_requests: Vec<Value>,
+    /// Server request methods this client leaves unanswered (a prompt the user has not
+    /// clicked yet); they are still kept in `server_requests`.
+    pub unanswered: Vec<&'static str>,
     pending: Vec<Value>,
 }
 
@@ -96,6 +99,7 @@ impl LspClient {
             next_id: 1,
             notifications: Vec::new(),
             server_requests: Vec::new(),
+            unanswered: Vec::new(),
             pending: Vec::new(),
         }
     }
@@ -166,8 +170,11 @@ impl LspClient {
         if msg.get("method").is_some() {
             if let Some(id) = msg.get("id").cloned() {
                 self.server_requests.push(msg.clone());
-                let result = self.answer_for(&msg);
-                self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
+                let method = msg["method"].as_str().unwrap_or("");
+                if !self.unanswered.contains(&method) {
+                    let result = self.answer_for(&msg);
+                    self.send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
+                }
             } else {
                 self.notifications.push(msg);
             }

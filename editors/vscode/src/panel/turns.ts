@@ -3,7 +3,7 @@
  * streamed answer, a live header), built from the agent model and what the extension knows
  * about the tasks it started. No `vscode` import: the tests run it in plain node.
  */
-import { basename, formatDuration, shortTaskId, stateLabel, taskElapsedMs } from '../format';
+import { basename, formatDuration, shortTaskId, taskElapsedMs, taskStateLabel } from '../format';
 import { isTerminal, type Range, type TaskInfo } from '../lsp_ext';
 import type { AgentModel } from '../model';
 
@@ -135,7 +135,7 @@ export function turnView(t: TaskInfo, model: AgentModel, request: TurnRequest | 
     label: taskLabel(t),
     agent: t.agent,
     phase,
-    stateText: stateLabel(t.state),
+    stateText: taskStateLabel(t),
     question: request?.question ?? (t.uri ? `${t.agent} on ${basename(t.uri)}` : t.agent),
     facts,
     chips,

@@ -119,18 +119,38 @@ impl Orchestrator {
                 let question = self.inner.host.ask_approval(&info, &edits, &reasons);
                 let this = self.clone();
                 let task_id = id.to_string();
-                tokio::spawn(async move {
+                let asking = tokio::spawn(async move {
                     if let Some(accept) = question.await {
                         let _ = this.approve(&task_id, accept);
                     }
                 });
-                tokio::select! {
-                    answer = rx => match answer {
-                        Ok(true) => (true, ApprovalActor::User, ApprovalDecision::Accepted, reasons),
-                        Ok(false) => (false, ApprovalActor::User, ApprovalDecision::Rejected, reasons),
-                        Err(_) => return Err((TaskState::Cancelled, "cancelled while awaiting approval".into())),
-                    },
-                    _ = cancel.cancelled() => return Err((TaskState::Cancelled, "cancelled while awaiting approval".into())),
+                // However the decision comes (this prompt, another client, the approve command,
+                // a cancel), the prompt is withdrawn: dropping the question lets the host tell
+                // its client (`$/cancelRequest`).
+                let answer = tokio::select! {
+                    answer = rx => answer.map_err(|_| ()),
+                    _ = cancel.cancelled() => Err(()),
+                };
+                asking.abort();
+                match answer {
+                    Ok(true) => (
+                        true,
+                        ApprovalActor::User,
+                        ApprovalDecision::Accepted,
+                        reasons,
+                    ),
+                    Ok(false) => (
+                        false,
+                        ApprovalActor::User,
+                        ApprovalDecision::Rejected,
+                        reasons,
+                    ),
+                    Err(()) => {
+                        return Err((
+                            TaskState::Cancelled,
+                            "cancelled while awaiting approval".into(),
+                        ));
+                    }
                 }
             }
         };
