@@ -21,6 +21,7 @@ import {
 } from './lsp_ext';
 import { AgentModel, isEmptyChange, type ModelChange } from './model';
 import { ANSWER_VIEW_ID, AnswerPanel } from './panel/answerPanel';
+import { taskLabel } from './panel/turns';
 import { Secrets } from './secrets';
 import { AgentMonitor } from './statusBar';
 import { AgentsTree, type Node } from './tree';
@@ -204,11 +205,15 @@ class Extension implements CommandHost {
       void closeProposalTabs(id);
       const t = this.model.task(id);
       if (t && this.ownTasks.has(id) && t.state === 'failed') {
+        // Advice that fits where the user is: a provider problem gets the Configure Provider button.
+        const providerTrouble = /no provider|provider|unreachable|connection refused|api key|unauthori[sz]ed/i.test(t.error ?? '');
+        const actions = providerTrouble ? ['Configure Provider', 'Show Result'] : ['Show Result', 'Show Log'];
         void vscode.window
-          .showErrorMessage(`Infinity Matrix: ${t.agent} task failed: ${t.error ?? 'unknown error'}`, 'Show Result', 'Show Log')
+          .showErrorMessage(`Infinity Matrix: ${taskLabel(t)} failed: ${t.error ?? 'unknown error'}`, ...actions)
           .then((c) => {
             if (c === 'Show Result') void vscode.commands.executeCommand('infinity-matrix.openResult', id);
             else if (c === 'Show Log') this.output.show(true);
+            else if (c === 'Configure Provider') void vscode.commands.executeCommand('infinity-matrix.configureProvider');
           });
       }
     }

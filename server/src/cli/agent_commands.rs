@@ -384,7 +384,7 @@ pub fn doctor(root: Option<PathBuf>) -> Result<()> {
     if !ok {
         writeln!(
             out,
-            "\nNo provider is usable. Start the bundled local model with `bash scripts/local-model.sh start`, or configure one in {}.",
+            "\nNo provider is usable. Install the built-in local model with `infinity-matrix model install`, or configure one in {}.",
             crate::config::user_config_path().display()
         )?;
     }

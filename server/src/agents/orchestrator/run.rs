@@ -372,9 +372,9 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 fn no_provider_message(failures: &[String]) -> String {
     format!(
-        "no provider answered. Tried: {}. Configure a provider in $XDG_CONFIG_HOME/infinity-matrix/config.toml \
-(e.g. [providers.local] kind = \"openai\", base_url = \"http://127.0.0.1:8765/v1\", model = \"smollm2\"), \
-or start the bundled local model with `bash scripts/local-model.sh start`.",
+        "no provider answered. Tried: {}. Configure a provider (in VS Code: Infinity Matrix: Configure \
+Provider; elsewhere: [providers.NAME] in $XDG_CONFIG_HOME/infinity-matrix/config.toml), or install the \
+built-in local model with `infinity-matrix model install`.",
         if failures.is_empty() {
             "nothing (the agent's provider chain is empty)".to_string()
         } else {
