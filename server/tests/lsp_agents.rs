@@ -141,6 +141,18 @@ async fn execute_prompt_streams_and_lists_commands_and_code_actions() {
         .request("infinityMatrix/task", json!({"taskId": id}))
         .unwrap();
     assert_eq!(detail["text"], "Adds two numbers.");
+    // What was sent, for the answer panel's chips: the target and each context item (no text).
+    assert_eq!(detail["target"]["uri"], uri.as_str(), "{detail}");
+    let sent = detail["context"].as_array().expect("context items");
+    assert!(!sent.is_empty(), "{detail}");
+    for item in sent {
+        assert!(
+            item["reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{item}"
+        );
+        assert!(item["tokens"].as_u64().is_some_and(|t| t > 0), "{item}");
+        assert!(item.get("text").is_none(), "{item}");
+    }
     // The prompt sent to the provider carried the enclosing function and the context.
     let requests = server.received_requests().await.unwrap();
     let body: Value = serde_json::from_slice(&requests[0].body).unwrap();

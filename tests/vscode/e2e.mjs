@@ -499,6 +499,8 @@ async function main() {
     const label = /explain #(\d+)/.exec(full);
     if (!label) throw new Error(`no task label "explain #N" in the turn header: ${full.slice(0, 300)}`);
     if (!/calc\.py:6/.test(full)) throw new Error(`no target chip calc.py:6: ${full.slice(0, 300)}`);
+    // The context items sent, each a chip with its tokens (from the server's record of the task).
+    await waitFor('context chips', async () => ((await turn().locator('.chip', { hasText: /tok$/ }).count()) > 0 ? true : undefined), 10_000);
     if (!REAL_LLM) {
       if (!/adds two numbers/.test(full)) throw new Error(`unexpected answer text: ${full.slice(0, 300)}`);
       // Markdown rendered: the fenced block is a highlighted code block with its actions.

@@ -204,6 +204,8 @@ export class Commands {
     }
     this.h.ownTasks.add(taskId);
     if (request) this.h.panel.recordRequest(taskId, request);
+    // What was sent (the context items, for the panel's chips) is in the server's record.
+    void this.h.fetchTask(taskId);
     const output = await this.outputOf(agent);
     const ui = vscode.workspace.getConfiguration('infinityMatrix.ui');
     vscode.window.setStatusBarMessage(`$(sync~spin) Infinity Matrix: ${agent ?? 'agent'} ${shortTaskId(taskId)} started`, 4000);

@@ -174,6 +174,7 @@ class Extension implements CommandHost {
       try {
         const detail = await client.sendRequest<TaskDetail>(Methods.task, { taskId });
         this.apply(this.model.applyDetail(detail));
+        this.panel.detail(detail);
         return detail;
       } catch (e) {
         this.log(`${Methods.task} ${taskId} failed: ${String(e)}`);

@@ -243,6 +243,10 @@ export interface TaskDetail extends TaskInfo {
   text: string;
   /** What the user asked (empty for an agent run on a selection). */
   prompt?: string;
+  /** The code the task is about (absent for a task of an earlier server). */
+  target?: { uri: string; range: Range } | null;
+  /** The context items sent with it, without their text. */
+  context?: { kind: string; uri: string; range: Range; tokens: number; reason: string }[];
   edit: EditProposal | null;
   diagnostics: AgentDiagnostic[];
   approval: string | null;

@@ -119,6 +119,9 @@ pub struct TaskDetail {
     pub approval: Option<String>,
     /// What the user asked (the free-text prompt; empty for an agent run on a selection).
     pub prompt: String,
+    /// What was sent besides the prompt: the target (uri and range) and the context items.
+    pub target: Option<(String, Range)>,
+    pub context: Vec<crate::context::ContextItem>,
 }
 
 /// What the orchestrator tells the front end.

@@ -329,6 +329,32 @@ pub struct TaskDetail {
     pub approval: Option<String>,
     /// What the user asked (the free-text prompt; empty for an agent run on a selection).
     pub prompt: String,
+    /// The code the task is about (absent for a task of an earlier server).
+    #[serde(default)]
+    pub target: Option<SentTarget>,
+    /// The context items sent with it, without their text.
+    #[serde(default)]
+    pub context: Vec<SentContextItem>,
+}
+
+/// `TaskDetail.target`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SentTarget {
+    pub uri: String,
+    pub range: Range,
+}
+
+/// One item of `TaskDetail.context`: a context item as sent, its text left out.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SentContextItem {
+    /// As `ContextItem.kind`.
+    pub kind: String,
+    pub uri: String,
+    pub range: Range,
+    pub tokens: u32,
+    pub reason: String,
 }
 
 /// An edit an agent proposes.

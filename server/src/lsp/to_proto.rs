@@ -185,6 +185,21 @@ pub fn task_detail(d: agents::TaskDetail) -> ext::TaskDetail {
         diagnostics: d.diagnostics.into_iter().map(agent_diagnostic).collect(),
         approval: d.approval,
         prompt: d.prompt,
+        target: d.target.map(|(uri, r)| ext::SentTarget {
+            uri,
+            range: range(r),
+        }),
+        context: d
+            .context
+            .into_iter()
+            .map(|i| ext::SentContextItem {
+                kind: context_kind(i.kind).into(),
+                uri: i.uri,
+                range: range(i.range),
+                tokens: u32::try_from(i.tokens).unwrap_or(u32::MAX),
+                reason: i.reason,
+            })
+            .collect(),
     }
 }
 
@@ -364,9 +379,19 @@ mod tests {
             }],
             approval: None,
             prompt: "why?".into(),
+            target: Some((
+                "file:///a.py".into(),
+                Range::new(Position::new(1, 0), Position::new(3, 0)),
+            )),
+            context: Vec::new(),
         };
         let json = serde_json::to_value(task_detail(detail)).unwrap_or_default();
         assert_eq!(json["prompt"], "why?");
+        assert_eq!(
+            json["target"],
+            serde_json::json!({"uri": "file:///a.py", "range": {"start": {"line": 1, "character": 0}, "end": {"line": 3, "character": 0}}})
+        );
+        assert_eq!(json["context"], serde_json::json!([]));
         assert_eq!(json["id"], "t1");
         assert_eq!(json["text"], "x");
         assert_eq!(

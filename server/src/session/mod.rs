@@ -230,6 +230,8 @@ impl Session {
             diagnostics: Vec::new(),
             approval: None,
             prompt,
+            target: None,
+            context: Vec::new(),
         })
     }
 

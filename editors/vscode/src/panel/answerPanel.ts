@@ -3,7 +3,7 @@
  * tab) showing a conversation's turns as they stream, with the actions on them.
  */
 import * as vscode from 'vscode';
-import { isTerminal } from '../lsp_ext';
+import { isTerminal, type TaskDetail } from '../lsp_ext';
 import type { AgentModel } from '../model';
 import { type FromWebview, parseFromWebview, type ToWebview } from './messages';
 import { conversation, conversationTurns, type TurnRequest } from './turns';
@@ -55,6 +55,23 @@ export class AnswerPanel implements vscode.WebviewViewProvider, vscode.Disposabl
       if (first === undefined) break;
       this.requests.delete(first);
     }
+  }
+
+  /** The server's record of a task: what was sent (chips), the question of a task of another window. */
+  detail(d: TaskDetail): void {
+    const known = this.requests.get(d.id);
+    const context = (d.context ?? []).map((c) => ({ uri: c.uri, range: c.range, kind: c.kind, reason: c.reason, tokens: c.tokens }));
+    const target = known?.target ?? d.target ?? undefined;
+    const question = known?.question ?? (d.prompt ? d.prompt : undefined);
+    if (!known && !question && !d.parentTaskId) return;
+    this.recordRequest(d.id, {
+      ...(known ?? {}),
+      question: question ?? `${d.agent}`,
+      ...(target ? { target } : {}),
+      ...(context.length ? { context } : {}),
+      ...(d.parentTaskId ? { parentTaskId: d.parentTaskId } : {}),
+    });
+    this.changed([d.id]);
   }
 
   request(taskId: string): TurnRequest | undefined {

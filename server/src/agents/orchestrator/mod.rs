@@ -504,6 +504,13 @@ impl Orchestrator {
             diagnostics: e.diagnostics.clone(),
             approval: e.approval.clone(),
             prompt: e.spec.prompt.clone(),
+            target: e.spec.uri.clone().zip(e.spec.target_range),
+            context: e
+                .spec
+                .context
+                .as_ref()
+                .map(|c| c.items.clone())
+                .unwrap_or_default(),
         })
     }
 
