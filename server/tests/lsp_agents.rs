@@ -110,6 +110,18 @@ fn task_state(c: &mut LspClient, id: &str, want: &[&str]) -> Value {
     n["params"]["task"].clone()
 }
 
+/// Runs the default agent with a prompt on `add` in a.py and waits until it succeeds; its id.
+fn explain_add(c: &mut LspClient, e: &Env) -> String {
+    let uri = file_uri(&e.root.join("a.py"));
+    let r = exec(c, "infinity-matrix.executePrompt", json!({"prompt": "explain", "textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}})).unwrap();
+    let id = r["taskId"].as_str().unwrap().to_string();
+    assert_eq!(
+        task_state(c, &id, &["succeeded", "failed"])["state"],
+        "succeeded"
+    );
+    id
+}
+
 fn exec(c: &mut LspClient, command: &str, args: Value) -> Result<Value, Value> {
     c.request(
         "workspace/executeCommand",
@@ -937,16 +949,7 @@ async fn a_restart_keeps_the_task_history_and_the_numbering() {
     let server = provider(&["Adds ", "numbers."], Duration::ZERO).await;
     let e = env();
     let config = json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}, "audit": {"store_prompts": true}});
-    let uri = file_uri(&e.root.join("a.py"));
-    let run = |c: &mut LspClient| {
-        let r = exec(c, "infinity-matrix.executePrompt", json!({"prompt": "explain", "textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}})).unwrap();
-        let id = r["taskId"].as_str().unwrap().to_string();
-        assert_eq!(
-            task_state(c, &id, &["succeeded", "failed"])["state"],
-            "succeeded"
-        );
-        id
-    };
+    let run = |c: &mut LspClient| explain_add(c, &e);
     let number = |id: &str| -> u64 { id.rsplit_once('-').unwrap().1.parse().unwrap() };
 
     let mut c = spawn(&e);
@@ -986,16 +989,7 @@ async fn stock_clients_get_answers_through_standard_lsp() {
     let server = provider(&["It adds ", "two numbers."], Duration::ZERO).await;
     let config =
         json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}});
-    let run = |c: &mut LspClient, e: &Env| {
-        let uri = file_uri(&e.root.join("a.py"));
-        let r = exec(c, "infinity-matrix.executePrompt", json!({"prompt": "explain", "textDocument": {"uri": uri}, "position": {"line": 1, "character": 4}})).unwrap();
-        let id = r["taskId"].as_str().unwrap().to_string();
-        assert_eq!(
-            task_state(c, &id, &["succeeded", "failed"])["state"],
-            "succeeded"
-        );
-        id
-    };
+    let run = explain_add;
 
     // showDocument supported: the answer file is opened.
     let e = env();
