@@ -674,6 +674,29 @@ async function main() {
     await screenshot('providers');
   });
 
+  await check('Test Connection runs doctor\'s checks on a provider and says what it found', async () => {
+    await runCommand('Notifications: Clear All Notifications');
+    await runCommand('Infinity Matrix: Test Connection');
+    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'fake' }).first();
+    await row.waitFor({ timeout: 15_000 });
+    await row.click();
+    const toast = page.locator('.notifications-toasts .notification-toast', { hasText: /fake — reachable/ }).first();
+    await toast.waitFor({ state: 'visible', timeout: 20_000 });
+    await screenshot('test-connection');
+  });
+
+  await check('Restart Server keeps the task history and the answers (progress, then a confirmation)', async () => {
+    await runCommand('Infinity Matrix: Restart Server');
+    await page.locator('.notifications-toasts .notification-toast', { hasText: 'server restarted' }).first().waitFor({ timeout: 30_000 });
+    await openAgentsView();
+    await waitFor('the earlier tasks in the tree', async () => (await treeRows()).some((r) => /^explain #\d+ · calc\.py.*succeeded/.test(r)), 20_000);
+    const turn = answerFrame().locator('article.turn').last();
+    const text = await turn.innerText({ timeout: 5_000 }).catch(() => '');
+    if (!text.trim()) throw new Error('the Answers view lost its answer across the restart');
+    if (/unknown task/i.test(extensionLog())) throw new Error('"unknown task" after the restart');
+    await screenshot('after-restart');
+  });
+
   await check('Set API Key stores the key in secret storage and hands it to the server (never to the log)', async () => {
     const secret = 'sk-e2e-SECRET-value-123';
     await runCommand('Infinity Matrix: Set API Key');
