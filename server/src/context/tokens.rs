@@ -7,7 +7,7 @@
 //! own (one token: BPE vocabularies hold few multi-character pieces of other scripts); each
 //! other non-space character costs one token, and each run of whitespace containing a line
 //! break one token. Against cl100k (tiktoken-rs, in
-//! `tests/token_estimate.rs`) it never counts fewer tokens for any file of this project's
+//! `tests/it/token_estimate.rs`) it never counts fewer tokens for any file of this project's
 //! sources and fixtures, so a budget it keeps holds for real models; in total it counts about
 //! 1.3 times as many (the rule before this one, ⌈len/4⌉ per whole run, counted 1.5 times).
 

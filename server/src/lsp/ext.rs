@@ -1,7 +1,7 @@
 //! The custom LSP protocol (`infinityMatrix/*` methods): every request, response and notification type, and the method names.
 //!
 //! Every change here must be reflected in docs/lsp-extensions.md; a test
-//! (`server/tests/lsp_extensions_doc.rs`) fails when this file's hash is not the one the doc records.
+//! (`server/tests/it/lsp_extensions_doc.rs`) fails when this file's hash is not the one the doc records.
 //! Engine types never go out as they are: `to_proto.rs` converts them to these types and
 //! `from_proto.rs` converts params back, so renaming an engine field cannot change the wire.
 //! Enums shared with the configuration file (`OutputMode`, `Approval`, `Trigger`) and the

@@ -1,7 +1,7 @@
 //! The agent surface over real LSP stdio: commands, code actions, approvals, notifications,
 //! secrets, metrics, and the crash test — against a wiremock OpenAI-compatible provider.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

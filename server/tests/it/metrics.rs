@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-mod support;
+use crate::support;
 
 use infinity_matrix::config::{self, ConfigSources, MetricsConfig};
 use infinity_matrix::metrics::{

@@ -1,6 +1,6 @@
 //! The command-line front end, run as a real process.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

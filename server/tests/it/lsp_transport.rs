@@ -3,7 +3,7 @@
 //! Frames tower-lsp-server cannot decode, wrong Content-Length values, random and mutated
 //! frames against one process, the process ending after stdin closes, and what reaches stderr.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::Duration;

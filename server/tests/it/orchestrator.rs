@@ -2,7 +2,7 @@
 //! recording host: scheduling, caps, lifecycle, cancellation, failover, circuit breakers,
 //! approvals, diagnostics, background triggers, shutdown and secret redaction.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

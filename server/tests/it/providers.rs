@@ -2298,7 +2298,7 @@ fn run_with_planted_key() {
     let output = std::process::Command::new(exe)
         .args([
             "--exact",
-            "planted_env_key_never_leaks",
+            "providers::planted_env_key_never_leaks",
             "--nocapture",
             "--test-threads=1",
         ])

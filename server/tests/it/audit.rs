@@ -1110,7 +1110,7 @@ fn killed_writer_keeps_flushed_data() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "child_writer",
+            "audit::child_writer",
             "--nocapture",
             "--test-threads",
             "1",

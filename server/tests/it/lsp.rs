@@ -1,6 +1,6 @@
 //! End-to-end LSP tests: the real binary over real Content-Length framed stdio.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{LspClient, copy_fixture, file_uri};
