@@ -640,29 +640,35 @@ async function main() {
     await screenshot('auto-edit-applied');
   });
 
-  await check('Show Context Snapshot opens the items with provenance and token cost', async () => {
+  await check('Show Context Snapshot shows the items as a table in the Answers view (provenance, tokens; rows open)', async () => {
     await gotoLine('calc.py', 5);
     await runCommand('Infinity Matrix: Show Context Snapshot');
-    const text = await waitFor('the context document', async () => {
-      const t = await editorText('Context calc.py');
+    const table = answerFrame().locator('#table');
+    const text = await waitFor('the context table', async () => {
+      const t = await table.innerText({ timeout: 500 }).catch(() => '');
       return t.includes('Context snapshot') ? t : undefined;
     }, 20_000);
     if (!/\d+ of \d+ tokens/.test(text)) throw new Error(`no token totals: ${text.slice(0, 300)}`);
     if (!/enclosingSymbol|selection/.test(text)) throw new Error(`no items: ${text.slice(0, 300)}`);
+    if ((await table.locator('table.data th').count()) < 5) throw new Error('not a real table');
     await screenshot('context-snapshot');
   });
 
-  await check('Show Audit Log lists the tasks\' transitions and approvals', async () => {
+  await check('Show Audit Log is a table filterable by agent, kind and time', async () => {
     await runCommand('Infinity Matrix: Show Audit Log');
-    const text = await waitFor('the audit document', async () => {
-      const t = await editorText('Audit log');
-      return t.includes('audit log') ? t : undefined;
+    const table = answerFrame().locator('#table');
+    const text = await waitFor('the audit table', async () => {
+      const t = await table.innerText({ timeout: 500 }).catch(() => '');
+      return t.includes('Audit log') ? t : undefined;
     }, 20_000);
     if (!/transition/.test(text) || !/approval|edit/.test(text)) throw new Error(`audit entries missing: ${text.slice(0, 400)}`);
-    // newest first (the first task's rows are further down, outside the rendered lines)
-    // Newest first: the last tasks of this run (the auto edit) are at the top.
     if (!/autoedit/.test(text)) throw new Error('no task of this run in the audit log');
+    // Filter by kind: only approvals stay.
+    await table.locator('select[data-filter="1"]').selectOption('approval');
+    const kinds = await table.locator('table.data tbody tr td:nth-child(2)').allInnerTexts();
+    if (!kinds.length || kinds.some((k) => k.trim() !== 'approval')) throw new Error(`the kind filter kept ${JSON.stringify(kinds)}`);
     await screenshot('audit-log');
+    await table.locator('button', { hasText: 'Back to answers' }).click();
   });
 
   await check('the Providers node shows the provider\'s health and circuit', async () => {

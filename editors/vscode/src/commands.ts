@@ -28,6 +28,7 @@ import {
 } from './lsp_ext';
 import type { AgentModel } from './model';
 import type { AnswerPanel } from './panel/answerPanel';
+import { auditTable, contextTable } from './panel/tables';
 import { taskLabel, type TurnRequest } from './panel/turns';
 import { isProviderName, PROVIDER_CHOICES, providerEntry, withProvider } from './providerSetup';
 import { isSecretName, type Secrets } from './secrets';
@@ -541,11 +542,12 @@ export class Commands {
       const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri);
       return open?.languageId ?? path.extname(uri).replace('.', '');
     };
-    const text = renderContextDocument(
-      result,
-      { uri: editor.document.uri.toString(), line: sel.active.line, character: sel.active.character },
-      langOf,
-    );
+    const where = { uri: editor.document.uri.toString(), line: sel.active.line, character: sel.active.character };
+    if (vscode.workspace.getConfiguration('infinityMatrix.ui').get<string>('answerView', 'panel') !== 'document') {
+      await this.h.panel.showTable(contextTable(result, where));
+      return;
+    }
+    const text = renderContextDocument(result, where, langOf);
     const name = `Context ${basename(editor.document.uri.toString())}-${sel.active.line + 1}.md`;
     const uri = vscode.Uri.from({ scheme: VIEW_SCHEME, path: `/${name}` });
     this.h.memDocs.set(uri, text);
@@ -556,6 +558,10 @@ export class Commands {
   async showAudit(): Promise<void> {
     const client = this.client();
     const result = await client.sendRequest<AuditResult>(Methods.audit, { limit: 200 });
+    if (vscode.workspace.getConfiguration('infinityMatrix.ui').get<string>('answerView', 'panel') !== 'document') {
+      await this.h.panel.showTable(auditTable(result.entries ?? []));
+      return;
+    }
     const uri = vscode.Uri.from({ scheme: VIEW_SCHEME, path: '/Audit log.md' });
     this.h.memDocs.set(uri, renderAuditDocument(result.entries ?? []));
     const doc = await vscode.workspace.openTextDocument(uri);

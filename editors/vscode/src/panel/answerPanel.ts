@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { isTerminal, type TaskDetail } from '../lsp_ext';
 import type { AgentModel } from '../model';
 import { type FromWebview, parseFromWebview, type ToWebview } from './messages';
+import type { TableView } from './tables';
 import { conversation, conversationTurns, type TurnRequest } from './turns';
 
 export const ANSWER_VIEW_ID = 'infinityMatrixAnswer';
@@ -36,6 +37,8 @@ export class AnswerPanel implements vscode.WebviewViewProvider, vscode.Disposabl
   private tab: vscode.WebviewPanel | undefined;
   private readonly requests = new Map<string, TurnRequest>();
   private focus: string | undefined;
+  /** Show Context / Show Audit: a table instead of the conversation until Back. */
+  private table: TableView | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private ticker: ReturnType<typeof setInterval> | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -81,11 +84,20 @@ export class AnswerPanel implements vscode.WebviewViewProvider, vscode.Disposabl
   /** Shows the conversation of `taskId` (in the view, or the tab when it is open). */
   async show(taskId: string, preserveFocus = true): Promise<void> {
     this.focus = taskId;
+    this.table = undefined;
     if (this.tab) {
       this.tab.reveal(undefined, preserveFocus);
     } else {
       await vscode.commands.executeCommand(`${ANSWER_VIEW_ID}.focus`, { preserveFocus });
     }
+    this.schedule(0);
+  }
+
+  /** Shows a table (Show Context, Show Audit) in the panel. */
+  async showTable(table: TableView): Promise<void> {
+    this.table = table;
+    if (this.tab) this.tab.reveal(undefined, true);
+    else await vscode.commands.executeCommand(`${ANSWER_VIEW_ID}.focus`, { preserveFocus: true });
     this.schedule(0);
   }
 
@@ -121,6 +133,7 @@ export class AnswerPanel implements vscode.WebviewViewProvider, vscode.Disposabl
   /** A task this window started: the panel follows it. */
   started(taskId: string): void {
     this.focus = taskId;
+    this.table = undefined;
     this.schedule(0);
   }
 
@@ -167,6 +180,7 @@ export class AnswerPanel implements vscode.WebviewViewProvider, vscode.Disposabl
 </head>
 <body>
 <main id="turns" aria-label="Conversation"></main>
+<section id="table" hidden></section>
 <p id="empty" class="empty"></p>
 <form id="ask" class="ask">
 <label for="question" class="visually-hidden">Question</label>
@@ -187,6 +201,12 @@ export class AnswerPanel implements vscode.WebviewViewProvider, vscode.Disposabl
   }
 
   private post(): void {
+    if (this.table) {
+      const message: ToWebview = { type: 'table', table: this.table, now: Date.now() };
+      void this.view?.webview.postMessage(message);
+      void this.tab?.webview.postMessage(message);
+      return;
+    }
     const turns = conversationTurns(this.focus, this.host.model, this.requests, Date.now());
     const message: ToWebview = {
       type: 'render',
@@ -209,6 +229,10 @@ export class AnswerPanel implements vscode.WebviewViewProvider, vscode.Disposabl
   private async onMessage(m: FromWebview): Promise<void> {
     switch (m.type) {
       case 'ready':
+        this.schedule(0);
+        return;
+      case 'back':
+        this.table = undefined;
         this.schedule(0);
         return;
       case 'cancel':

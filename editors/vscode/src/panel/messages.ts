@@ -3,11 +3,13 @@
  * for both sides.
  */
 import type { Range } from '../lsp_ext';
+import type { TableView } from './tables';
 import type { TurnView } from './turns';
 
 /** Extension → webview. */
 export type ToWebview =
   | { type: 'render'; turns: TurnView[]; empty: string; canAsk: boolean }
+  | { type: 'table'; table: TableView; now: number }
   | { type: 'focusInput' };
 
 /** Webview → extension. */
@@ -19,7 +21,8 @@ export type FromWebview =
   | { type: 'copy'; code: string }
   | { type: 'insert'; code: string }
   | { type: 'apply'; taskId: string; code: string }
-  | { type: 'open'; uri: string; range: Range };
+  | { type: 'open'; uri: string; range: Range }
+  | { type: 'back' };
 
 /** Parses a message from the webview (which is untrusted input). */
 export function parseFromWebview(v: unknown): FromWebview | undefined {
@@ -29,6 +32,8 @@ export function parseFromWebview(v: unknown): FromWebview | undefined {
   switch (m.type) {
     case 'ready':
       return { type: 'ready' };
+    case 'back':
+      return { type: 'back' };
     case 'cancel':
     case 'retry': {
       const taskId = str('taskId');

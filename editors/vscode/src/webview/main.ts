@@ -20,6 +20,7 @@ import yaml from 'highlight.js/lib/languages/yaml';
 import ini from 'highlight.js/lib/languages/ini';
 import MarkdownIt from 'markdown-it';
 import type { FromWebview, ToWebview } from '../panel/messages';
+import { filterRows, type TableView } from '../panel/tables';
 import type { TurnView } from '../panel/turns';
 
 declare function acquireVsCodeApi(): { postMessage(m: FromWebview): void };
@@ -85,6 +86,8 @@ function button(label: string, act: string, taskId: string, title: string): HTML
 }
 
 const root = document.getElementById('turns') as HTMLElement;
+const tableEl = document.getElementById('table') as HTMLElement;
+let currentTable: { table: TableView; now: number; chosen: string[] } | undefined;
 const emptyEl = document.getElementById('empty') as HTMLElement;
 const form = document.getElementById('ask') as HTMLFormElement;
 const input = document.getElementById('question') as HTMLTextAreaElement;
@@ -138,7 +141,68 @@ function turnElement(t: TurnView): HTMLElement {
   return turn;
 }
 
+/** Show Context / Show Audit: a real table with filters; rows open their range. */
+function renderTable(): void {
+  if (!currentTable) return;
+  const { table, now, chosen } = currentTable;
+  const head = el('div', 'table-head');
+  const back = el('button', 'act', 'Back to answers');
+  back.type = 'button';
+  back.dataset.act = 'back';
+  head.append(el('h2', 'table-title', table.title), back);
+  const sub = el('p', 'table-sub', table.subtitle);
+  const filters = el('div', 'filters');
+  table.filters.forEach((f, i) => {
+    const label = el('label', 'filter');
+    label.append(`${f.label} `);
+    const select = el('select');
+    select.dataset.filter = String(i);
+    select.append(new Option('any', ''));
+    for (const o of f.options) select.append(new Option(o, o, false, chosen[i] === o));
+    label.append(select);
+    filters.append(label);
+  });
+  const rows = filterRows(table, chosen, now);
+  const t = el('table', 'data');
+  const thead = el('thead');
+  const hr = el('tr');
+  table.columns.forEach((c, i) => {
+    const th = el('th', table.numeric.includes(i) ? 'num' : undefined, c);
+    th.scope = 'col';
+    hr.append(th);
+  });
+  thead.append(hr);
+  const tbody = el('tbody');
+  rows.forEach((row) => {
+    const tr = el('tr');
+    row.cells.forEach((cell, i) => tr.append(el('td', table.numeric.includes(i) ? 'num' : undefined, cell)));
+    if (row.open) {
+      tr.tabIndex = 0;
+      tr.className = 'openable';
+      tr.dataset.row = String(table.rows.indexOf(row));
+      tr.title = 'Open this range';
+    }
+    tbody.append(tr);
+    if (row.detail !== undefined) {
+      const dr = el('tr', 'detail');
+      const td = el('td');
+      td.colSpan = table.columns.length;
+      const details = el('details');
+      details.append(el('summary', undefined, 'source'), el('pre', undefined, row.detail));
+      td.append(details);
+      dr.append(td);
+      tbody.append(dr);
+    }
+  });
+  t.append(thead, tbody);
+  const count = el('p', 'table-sub', `${rows.length} of ${table.rows.length} shown`);
+  tableEl.replaceChildren(head, sub, filters, count, t);
+}
+
 function render(turns: TurnView[], empty: string, canAsk: boolean): void {
+  currentTable = undefined;
+  tableEl.hidden = true;
+  root.hidden = false;
   codeBlocks = [];
   lastTurns = turns;
   const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 24;
@@ -171,7 +235,32 @@ document.addEventListener('click', (ev) => {
   } else if (act === 'open') {
     const chip = lastTurns.find((t) => t.id === taskId)?.chips[Number(target.dataset.chip)];
     if (chip) vscode.postMessage({ type: 'open', uri: chip.uri, range: chip.range });
+  } else if (act === 'back') {
+    vscode.postMessage({ type: 'back' });
   }
+});
+
+function openRow(tr: HTMLElement): void {
+  const row = currentTable?.table.rows[Number(tr.dataset.row)];
+  if (row?.open) vscode.postMessage({ type: 'open', uri: row.open.uri, range: row.open.range });
+}
+
+tableEl.addEventListener('click', (ev) => {
+  const tr = (ev.target as HTMLElement).closest('tr.openable');
+  if (tr instanceof HTMLElement) openRow(tr);
+});
+tableEl.addEventListener('keydown', (ev) => {
+  const tr = (ev.target as HTMLElement).closest('tr.openable');
+  if (tr instanceof HTMLElement && (ev.key === 'Enter' || ev.key === ' ')) {
+    ev.preventDefault();
+    openRow(tr);
+  }
+});
+tableEl.addEventListener('change', (ev) => {
+  const select = ev.target as HTMLSelectElement;
+  if (!currentTable || select.dataset.filter === undefined) return;
+  currentTable.chosen[Number(select.dataset.filter)] = select.value;
+  renderTable();
 });
 
 function send(): void {
@@ -196,6 +285,14 @@ input.addEventListener('keydown', (ev) => {
 window.addEventListener('message', (ev: MessageEvent<ToWebview>) => {
   const m = ev.data;
   if (m.type === 'render') render(m.turns, m.empty, m.canAsk);
+  else if (m.type === 'table') {
+    currentTable = { table: m.table, now: m.now, chosen: m.table.filters.map(() => '') };
+    root.hidden = true;
+    emptyEl.hidden = true;
+    form.hidden = true;
+    tableEl.hidden = false;
+    renderTable();
+  }
   else if (m.type === 'focusInput') input.focus();
 });
 
