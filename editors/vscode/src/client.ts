@@ -97,6 +97,30 @@ export class ServerManager implements vscode.Disposable {
   private attempt = 0;
   private startedAt = 0;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** When the last stop we asked for began (ms). */
+  private lastStopAt = 0;
+  /**
+   * The log the language client writes to: the output channel, except that vscode-languageclient
+   * reports every exit of the server process as an error, also the clean exit (code 0) of a
+   * stop or restart we asked for; that one is logged as information.
+   */
+  private get clientLog(): vscode.OutputChannel {
+    const output = this.output;
+    // The exit is reported when the process is reaped, which can be just after stop() returns.
+    const isStopping = () => this.stopping || Date.now() - this.lastStopAt < 5000;
+    return new Proxy(output, {
+      get(target, prop, receiver) {
+        if (prop === 'appendLine') {
+          return (line: string) => {
+            const clean = /^\[Error - ([^\]]+)\] (Server process exited with code 0\.)$/.exec(line);
+            output.appendLine(clean && isStopping() ? `[Info  - ${clean[1]}] ${clean[2]}` : line);
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+  }
   private countdown: NodeJS.Timeout | undefined;
   private serverPath: string | undefined;
   private disposed = false;
@@ -179,7 +203,7 @@ export class ServerManager implements vscode.Disposable {
     };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
-      outputChannel: this.output,
+      outputChannel: this.clientLog,
       traceOutputChannel: this.traceOutput,
       // Shown in the output channel only; the status bar and the Agents view report state.
       revealOutputChannelOn: 4 /* RevealOutputChannelOn.Never */,
@@ -312,6 +336,7 @@ export class ServerManager implements vscode.Disposable {
     this.client = undefined;
     if (client) {
       this.stopping = true;
+      this.lastStopAt = Date.now();
       try {
         if (client.isRunning()) await client.stop(5000);
       } catch (e) {

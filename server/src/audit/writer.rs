@@ -360,8 +360,13 @@ fn apply(tx: &Transaction<'_>, op: Op, ctx: &WriteCtx, owner: &str) -> rusqlite:
             detail,
         } => {
             let detail = ctx.opt_text(detail.as_deref());
-            let error = (to == TaskState::Failed)
-                .then(|| detail.clone().unwrap_or_else(|| "failed".to_owned()));
+            // Why it failed, or why it was cancelled ("edit rejected", "cancelled by the user"):
+            // the task list of a later server shows it.
+            let error = match to {
+                TaskState::Failed => Some(detail.clone().unwrap_or_else(|| "failed".to_owned())),
+                TaskState::Cancelled => detail.clone(),
+                _ => None,
+            };
             tx.prepare_cached(
                 "UPDATE tasks SET state = ?2, updated_at = ?3, error = COALESCE(?4, error) \
                  WHERE id = ?1",
