@@ -34,7 +34,7 @@ describe('Show Audit as a table', () => {
   ];
   it('newest first, filterable by agent, kind and time', () => {
     const t = auditTable(entries);
-    expect(t.rows.map((x) => x.cells[2])).toEqual(['a-2', 'a-2', 'a-1']);
+    expect(t.rows.map((x) => x.cells[2])).toEqual(['#2', '#2', '#1']);
     expect(t.filters.map((f) => f.label)).toEqual(['agent', 'kind', 'time']);
     expect(t.filters[0]?.options).toEqual(['explain', 'fix']);
     expect(filterRows(t, ['fix', '', ''], 5_200_000)).toHaveLength(2);

@@ -2,7 +2,7 @@
  * Show Context and Show Audit as tables in the answer panel: what the webview shows (columns,
  * rows, filters), built from the server's results. No `vscode` import.
  */
-import { basename } from '../format';
+import { basename, shortTaskId } from '../format';
 import type { AuditEntry, ContextResult, Range } from '../lsp_ext';
 
 export interface TableRow {
@@ -29,6 +29,8 @@ export interface TableView {
   columns: string[];
   /** Columns holding numbers (right-aligned). */
   numeric: number[];
+  /** The column that wraps (the others keep to one line; the table scrolls sideways). */
+  wide: number;
   rows: TableRow[];
   filters: TableFilter[];
 }
@@ -65,6 +67,7 @@ export function contextTable(result: ContextResult, where: { uri: string; line: 
       (result.indexComplete === false ? ' — the workspace index is still being built' : ''),
     columns: ['#', 'kind', 'tokens', 'where', 'why'],
     numeric: [0, 2],
+    wide: 4,
     rows,
     filters: [{ column: 1, label: 'kind', options: distinct(result.items.map((i) => i.kind)) }],
   };
@@ -73,15 +76,16 @@ export function contextTable(result: ContextResult, where: { uri: string; line: 
 export function auditTable(entries: AuditEntry[]): TableView {
   const sorted = [...entries].sort((a, b) => b.at - a.at);
   const rows: TableRow[] = sorted.map((e) => ({
-    cells: [new Date(e.at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z'), e.kind, e.taskId, e.agent ?? '', e.summary],
+    cells: [new Date(e.at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ''), e.kind, shortTaskId(e.taskId), e.agent ?? '', e.summary],
     at: e.at,
   }));
   return {
     kind: 'audit',
     title: 'Audit log',
     subtitle: `${sorted.length} most recent entries, newest first`,
-    columns: ['time', 'kind', 'task', 'agent', 'summary'],
+    columns: ['time (UTC)', 'kind', 'task', 'agent', 'summary'],
     numeric: [],
+    wide: 4,
     rows,
     filters: [
       { column: 3, label: 'agent', options: distinct(sorted.map((e) => e.agent ?? '')) },

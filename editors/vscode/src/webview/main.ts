@@ -167,7 +167,7 @@ function renderTable(): void {
   const thead = el('thead');
   const hr = el('tr');
   table.columns.forEach((c, i) => {
-    const th = el('th', table.numeric.includes(i) ? 'num' : undefined, c);
+    const th = el('th', table.numeric.includes(i) ? 'num' : i === table.wide ? 'wide' : undefined, c);
     th.scope = 'col';
     hr.append(th);
   });
@@ -175,7 +175,7 @@ function renderTable(): void {
   const tbody = el('tbody');
   rows.forEach((row) => {
     const tr = el('tr');
-    row.cells.forEach((cell, i) => tr.append(el('td', table.numeric.includes(i) ? 'num' : undefined, cell)));
+    row.cells.forEach((cell, i) => tr.append(el('td', table.numeric.includes(i) ? 'num' : i === table.wide ? 'wide' : undefined, cell)));
     if (row.open) {
       tr.tabIndex = 0;
       tr.className = 'openable';
@@ -195,8 +195,10 @@ function renderTable(): void {
     }
   });
   t.append(thead, tbody);
+  const scroll = el('div', 'table-scroll');
+  scroll.append(t);
   const count = el('p', 'table-sub', `${rows.length} of ${table.rows.length} shown`);
-  tableEl.replaceChildren(head, sub, filters, count, t);
+  tableEl.replaceChildren(head, sub, filters, count, scroll);
 }
 
 function render(turns: TurnView[], empty: string, canAsk: boolean): void {
