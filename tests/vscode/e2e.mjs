@@ -758,6 +758,42 @@ async function main() {
     if (!again || again === pid) throw new Error('no new server process');
   });
 
+  await check('first run: Get Started opens the walkthrough; Configure Provider sets up a provider and tests the connection', async () => {
+    await rewriteUserSettings((st) => {
+      delete st['infinityMatrix.providers'];
+      delete st['infinityMatrix.defaults.providers'];
+    });
+    await openAgentsView();
+    const welcome = sidebar().locator('.welcome-view-content', { hasText: 'No AI provider is configured yet' }).first();
+    await welcome.waitFor({ state: 'visible', timeout: 20_000 });
+    await welcome.locator('.monaco-button, a', { hasText: 'Get Started' }).first().click();
+    await page.locator('.gettingStartedContainer, .getting-started', { hasText: 'Get started with Infinity Matrix' }).first().waitFor({ timeout: 20_000 });
+    await screenshot('walkthrough');
+    await page.keyboard.press('Escape');
+    await runCommand('Infinity Matrix: Configure Provider');
+    const widget = page.locator('.quick-input-widget').first();
+    const input = widget.locator('input').first();
+    await widget.locator('.monaco-list-row', { hasText: 'OpenAI-compatible' }).first().click();
+    // name, base URL, model, key: each an input box with its default
+    await widget.filter({ hasText: 'A name for this provider' }).waitFor({ timeout: 10_000 });
+    await input.fill('e2elocal');
+    await page.keyboard.press('Enter');
+    await widget.filter({ hasText: 'Base URL' }).waitFor({ timeout: 10_000 });
+    await input.fill(baseUrl);
+    await page.keyboard.press('Enter');
+    await widget.filter({ hasText: 'Model' }).waitFor({ timeout: 10_000 });
+    await input.fill(REAL_LLM ? REAL_MODEL : 'm');
+    await page.keyboard.press('Enter');
+    await widget.filter({ hasText: 'API key' }).waitFor({ timeout: 10_000 });
+    if ((await input.getAttribute('type')) !== 'password') throw new Error('the key input is not a password field');
+    await page.keyboard.press('Enter'); // a local server: no key
+    await page.locator('.notifications-toasts .notification-toast', { hasText: /e2elocal — reachable/ }).first().waitFor({ timeout: 30_000 });
+    await screenshot('provider-configured');
+    const settingsText = fs.readFileSync(path.join(userDataDir, 'User', 'settings.json'), 'utf8');
+    if (!settingsText.includes('"e2elocal"') || !settingsText.includes(baseUrl)) throw new Error(`settings.json lacks the provider: ${settingsText.slice(0, 400)}`);
+    await waitFor('the agents again', async () => (await treeRows()).some((r) => r.startsWith('explain')), 15_000);
+  });
+
   await check('with nothing configured, the Agents view shows the welcome content explaining setup', async () => {
     await rewriteUserSettings((st) => {
       delete st['infinityMatrix.providers'];
