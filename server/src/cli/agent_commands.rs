@@ -367,7 +367,14 @@ pub fn doctor(root: Option<PathBuf>) -> Result<()> {
     let rows = runtime.block_on(async {
         let mut rows = Vec::new();
         for (name, cfg) in effective_providers(&config) {
-            let url = cfg.base_url.clone().unwrap_or_else(|| "(default)".into());
+            let url = if cfg.kind == crate::providers::ProviderKind::Embedded {
+                crate::providers::embedded::model_file(&cfg)
+                    .0
+                    .display()
+                    .to_string()
+            } else {
+                cfg.base_url.clone().unwrap_or_else(|| "(default)".into())
+            };
             let row = match ProviderHandle::from_config(&name, &cfg, secrets.clone()) {
                 Err(e) => (
                     name,
@@ -436,7 +443,7 @@ pub fn doctor(root: Option<PathBuf>) -> Result<()> {
     if !ok {
         writeln!(
             out,
-            "\nNo provider is usable. Start the bundled local model with `bash scripts/local-model.sh start`, or configure one in {}.",
+            "\nNo provider is usable. Install the embedded model with `infinity-matrix model install`, or configure one in {}.",
             crate::config::user_config_path().display()
         )?;
     }

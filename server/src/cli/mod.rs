@@ -1,6 +1,7 @@
-//! The command-line front end: `lsp`, `context`, `symbols`, `run`, `doctor`, `audit` — thin adapters over the engine.
+//! The command-line front end: `lsp`, `context`, `symbols`, `run`, `doctor`, `audit`, `model` — thin adapters over the engine.
 
 mod agent_commands;
+mod model_commands;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -71,7 +72,8 @@ pub enum Command {
         #[arg(long)]
         root: Option<PathBuf>,
     },
-    /// Check every configured provider: reachable, authorised, model present.
+    /// Check every configured provider: reachable, authorised, model present (the embedded
+    /// model: present, loadable, and its speed on a short probe).
     Doctor {
         #[arg(long)]
         root: Option<PathBuf>,
@@ -95,6 +97,11 @@ pub enum Command {
     },
     /// Print the JSON Schema of the configuration file.
     Schema,
+    /// Install, list or remove the embedded model (the offline default provider).
+    Model {
+        #[command(subcommand)]
+        command: model_commands::ModelCommand,
+    },
     /// Print the symbols of a file, or of every source file under a directory.
     Symbols {
         path: PathBuf,
@@ -171,6 +178,10 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             crate::telemetry::init("warn");
             agent_commands::audit(root, since, task, limit, json)
+        }
+        Command::Model { command } => {
+            crate::telemetry::init("warn");
+            model_commands::run(command)
         }
         Command::Schema => {
             println!(

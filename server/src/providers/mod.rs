@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 pub mod anthropic;
+pub mod embedded;
 pub mod gemini;
 pub mod http;
 pub mod ollama;
@@ -19,6 +20,7 @@ pub mod secrets;
 pub mod vertex;
 
 pub use anthropic::AnthropicProvider;
+pub use embedded::EmbeddedProvider;
 pub use gemini::GeminiProvider;
 pub use http::{CallLimits, build_client, classify_status, parse_retry_after};
 pub use ollama::OllamaProvider;
@@ -43,6 +45,8 @@ pub enum ProviderKind {
     Anthropic,
     Gemini,
     Vertex,
+    // A GGUF model run in this process (no server): providers/embedded.rs.
+    Embedded,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
