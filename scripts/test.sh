@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, unit, property and end-to-end tests
-# (LSP over stdio, CLI, wiremock providers, and a real local model).
+# (LSP over stdio, CLI, wiremock providers, and the real embedded model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,14 +16,20 @@ cargo fmt --all -- --check
 log "cargo clippy (all targets, warnings are errors)"
 cargo clippy --locked --all-targets -- -D warnings
 
-log "cargo tests (unit, property, LSP end-to-end over stdio, CLI, providers, orchestrator, audit)"
+log "the embedded model (installed once, kept outside the clone in \$XDG_DATA_HOME/infinity-matrix/models)"
+cargo build --locked -p infinity-matrix --bin infinity-matrix
+INFINITY_MATRIX_EMBEDDED_MODEL=$("${CARGO_TARGET_DIR:-target}/debug/infinity-matrix" model install)
+export INFINITY_MATRIX_EMBEDDED_MODEL
+echo "embedded model: $INFINITY_MATRIX_EMBEDDED_MODEL (tests/embedded_model.rs runs it)" >&2
+
+log "cargo tests (unit, property, LSP end-to-end over stdio, CLI, providers, orchestrator, audit, embedded model)"
 if command -v cargo-nextest >/dev/null; then
   cargo nextest run --locked --no-fail-fast
 else
   cargo test --locked --no-fail-fast
 fi
 
-log "end-to-end against a real local model (llama.cpp + SmolLM2)"
+log "end-to-end against the real embedded model (SmolLM2-135M-Instruct in the server)"
 bash scripts/e2e-local-model.sh
 
 log "VS Code extension: npm ci, eslint, typecheck, unit tests, bundle"

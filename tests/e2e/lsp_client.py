@@ -66,6 +66,8 @@ class LspClient:
             result = handler(msg.get("params")) if handler else None
             self.send({"jsonrpc": "2.0", "id": msg["id"], "result": result})
         elif "method" in msg:
+            if isinstance(msg.get("params"), dict):
+                msg["params"]["_received"] = time.time()
             self.notifications.append(msg)
         else:
             self.responses[msg["id"]] = msg

@@ -348,7 +348,14 @@ pub fn doctor(root: Option<PathBuf>) -> Result<()> {
         .into_iter()
         .map(|(name, cfg, check)| {
             let kind = format!("{:?}", cfg.kind).to_lowercase();
-            let url = cfg.base_url.clone().unwrap_or_else(|| "(default)".into());
+            let url = if cfg.kind == crate::config::ProviderKind::Embedded {
+                crate::providers::embedded::model_file(&cfg)
+                    .0
+                    .display()
+                    .to_string()
+            } else {
+                cfg.base_url.clone().unwrap_or_else(|| "(default)".into())
+            };
             let (reach, auth, present, detail) = match check {
                 ProviderCheck::Unusable(e) => ("no".into(), "-".into(), "-".into(), e),
                 ProviderCheck::Report(r) => (

@@ -1,7 +1,8 @@
-//! The command-line front end: `lsp`, `context`, `symbols`, `run`, `doctor`, `audit` — thin adapters over the session.
+//! The command-line front end: `lsp`, `context`, `symbols`, `run`, `doctor`, `audit`, `model` — thin adapters over the session.
 
 mod agent_commands;
 mod json;
+mod model_commands;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,7 +71,8 @@ pub enum Command {
         #[arg(long)]
         root: Option<PathBuf>,
     },
-    /// Check every configured provider: reachable, authorised, model present.
+    /// Check every configured provider: reachable, authorised, model present (the embedded
+    /// model: present, loadable, and its speed on a short probe).
     Doctor {
         #[arg(long)]
         root: Option<PathBuf>,
@@ -94,6 +96,11 @@ pub enum Command {
     },
     /// Print the JSON Schema of the configuration file.
     Schema,
+    /// Install, list or remove the embedded model (the offline default provider).
+    Model {
+        #[command(subcommand)]
+        command: model_commands::ModelCommand,
+    },
     /// Print the symbols of a file, or of every source file under a directory.
     Symbols {
         path: PathBuf,
@@ -174,6 +181,10 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             crate::telemetry::init("warn");
             agent_commands::audit(root, since, task, limit, json)
+        }
+        Command::Model { command } => {
+            crate::telemetry::init("warn");
+            model_commands::run(command)
         }
         Command::Schema => {
             println!(

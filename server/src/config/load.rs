@@ -392,10 +392,35 @@ pub fn validate(config: &Config) -> Result<(), ConfigError> {
                 format!("{url:?} is not an http(s) URL"),
             ));
         }
-        if p.model.trim().is_empty() {
+        let embedded = p.kind == super::ProviderKind::Embedded;
+        if p.model.trim().is_empty() && !embedded {
             return Err(invalid(
                 format!("providers.{name}.model"),
                 "must not be empty".into(),
+            ));
+        }
+        if let Some(c) = p
+            .context_tokens
+            .filter(|c| !(1..=super::EMBEDDED_MAX_CONTEXT_TOKENS).contains(c))
+        {
+            return Err(invalid(
+                format!("providers.{name}.context_tokens"),
+                format!(
+                    "{c} is outside 1..={} (the longest context the embedded model supports)",
+                    super::EMBEDDED_MAX_CONTEXT_TOKENS
+                ),
+            ));
+        }
+        if p.threads == Some(0) {
+            return Err(invalid(
+                format!("providers.{name}.threads"),
+                "must be at least 1".into(),
+            ));
+        }
+        if embedded && p.model_path.as_deref().is_some_and(|m| m.trim().is_empty()) {
+            return Err(invalid(
+                format!("providers.{name}.model_path"),
+                "must not be empty (leave it out for the bundled model)".into(),
             ));
         }
         if p.kind == super::ProviderKind::Vertex && p.project.is_none() {

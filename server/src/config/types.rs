@@ -43,20 +43,28 @@ pub enum ProviderKind {
     Anthropic,
     Gemini,
     Vertex,
+    /// A GGUF model run in this process (no server): providers/embedded.rs.
+    Embedded,
 }
+
+/// The longest context the embedded model runs with (candle's llama caps it at 4,096 tokens;
+/// `providers::embedded::MAX_SEQ_LEN` is this number).
+pub const EMBEDDED_MAX_CONTEXT_TOKENS: u32 = 4096;
 
 /// One LLM endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
-    /// Wire protocol: ollama | openai | anthropic | gemini | vertex.
+    /// Wire protocol: ollama | openai | anthropic | gemini | vertex, or embedded (a GGUF
+    /// model run inside the server: see `model_path`).
     pub kind: ProviderKind,
     /// Base URL, e.g. "http://127.0.0.1:8080/v1" for an OpenAI-compatible server.
     /// Defaults per kind: ollama http://127.0.0.1:11434, openai https://api.openai.com/v1,
     /// anthropic https://api.anthropic.com, gemini https://generativelanguage.googleapis.com.
     #[serde(default)]
     pub base_url: Option<String>,
-    /// Model name.
+    /// Model name. Optional for kind = "embedded" (a display name; default: the file's name).
+    #[serde(default)]
     pub model: String,
     /// Name of the environment variable holding the API key (never the key itself).
     #[serde(default)]
@@ -101,6 +109,21 @@ pub struct ProviderConfig {
     /// the command and every process it started (its process group) are killed.
     #[serde(default)]
     pub token_command_timeout_ms: Option<u64>,
+    /// Embedded: the GGUF model file (absolute, or starting with ~/). Default: the bundled
+    /// SmolLM2-135M-Instruct that `infinity-matrix model install` puts in
+    /// $XDG_DATA_HOME/infinity-matrix/models/.
+    #[serde(default)]
+    pub model_path: Option<String>,
+    /// Embedded: context length in tokens, prompt and reply together (default and maximum 4096).
+    #[serde(default)]
+    pub context_tokens: Option<u32>,
+    /// Embedded: threads computing each token (default: one per core).
+    #[serde(default)]
+    pub threads: Option<usize>,
+    /// Embedded: seconds without a request after which the model is dropped from memory
+    /// (default 300); the next request loads it again.
+    #[serde(default)]
+    pub idle_unload_secs: Option<u64>,
 }
 
 /// Output mode of an agent.
@@ -348,9 +371,6 @@ impl Default for PolicyConfig {
     }
 }
 
-/// Port of the local llama.cpp server that `scripts/local-model.sh` starts.
-pub const LOCAL_MODEL_PORT: u16 = 8765;
-
 fn bare_provider(kind: ProviderKind, base_url: &str, model: &str) -> ProviderConfig {
     ProviderConfig {
         kind,
@@ -370,6 +390,10 @@ fn bare_provider(kind: ProviderKind, base_url: &str, model: &str) -> ProviderCon
         location: None,
         token_command: None,
         token_command_timeout_ms: None,
+        model_path: None,
+        context_tokens: None,
+        threads: None,
+        idle_unload_secs: None,
     }
 }
 
@@ -381,17 +405,15 @@ pub fn default_ollama_provider() -> ProviderConfig {
     }
 }
 
-/// The built-in `local` provider: the llama.cpp server with SmolLM2 that the set-up script starts.
+/// The built-in `local` provider: the bundled SmolLM2-135M-Instruct run inside the server
+/// (`infinity-matrix model install` puts it in place), one reply at a time.
 pub fn default_local_provider() -> ProviderConfig {
-    let port = std::env::var("INFINITY_MATRIX_LOCAL_PORT")
-        .ok()
-        .and_then(|p| p.parse::<u16>().ok())
-        .unwrap_or(LOCAL_MODEL_PORT);
-    bare_provider(
-        ProviderKind::Openai,
-        &format!("http://127.0.0.1:{port}/v1"),
-        "smollm2",
-    )
+    ProviderConfig {
+        base_url: None,
+        max_concurrency: Some(1),
+        max_attempts: Some(1),
+        ..bare_provider(ProviderKind::Embedded, "", "smollm2")
+    }
 }
 
 /// The providers in effect: the configured ones plus the built-in local defaults for the

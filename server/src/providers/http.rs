@@ -174,6 +174,7 @@ pub fn kind_name(kind: ProviderKind) -> &'static str {
         ProviderKind::Anthropic => "anthropic",
         ProviderKind::Gemini => "gemini",
         ProviderKind::Vertex => "vertex",
+        ProviderKind::Embedded => "embedded",
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 pub mod anthropic;
+pub mod embedded;
 pub mod gemini;
 pub mod http;
 pub mod ollama;
@@ -20,6 +21,7 @@ pub use crate::secrets;
 pub mod vertex;
 
 pub use anthropic::AnthropicProvider;
+pub use embedded::EmbeddedProvider;
 pub use gemini::GeminiProvider;
 pub use http::{CallLimits, build_client, classify_status, parse_retry_after};
 pub use ollama::OllamaProvider;

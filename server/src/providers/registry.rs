@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::anthropic::AnthropicProvider;
+use super::embedded::EmbeddedProvider;
 use super::gemini::GeminiProvider;
 use super::ollama::OllamaProvider;
 use super::openai::OpenAiProvider;
@@ -35,6 +36,7 @@ pub fn build_provider(
         ProviderKind::Anthropic => Arc::new(AnthropicProvider::new(name, cfg, secrets)?),
         ProviderKind::Gemini => Arc::new(GeminiProvider::new(name, cfg, secrets)?),
         ProviderKind::Vertex => Arc::new(VertexProvider::new(name, cfg, secrets)?),
+        ProviderKind::Embedded => Arc::new(EmbeddedProvider::new(name, cfg)?),
     })
 }
 

@@ -7,6 +7,7 @@ mod support;
 mod audit;
 mod cli;
 mod config;
+mod embedded_model;
 mod lsp;
 mod lsp_agents;
 mod lsp_extensions_doc;

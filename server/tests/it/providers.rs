@@ -165,6 +165,10 @@ impl Spec {
             location: (self.kind == ProviderKind::Vertex).then(|| "us-central1".to_string()),
             token_command: None,
             token_command_timeout_ms: None,
+            model_path: None,
+            context_tokens: None,
+            threads: None,
+            idle_unload_secs: None,
         }
     }
 
@@ -195,6 +199,7 @@ impl KindName for ProviderKind {
             ProviderKind::Anthropic => "anthropic",
             ProviderKind::Gemini => "gemini",
             ProviderKind::Vertex => "vertex",
+            ProviderKind::Embedded => "embedded",
         }
     }
 }
@@ -386,6 +391,7 @@ fn assert_request_shape(spec: &Spec, req: &Request) {
             assert_eq!(body["generationConfig"]["maxOutputTokens"], 64);
             assert_eq!(body["generationConfig"]["temperature"], 0.2);
         }
+        ProviderKind::Embedded => unreachable!("the embedded provider sends no HTTP request"),
     }
 }
 

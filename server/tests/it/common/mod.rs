@@ -422,6 +422,10 @@ pub fn pcfg() -> ProviderConfig {
         location: None,
         token_command: None,
         token_command_timeout_ms: None,
+        model_path: None,
+        context_tokens: None,
+        threads: None,
+        idle_unload_secs: None,
     }
 }
 
