@@ -117,7 +117,8 @@ pub struct ProviderConfig {
     /// Embedded: context length in tokens, prompt and reply together (default and maximum 4096).
     #[serde(default)]
     pub context_tokens: Option<u32>,
-    /// Embedded: threads computing each token (default: one per core).
+    /// Embedded: threads computing each token (default: half the cores, at least one; the
+    /// first embedded model loaded in a process sizes candle's thread pool for all).
     #[serde(default)]
     pub threads: Option<usize>,
     /// Embedded: seconds without a request after which the model is dropped from memory
