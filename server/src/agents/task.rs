@@ -72,6 +72,9 @@ pub struct TaskInfo {
     /// The task this one follows up, when it continues a conversation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_task_id: Option<TaskId>,
+    /// Prompt and reply tokens of the call that answered, when its provider reported them.
+    pub tokens_in: Option<u32>,
+    pub tokens_out: Option<u32>,
 }
 
 impl TaskInfo {

@@ -189,6 +189,11 @@ pub struct TaskInfo {
     /// The task this one follows up, when it continues a conversation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_task_id: Option<String>,
+    /// Prompt and reply tokens of the call that answered, when its provider reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_in: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_out: Option<u32>,
 }
 
 /// `infinityMatrix/taskEvent` params.

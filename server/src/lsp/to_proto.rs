@@ -133,6 +133,8 @@ pub fn task_info(t: agents::TaskInfo) -> ext::TaskInfo {
         retries: t.retries,
         error: t.error,
         parent_task_id: t.parent_task_id,
+        tokens_in: t.tokens_in,
+        tokens_out: t.tokens_out,
     }
 }
 
@@ -307,7 +309,23 @@ mod tests {
             retries: 0,
             error: None,
             parent_task_id: None,
+            tokens_in: None,
+            tokens_out: None,
         }
+    }
+
+    #[test]
+    fn token_counts_go_out_when_the_provider_reported_them() {
+        let t = agents::TaskInfo {
+            tokens_in: Some(812),
+            tokens_out: Some(41),
+            ..info()
+        };
+        let json = serde_json::to_value(task_info(t)).unwrap_or_default();
+        assert_eq!(json["tokensIn"], 812);
+        assert_eq!(json["tokensOut"], 41);
+        let none = serde_json::to_value(task_info(info())).unwrap_or_default();
+        assert!(none.get("tokensIn").is_none(), "{none}");
     }
 
     /// The wire is byte for byte what the server sent before the types moved to ext.rs.

@@ -258,6 +258,8 @@ impl Session {
             retries: 0,
             error: row.error,
             parent_task_id: None,
+            tokens_in: None,
+            tokens_out: None,
         }
     }
 

@@ -149,6 +149,9 @@ async fn execute_prompt_streams_and_lists_commands_and_code_actions() {
     let task = task_state(&mut c, &id, &["succeeded", "failed", "cancelled"]);
     assert_eq!(task["state"], "succeeded", "{task}");
     assert_eq!(task["provider"], "live");
+    // The answering call's token counts, as the provider's stream reported them.
+    assert_eq!(task["tokensIn"], 11, "{task}");
+    assert_eq!(task["tokensOut"], 7, "{task}");
     let detail = c
         .request("infinityMatrix/task", json!({"taskId": id}))
         .unwrap();

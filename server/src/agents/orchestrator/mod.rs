@@ -406,6 +406,8 @@ impl Orchestrator {
             retries: 0,
             error: None,
             parent_task_id: spec.parent_task_id.clone(),
+            tokens_in: None,
+            tokens_out: None,
         };
         if let Some(audit) = &self.inner.audit {
             audit.task_created(&TaskRecord {

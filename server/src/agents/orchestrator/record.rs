@@ -205,6 +205,11 @@ impl Orchestrator {
                     match st.tasks.get_mut(id) {
                         Some(e) => {
                             let open = e.open_attempt.take();
+                            // The answering call's counts, as the provider reported them.
+                            if report.error.is_none() {
+                                e.info.tokens_in = report.usage.prompt_tokens;
+                                e.info.tokens_out = report.usage.completion_tokens;
+                            }
                             (
                                 e.info.attempts,
                                 open.map(|a| a.started_at).unwrap_or_else(|| {
