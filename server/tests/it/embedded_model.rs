@@ -1,4 +1,4 @@
-//! The embedded provider with the real bundled model (SmolLM2-135M-Instruct, Q4_0): streaming, stop, cancellation, queueing and idle unload; skipped, saying so, when the model is not installed.
+//! The embedded provider with the real bundled model (SmolLM2-135M-Instruct, Q4_0): streaming, stop, cancellation, queueing and idle unload; skipped, saying so, only in a plain `cargo test` without the model (scripts/test.sh installs it and names it, and then a missing model fails).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,9 +14,17 @@ use tokio_util::sync::CancellationToken;
 
 /// The installed model, or None (with a message on stderr) when it is absent.
 fn model_path() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("INFINITY_MATRIX_EMBEDDED_MODEL")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(default_model_path);
+    let named = std::env::var_os("INFINITY_MATRIX_EMBEDDED_MODEL").map(std::path::PathBuf::from);
+    // scripts/test.sh (and so CI) installs the model and names it: then it must be there, and
+    // these tests must run, never skip.
+    if let Some(path) = &named {
+        assert!(
+            path.is_file(),
+            "INFINITY_MATRIX_EMBEDDED_MODEL names {}, which is not a file",
+            path.display()
+        );
+    }
+    let path = named.unwrap_or_else(default_model_path);
     if path.is_file() {
         return Some(path);
     }
