@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, lints, unit, property and end-to-end tests
-# (LSP over stdio, CLI, wiremock providers, and the real embedded model).
+# (LSP over stdio, CLI, MCP and ACP through their official SDKs' clients, wiremock providers,
+# and the real embedded model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,9 @@ fi
 
 log "end-to-end against the real embedded model (SmolLM2-135M-Instruct in the server)"
 bash scripts/e2e-local-model.sh
+
+log "MCP and ACP front ends driven by the official SDKs' clients (mcp over stdio and HTTP, acp)"
+INFINITY_MATRIX_BIN="${CARGO_TARGET_DIR:-target}/debug/infinity-matrix" bash scripts/frontends-e2e.sh
 
 log "VS Code extension: npm ci, eslint, typecheck, unit tests, bundle"
 bash scripts/vscode-check.sh

@@ -287,6 +287,26 @@ impl Engine {
             .collect()
     }
 
+    /// The indexed definitions named exactly `name`: file, kind, and first and last line
+    /// (0-based) of the whole definition, ordered by file and line.
+    pub fn definitions_named(&self, name: &str) -> Vec<(PathBuf, SymbolKind, u32, u32)> {
+        let mut out: Vec<_> = self
+            .index
+            .definitions(name)
+            .into_iter()
+            .map(|(path, s)| {
+                (
+                    path.to_path_buf(),
+                    s.kind,
+                    s.range.start.line,
+                    s.range.end.line,
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.2).cmp(&(&b.0, b.2)));
+        out
+    }
+
     // ---- index -----------------------------------------------------------------------
 
     /// Marks the index as being built (context results say so until the walk ends).
@@ -385,6 +405,13 @@ impl Engine {
         let config = self.index_config.read().clone();
         std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= config.max_file_size)
             && is_walked(&self.roots(), &config, &path, false)
+    }
+
+    /// Whether the workspace walk would index a file at `path` (ignore rules and skipped
+    /// folders; the file need not exist).
+    pub fn would_index(&self, path: &Path) -> bool {
+        let config = self.index_config.read().clone();
+        is_walked(&self.roots(), &config, path, false)
     }
 
     /// A file or folder was deleted: everything indexed under it goes.

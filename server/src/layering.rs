@@ -150,6 +150,8 @@ struct Source {
     rel: String,
     top: String,
     code: String,
+    /// Lines of the file before its inline test module.
+    lines: usize,
 }
 
 /// Every source file of the crate but `tests.rs` files.
@@ -177,10 +179,14 @@ fn sources() -> Vec<Source> {
                 .trim_end_matches(".rs")
                 .to_string();
             let text = std::fs::read_to_string(&path).expect("read source");
+            let code = code(&text);
             out.push(Source {
                 rel: rel.display().to_string(),
                 top,
-                code: code(&text),
+                lines: text[..text.find("#[cfg(test)]\nmod tests {").unwrap_or(text.len())]
+                    .lines()
+                    .count(),
+                code,
             });
         }
     }
@@ -312,17 +318,54 @@ fn front_ends_build_no_engine_part() {
     );
 }
 
-/// Only `lsp/` speaks tower-lsp-server and its `ls_types`.
+/// Each protocol's framework is spoken by its front end only: tower-lsp-server and its
+/// `ls_types` by `lsp/`, rmcp by `mcp/`, agent-client-protocol by `acp/`.
 #[test]
-fn only_lsp_uses_the_lsp_framework() {
+fn only_each_front_end_uses_its_protocol_framework() {
+    const FRAMEWORKS: &[(&str, &str)] = &[
+        ("tower_lsp_server", "lsp"),
+        ("ls_types", "lsp"),
+        ("rmcp", "mcp"),
+        ("agent_client_protocol", "acp"),
+    ];
     let mut wrong = Vec::new();
     for s in sources() {
-        let uses = s.code.contains("tower_lsp_server") || s.code.contains("ls_types");
-        if s.top != "lsp" && uses {
-            wrong.push(s.rel);
+        for (framework, owner) in FRAMEWORKS {
+            let mentions = s.code.match_indices(framework).any(|(i, _)| {
+                let before = s.code[..i].chars().next_back();
+                !before.is_some_and(|c| is_ident(c) || c == '-')
+            });
+            if mentions && s.top != *owner {
+                wrong.push(format!("{}: {framework}", s.rel));
+            }
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// The measure of thin front ends: the MCP and ACP adapters stay under 700 lines each, and
+/// no source file reaches 800 (inline test modules and `tests.rs` files aside).
+#[test]
+fn front_ends_and_files_stay_small() {
+    let sources = sources();
+    for adapter in ["mcp", "acp"] {
+        let lines: usize = sources
+            .iter()
+            .filter(|s| s.top == adapter)
+            .map(|s| s.lines)
+            .sum();
+        assert!(lines > 0, "no {adapter}/ module");
+        assert!(
+            lines < 700,
+            "{adapter}/ is {lines} lines: move rules into session/"
+        );
+    }
+    let long: Vec<String> = sources
+        .iter()
+        .filter(|s| s.lines >= 800)
+        .map(|s| format!("{}: {} lines", s.rel, s.lines))
+        .collect();
+    assert!(long.is_empty(), "{long:#?}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! `session` owns its running parts; `lsp` and `cli` are thin front ends over the session.
 //! See docs/ARCHITECTURE.md.
 
+pub mod acp;
 pub mod agents;
 pub mod analysis;
 pub mod audit;
@@ -18,6 +19,7 @@ pub mod index;
 mod layering;
 pub mod line_diff;
 pub mod lsp;
+pub mod mcp;
 pub mod metrics;
 pub mod policy;
 pub mod process;

@@ -90,3 +90,19 @@ pub fn exit_after(after: std::time::Duration) {
         tracing::error!("could not start the exit watchdog: {e}");
     }
 }
+
+/// Resolves when the process is asked to stop: Ctrl-C, or SIGTERM on Unix.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

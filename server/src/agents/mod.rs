@@ -12,7 +12,7 @@ pub use crate::config::{builtin_agents, effective_providers, orchestrator_provid
 pub use host::{Notice, TaskHost};
 pub use orchestrator::{
     AgentStatus, Orchestrator, OrchestratorConfig, OrchestratorError, ProviderStatus,
-    StatusSnapshot,
+    StatusSnapshot, build_request,
 };
 pub use prepare::{PromptRequest, prepare_task};
 pub use task::*;

@@ -19,6 +19,18 @@ pub struct PromptRequest {
     pub diagnostics: Vec<DiagnosticInput>,
 }
 
+impl PromptRequest {
+    /// A request with a prompt at a cursor, with an optional selection.
+    pub fn at(prompt: String, position: Position, range: Option<Range>) -> PromptRequest {
+        PromptRequest {
+            prompt,
+            position: Some(position),
+            range,
+            ..PromptRequest::default()
+        }
+    }
+}
+
 /// The code an agent works on.
 struct Target {
     range: Range,

@@ -78,6 +78,13 @@ pub struct TaskInfo {
 }
 
 impl TaskInfo {
+    /// Whether the task failed: it ended failed or cancelled, except by a rejected edit (a
+    /// decision, not a failure).
+    pub fn failed(&self) -> bool {
+        matches!(self.state, TaskState::Failed | TaskState::Cancelled)
+            && self.error.as_deref() != Some(EDIT_REJECTED)
+    }
+
     /// The task's label wherever a person reads it: `explain #12` (the number goes on across
     /// restarts of the workspace's server).
     pub fn label(&self) -> String {
@@ -126,6 +133,9 @@ pub struct TaskDetail {
     pub target: Option<(String, Range)>,
     pub context: Vec<crate::context::ContextItem>,
 }
+
+/// The error a task ends with (cancelled) when its edit was rejected.
+pub const EDIT_REJECTED: &str = "edit rejected";
 
 /// What the orchestrator tells the front end.
 #[derive(Debug, Clone, PartialEq, Serialize)]

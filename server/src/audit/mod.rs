@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use crate::providers::{ErrorClass, Usage};
 
-pub use query::{AuditEntry, AuditQuery, DEFAULT_QUERY_LIMIT, EntryKind, TaskRow};
+pub use query::{AuditEntry, AuditQuery, DEFAULT_QUERY_LIMIT, EntryKind, TaskRow, parse_since};
 pub use schema::{
     SCHEMA_VERSION, audit_dir, database_file_in, database_path_for_root, default_database_path,
 };
@@ -289,6 +289,7 @@ pub struct AuditLog {
     worker: Mutex<Option<JoinHandle<()>>>,
     store_prompts: bool,
     redactor: Arc<RwLock<Option<Redactor>>>,
+    front_end: Arc<RwLock<Option<&'static str>>>,
     path: Option<PathBuf>,
     /// This log's owner id: recorded on every task it creates.
     owner_id: String,
@@ -331,6 +332,7 @@ impl AuditLog {
     ) -> Result<AuditLog, AuditError> {
         let (sender, receiver) = mpsc::channel();
         let redactor: Arc<RwLock<Option<Redactor>>> = Arc::new(RwLock::new(None));
+        let front_end: Arc<RwLock<Option<&'static str>>> = Arc::new(RwLock::new(None));
         let opened_at = now_ms();
         let owner_id = owner::new_owner_id(opened_at);
         let owners_dir = path.as_deref().map(owner::owners_dir);
@@ -338,7 +340,12 @@ impl AuditLog {
             conn,
             store_prompts,
             Arc::clone(&redactor),
-            Owner::new(owner_id.clone(), owners_dir.clone(), opened_at),
+            Owner::new(
+                owner_id.clone(),
+                owners_dir.clone(),
+                opened_at,
+                Arc::clone(&front_end),
+            ),
         );
         let handle = std::thread::Builder::new()
             .name("audit-writer".into())
@@ -349,6 +356,7 @@ impl AuditLog {
             worker: Mutex::new(Some(handle)),
             store_prompts,
             redactor,
+            front_end,
             path,
             owner_id,
             owners_dir,
@@ -375,6 +383,12 @@ impl AuditLog {
     /// including writes already queued.
     pub fn set_redactor(&self, redactor: fn(&str) -> String) {
         *self.redactor.write() = Some(redactor);
+    }
+
+    /// Names the front end this process serves (`lsp`, `cli`, `mcp`, `acp`): recorded with
+    /// this log's owner row before its first task, and shown on every task entry.
+    pub fn set_front_end(&self, name: &'static str) {
+        *self.front_end.write() = Some(name);
     }
 
     /// Records a new task.

@@ -80,6 +80,29 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
+/// A `since` bound as people write it: a duration back from now (`30s`, `30m`, `2h`, `7d`) or
+/// milliseconds since the Unix epoch. The error names the accepted forms.
+pub fn parse_since(s: &str) -> Result<i64, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?}: expected e.g. 30m, 2h, 7d or epoch milliseconds"))?;
+    let scale = match unit {
+        "" => return Ok(n),
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => return Err(format!("{s:?}: unknown unit {other:?} (use s, m, h or d)")),
+    };
+    Ok(now.saturating_sub(n.saturating_mul(scale)))
+}
+
 /// One row of any audit table, flattened. Front ends convert it to their wire type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -212,7 +235,8 @@ pub(crate) fn run(conn: &Connection, query: &AuditQuery) -> rusqlite::Result<Vec
 // Each query takes ?1 since, ?2 task id, ?3 agent, ?4 limit, and returns the newest rows.
 
 const TASK_SQL: &str = "SELECT rowid AS seq, id, agent, state, priority, created_at, updated_at, \
-     uri, provider, model, error, prompt_hash, reply_hash, summary FROM tasks \
+     uri, provider, model, error, prompt_hash, reply_hash, summary, \
+     (SELECT o.front_end FROM owners o WHERE o.id = tasks.owner) AS front_end FROM tasks \
      WHERE (?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR id = ?2) \
      AND (?3 IS NULL OR agent = ?3) \
      ORDER BY created_at DESC, rowid DESC LIMIT ?4";
@@ -271,6 +295,7 @@ fn task_entry(row: &Row<'_>) -> rusqlite::Result<Sortable> {
         "prompt_hash": row.get::<_, Option<String>>("prompt_hash")?,
         "reply_hash": row.get::<_, Option<String>>("reply_hash")?,
         "summary": summary,
+        "front_end": row.get::<_, Option<String>>("front_end")?,
     });
     Ok(Sortable {
         seq: row.get("seq")?,

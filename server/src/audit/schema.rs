@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::AuditError;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -110,6 +110,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE tasks ADD COLUMN owner TEXT;
     CREATE INDEX tasks_owner ON tasks(owner);
     CREATE INDEX attempts_running ON attempts(task_id) WHERE outcome = 'running';
+    "#,
+    // 2 -> 3: the front end an owner served (lsp, cli, mcp, acp), so each task names the
+    // front end that started it.
+    r#"
+    ALTER TABLE owners ADD COLUMN front_end TEXT;
     "#,
 ];
 

@@ -68,16 +68,24 @@ pub(crate) struct Owner {
     /// Taken (and the `owners` row written) before the first task is written.
     lock: Option<OwnerLock>,
     registered: bool,
+    /// The front end this process serves (`AuditLog::set_front_end`).
+    front_end: Arc<RwLock<Option<&'static str>>>,
 }
 
 impl Owner {
-    pub(crate) fn new(id: String, dir: Option<PathBuf>, opened_at: i64) -> Owner {
+    pub(crate) fn new(
+        id: String,
+        dir: Option<PathBuf>,
+        opened_at: i64,
+        front_end: Arc<RwLock<Option<&'static str>>>,
+    ) -> Owner {
         Owner {
             id,
             dir,
             opened_at,
             lock: None,
             registered: false,
+            front_end,
         }
     }
 
@@ -103,9 +111,15 @@ impl Owner {
             }
         }
         tx.prepare_cached(
-            "INSERT OR IGNORE INTO owners (id, pid, started_at) VALUES (?1, ?2, ?3)",
+            "INSERT OR IGNORE INTO owners (id, pid, started_at, front_end) \
+             VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![self.id, std::process::id(), self.opened_at])?;
+        .execute(params![
+            self.id,
+            std::process::id(),
+            self.opened_at,
+            *self.front_end.read()
+        ])?;
         self.registered = true;
         Ok(())
     }

@@ -19,7 +19,9 @@ use crate::documents::{Position, PositionEncoding, Range};
 use crate::engine::path_to_uri;
 use crate::providers::BoxFuture;
 use crate::secrets::redact;
-use crate::session::{ClientSettings, OnConfigError, ProviderCheck, Session};
+use crate::session::{
+    ClientSettings, FrontEnd, OnConfigError, ProviderCheck, Session, edit_diff, write_edit,
+};
 
 pub struct RunArgs {
     pub agent: Option<String>,
@@ -59,46 +61,6 @@ struct CliHost {
     done: mpsc::UnboundedSender<Done>,
 }
 
-/// The edit as a unified diff of its minimal hunks, the path relative to the workspace root.
-fn unified_diff(root: &std::path::Path, edit: &EditProposal) -> String {
-    let path = crate::engine::uri_to_path(&edit.uri)
-        .map(|p| match p.strip_prefix(root) {
-            Ok(rel) => rel.display().to_string(),
-            Err(_) => p.display().to_string(),
-        })
-        .unwrap_or_else(|| edit.uri.clone());
-    crate::line_diff::unified_diff(
-        &path,
-        edit.range.start.line,
-        &edit.original_text,
-        &edit.new_text,
-    )
-}
-
-/// Writes one edit to its file, checking the replaced text is still what the model saw.
-fn write_edit(edit: &EditProposal) -> Result<(), String> {
-    let path = crate::engine::uri_to_path(&edit.uri)
-        .ok_or_else(|| format!("{} is not a file", edit.uri))?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let rope = ropey::Rope::from_str(&text);
-    let start = crate::documents::position_to_char(&rope, edit.range.start, PositionEncoding::Utf8)
-        .map_err(|e| e.to_string())?;
-    let end = crate::documents::position_to_char(&rope, edit.range.end, PositionEncoding::Utf8)
-        .map_err(|e| e.to_string())?;
-    if rope.slice(start..end) != edit.original_text.as_str() {
-        return Err(format!(
-            "{} changed since the task started; not writing",
-            path.display()
-        ));
-    }
-    let mut rope = rope;
-    rope.remove(start..end);
-    rope.insert(start, &edit.new_text);
-    std::fs::write(&path, rope.to_string())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
 impl TaskHost for CliHost {
     fn on_event(&self, event: TaskEvent) {
         match event {
@@ -135,7 +97,7 @@ impl TaskHost for CliHost {
     ) -> BoxFuture<'static, Result<bool, String>> {
         let apply = self.apply;
         for e in &edits {
-            eprintln!("{}", unified_diff(&self.root, e));
+            eprintln!("{}", edit_diff(&self.root, e));
         }
         Box::pin(async move {
             if !apply {
@@ -157,7 +119,7 @@ impl TaskHost for CliHost {
         reasons: &[String],
     ) -> BoxFuture<'static, Option<bool>> {
         for e in edits {
-            eprintln!("{}", unified_diff(&self.root, e));
+            eprintln!("{}", edit_diff(&self.root, e));
         }
         if !reasons.is_empty() {
             eprintln!("[approval needed: {}]", reasons.join("; "));
@@ -238,6 +200,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             done: tx,
         });
         let settings = ClientSettings {
+            front_end: FrontEnd::Cli,
             encoding: PositionEncoding::Utf8,
             ..ClientSettings::default()
         };
@@ -250,13 +213,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         session.index_workspace(|_| {}).await?;
         let uri = path_to_uri(&file);
         session.open_document(&uri, "", 1, &text);
-        let req = PromptRequest {
-            prompt: args.prompt.unwrap_or_default(),
-            parent_task_id: None,
-            position: Some(position),
-            range,
-            diagnostics: Vec::new(),
-        };
+        let req = PromptRequest::at(args.prompt.unwrap_or_default(), position, range);
         let id = session.run_agent(args.agent.as_deref(), &uri, req).await?;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
@@ -292,7 +249,9 @@ pub fn run(args: RunArgs) -> Result<()> {
             {
                 Ok(())
             }
-            _ if info.error.as_deref() == Some("edit rejected") && !args.apply => Ok(()),
+            _ if info.error.as_deref() == Some(crate::agents::EDIT_REJECTED) && !args.apply => {
+                Ok(())
+            }
             state => bail!(
                 "{} {}: {}",
                 info.label(),
@@ -398,26 +357,6 @@ pub fn doctor(root: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn parse_since(s: &str) -> Result<i64> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().with_context(|| {
-        format!("--since {s:?}: expected e.g. 30m, 2h, 7d or epoch milliseconds")
-    })?;
-    let ms = match unit {
-        "" => return Ok(n),
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
-        other => bail!("--since {s:?}: unknown unit {other:?} (use s, m, h or d)"),
-    };
-    Ok(now - ms)
-}
-
 /// `infinity-matrix audit`.
 pub fn audit(
     root: Option<PathBuf>,
@@ -429,7 +368,10 @@ pub fn audit(
     let cwd = std::env::current_dir()?;
     let root = resolve_root(root, &cwd.join("x"))?;
     let query = AuditQuery {
-        since: since.as_deref().map(parse_since).transpose()?,
+        since: since
+            .as_deref()
+            .map(|s| crate::audit::parse_since(s).map_err(|e| anyhow!("--since {e}")))
+            .transpose()?,
         task_id: task,
         agent: None,
         kind: None,

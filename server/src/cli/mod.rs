@@ -29,6 +29,24 @@ pub struct Cli {
 pub enum Command {
     /// Serve the Language Server Protocol on stdin/stdout.
     Lsp,
+    /// Serve the Agent Client Protocol on stdin/stdout (an agent for Zed, JetBrains,
+    /// CodeCompanion, agent-shell): each session's cwd is its workspace.
+    Acp,
+    /// Serve the Model Context Protocol (tools, agent prompts) for a workspace: stdio by
+    /// default, or Streamable HTTP on a loopback address with a bearer token.
+    Mcp {
+        /// Workspace root (default: the current directory).
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Serve Streamable HTTP on this loopback address (e.g. 127.0.0.1:8848; port 0 picks
+        /// one) at path /mcp instead of stdio.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// With --http: read the bearer token from this file (default: make one and print it
+        /// once on stderr).
+        #[arg(long, value_name = "FILE", requires = "http")]
+        token_file: Option<PathBuf>,
+    },
     /// Print the context snapshot a model would get for a position in a file.
     Context {
         /// FILE:LINE:COL (1-based line and column, the column counted in characters).
@@ -135,6 +153,24 @@ pub fn run(cli: Cli) -> Result<()> {
             // Blocking work (a parse, the index walk) may still be running: give it a moment, no more.
             runtime.shutdown_timeout(std::time::Duration::from_millis(200));
             Ok(())
+        }
+        Command::Acp => {
+            // stdout is the protocol channel: logs go to stderr.
+            crate::telemetry::init("warn");
+            crate::acp::run()
+        }
+        Command::Mcp {
+            root,
+            http,
+            token_file,
+        } => {
+            // stdout is the protocol channel (stdio): logs go to stderr.
+            crate::telemetry::init("warn");
+            crate::mcp::run(crate::mcp::McpArgs {
+                root,
+                http,
+                token_file,
+            })
         }
         Command::Context {
             location,
@@ -257,22 +293,7 @@ pub(crate) fn default_root(file: &Path) -> PathBuf {
 /// A 1-based (line, char column) to a UTF-8 client position in `text`, counting lines as
 /// the LSP mirror does (LF, CRLF and a lone CR each end a line).
 pub(crate) fn char_col_to_position(text: &str, line: u32, col: u32) -> Result<Position> {
-    let rope = ropey::Rope::from_str(text);
-    let line0 = line.saturating_sub(1);
-    if line0 as usize >= rope.len_lines() {
-        bail!(
-            "line {line} is past the end of the file ({} lines)",
-            rope.len_lines()
-        );
-    }
-    let byte_col: usize = rope
-        .line(line0 as usize)
-        .chars()
-        .take_while(|c| *c != '\n' && *c != '\r')
-        .take(col.saturating_sub(1) as usize)
-        .map(char::len_utf8)
-        .sum();
-    Ok(Position::new(line0, byte_col as u32))
+    Ok(crate::session::position_of(text, line, col)?)
 }
 
 fn context_command(

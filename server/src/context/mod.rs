@@ -59,6 +59,19 @@ pub enum ContextItemKind {
 }
 
 impl ContextItemKind {
+    /// The kind's name in rendered context ("Enclosing symbol").
+    pub fn title(self) -> &'static str {
+        match self {
+            ContextItemKind::Selection => "Selection",
+            ContextItemKind::EnclosingSymbol => "Enclosing symbol",
+            ContextItemKind::Imports => "Imports",
+            ContextItemKind::Definition => "Definition",
+            ContextItemKind::Diagnostics => "Diagnostics",
+            ContextItemKind::Outline => "File outline",
+            ContextItemKind::RecentEdit => "Recent edit",
+        }
+    }
+
     /// Whether the item's text is lines of its file (as opposed to a summary).
     pub fn is_source(self) -> bool {
         !matches!(
@@ -87,6 +100,20 @@ pub struct ContextItem {
     /// Path relative to the workspace root, for rendering.
     #[serde(skip)]
     pub display_path: String,
+}
+
+impl ContextItem {
+    /// The item's first and last line, 1-based (a range ending at a line's column 0 does not
+    /// include that line).
+    pub fn lines(&self) -> (u32, u32) {
+        let (start, end) = (self.range.start.line, self.range.end.line);
+        let last = if self.range.end.character == 0 && end > start {
+            end - 1
+        } else {
+            end
+        };
+        (start + 1, last + 1)
+    }
 }
 
 /// A context snapshot: items in priority order, cut to the budget, and the rendered text.

@@ -1,31 +1,17 @@
 //! Renders a context snapshot as prompt-ready text: one section per item, with path, lines and reason.
 
-use super::{ContextItem, ContextItemKind};
+use super::ContextItem;
 
 /// Deterministic rendering: items in order, each as a header and a fenced block.
 pub fn render(items: &[ContextItem]) -> String {
     let mut out = String::new();
     for item in items {
-        let title = match item.kind {
-            ContextItemKind::Selection => "Selection",
-            ContextItemKind::EnclosingSymbol => "Enclosing symbol",
-            ContextItemKind::Imports => "Imports",
-            ContextItemKind::Definition => "Definition",
-            ContextItemKind::Diagnostics => "Diagnostics",
-            ContextItemKind::Outline => "File outline",
-            ContextItemKind::RecentEdit => "Recent edit",
-        };
-        // 1-based lines; a range ending at a line's column 0 does not include that line.
-        let (start, end) = (item.range.start.line, item.range.end.line);
-        let last = if item.range.end.character == 0 && end > start {
-            end - 1
+        let title = item.kind.title();
+        let (first, last) = item.lines();
+        let lines = if last > first {
+            format!("{first}-{last}")
         } else {
-            end
-        };
-        let lines = if last > start {
-            format!("{}-{}", start + 1, last + 1)
-        } else {
-            format!("{}", start + 1)
+            format!("{first}")
         };
         out.push_str(&format!(
             "### {title}: {}:{lines} — {}\n",

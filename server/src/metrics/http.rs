@@ -179,8 +179,8 @@ impl Access {
     }
 
     /// Whether the request's `Authorization` headers satisfy the token (exactly one header,
-    /// `Bearer <token>`).
-    fn allows(&self, authorizations: &[&str]) -> bool {
+    /// `Bearer <token>`). The MCP endpoint checks its clients with it too.
+    pub fn allows(&self, authorizations: &[&str]) -> bool {
         let guard = self.token.read();
         let Some(token) = guard.as_ref() else {
             return true;

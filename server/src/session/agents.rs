@@ -74,6 +74,27 @@ impl Session {
         Ok(self.orch.submit(spec)?)
     }
 
+    /// The messages `agent` (the default agent when `None`) would send for a place in an open
+    /// document, without running it: its template rendered with the code and context there.
+    pub async fn agent_messages(
+        &self,
+        agent: Option<&str>,
+        uri: &str,
+        req: PromptRequest,
+    ) -> Result<Vec<crate::providers::ChatMessage>, SessionError> {
+        let name = agent.map_or_else(|| self.default_agent(), str::to_owned);
+        let agent = self.orch.agent(&name)?;
+        let snap = resolve(self.engine.pending_snapshot(uri)?).await?;
+        let engine = self.engine.clone();
+        let spec = tokio::task::spawn_blocking({
+            let agent = agent.clone();
+            move || prepare_task(&engine, &agent, &snap, &req)
+        })
+        .await
+        .map_err(|e| SessionError::Internal(format!("prepare failed: {e}")))??;
+        Ok(crate::agents::build_request(&agent, &spec).messages)
+    }
+
     /// The turns of the conversation `parent` ends (oldest first): each task's question and
     /// answer, following `parent_task_id` back. They share a quarter of the agent's context
     /// budget, newest first: an older turn that does not fit is left out, an answer that does

@@ -9,9 +9,14 @@
 
 mod agents;
 mod config;
+mod disk;
+mod edits;
 mod endpoint;
+mod feed;
 mod files;
+mod lookup;
 mod oneshot;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,10 +24,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use self::agents::ContextArgs;
+pub use self::disk::{DiskDocument, FilePlace, position_of};
+pub use self::edits::{DiskHost, edit_diff, edited_text, write_edit};
+pub use self::feed::{AgentRun, FeedReceiver, TaskFeed};
 pub use self::files::FileChange;
 pub use self::oneshot::{
     ProviderCheck, ReadAuditError, check_providers, context_of_file, load_config, read_audit,
 };
+pub use self::watch::{Headless, WorkspaceWatcher};
 use crate::agents::{
     AgentDef, Orchestrator, OrchestratorConfig, OrchestratorError, StatusSnapshot, TaskDetail,
     TaskInfo,
@@ -36,9 +45,32 @@ use crate::index::IndexConfig;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::secrets::{SecretStore, redact};
 
+/// The front end a session serves; the audit log names it on every task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FrontEnd {
+    #[default]
+    Lsp,
+    Cli,
+    Mcp,
+    Acp,
+}
+
+impl FrontEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FrontEnd::Lsp => "lsp",
+            FrontEnd::Cli => "cli",
+            FrontEnd::Mcp => "mcp",
+            FrontEnd::Acp => "acp",
+        }
+    }
+}
+
 /// What the client says about itself and the workspace when a session starts.
 #[derive(Debug, Clone, Default)]
 pub struct ClientSettings {
+    /// Which front end serves the client.
+    pub front_end: FrontEnd,
     /// Configuration from the client (LSP: `initializationOptions.config`), over the files.
     pub config: Option<Config>,
     /// How the client counts columns.
@@ -93,9 +125,14 @@ pub struct Session {
     metrics: Arc<Metrics>,
     secrets: Arc<SecretStore>,
     host: Arc<dyn TaskHost>,
+    /// Every task event, for front ends that wait on tasks.
+    feed: TaskFeed,
     config: config::ConfigState,
     endpoint: endpoint::Endpoint,
     reindex: files::Reindex,
+    /// Files opened from disk for a request (front ends without an editor), with how many
+    /// requests hold each.
+    disk_documents: parking_lot::Mutex<std::collections::HashMap<String, usize>>,
     shutting_down: AtomicBool,
 }
 
@@ -133,8 +170,16 @@ impl Session {
             engine.set_parse_limit(n);
         }
         let audit = open_audit(root.as_deref(), &config);
+        if let Some(audit) = &audit {
+            audit.set_front_end(client.front_end.as_str());
+        }
         let metrics = Arc::new(Metrics::new());
         let secrets = Arc::new(SecretStore::new());
+        let feed = TaskFeed::default();
+        let host: Arc<dyn TaskHost> = Arc::new(feed::FeedHost {
+            feed: feed.clone(),
+            inner: host,
+        });
         let orch = Orchestrator::new(
             OrchestratorConfig {
                 config,
@@ -153,9 +198,11 @@ impl Session {
             metrics,
             secrets,
             host,
+            feed,
             config: config::ConfigState::new(sources, client.config),
             endpoint: endpoint::Endpoint::default(),
             reindex: files::Reindex::default(),
+            disk_documents: Default::default(),
             shutting_down: AtomicBool::new(false),
         });
         Ok(Started { session, warnings })

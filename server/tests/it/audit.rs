@@ -144,6 +144,34 @@ fn task_lifecycle_is_recorded() {
     assert!(events[0].at <= events[1].at);
 }
 
+/// Every task entry names the front end whose process created it (LSP, CLI, MCP or ACP); a log
+/// that was never told has none.
+#[test]
+fn task_entries_name_their_front_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.sqlite");
+    let log = AuditLog::open(&db, false).unwrap();
+    log.set_front_end("mcp");
+    log.task_created(&task("t1", "explain", TaskState::Queued, now_ms()));
+    log.flush().unwrap();
+    drop(log);
+    let other = AuditLog::open(&db, false).unwrap();
+    other.task_created(&task("t2", "explain", TaskState::Queued, now_ms()));
+    other.flush().unwrap();
+    let tasks = other
+        .query(&AuditQuery {
+            kind: Some(EntryKind::Task),
+            ..Default::default()
+        })
+        .unwrap();
+    let front_end = |id: &str| {
+        let entry = tasks.iter().find(|e| e.task_id == id).unwrap();
+        entry.details["front_end"].clone()
+    };
+    assert_eq!(front_end("t1"), "mcp");
+    assert_eq!(front_end("t2"), serde_json::Value::Null);
+}
+
 #[test]
 fn failed_transition_sets_the_error() {
     let log = AuditLog::open_in_memory().unwrap();

@@ -286,6 +286,20 @@ async fn lifecycle_events_and_streamed_chunks() {
         h.states_for(&id),
         vec![TaskState::Queued, TaskState::Running, TaskState::Succeeded]
     );
+    // The attempt's start is announced with its provider while the task runs (ACP shows each
+    // attempt as a tool call; the editor's header shows the provider live).
+    let attempt_started = h.events_for(&id).into_iter().any(|e| match e {
+        TaskEvent::State { task } => {
+            task.state == TaskState::Running
+                && task.provider.as_deref() == Some("p")
+                && task.attempts == 1
+        }
+        _ => false,
+    });
+    assert!(
+        attempt_started,
+        "no running event named the attempt's provider"
+    );
 
     let chunks = chunk_events(&h, &id);
     let seqs: Vec<u64> = chunks.iter().map(|(s, _)| *s).collect();

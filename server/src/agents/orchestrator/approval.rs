@@ -163,7 +163,7 @@ impl Orchestrator {
         }
         if !apply {
             self.record_edit(id, &edits, false, "rejected by the user");
-            return Err((TaskState::Cancelled, "edit rejected".into()));
+            return Err((TaskState::Cancelled, crate::agents::EDIT_REJECTED.into()));
         }
         if self
             .inner

@@ -35,6 +35,7 @@ use crate::config::{Config, OutputMode, effective_providers};
 use crate::metrics::Metrics;
 use crate::providers::{CircuitState, ProviderHandle, ProviderHealth, SecretStore, redact};
 
+pub use run::build_request;
 use scheduler::is_background;
 
 /// A provider's handle together with the configuration it was built from.

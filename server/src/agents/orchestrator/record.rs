@@ -130,6 +130,7 @@ impl Orchestrator {
                     self.reset_text(id, "retrying");
                 }
                 let mut st = self.inner.state.lock();
+                let mut started = None;
                 if let Some(e) = st.tasks.get_mut(id) {
                     e.info.attempts += 1;
                     if attempt > 1 {
@@ -154,6 +155,12 @@ impl Orchestrator {
                         audit.attempt_started(&record);
                     }
                     e.open_attempt = Some(record);
+                    started = Some(e.info.clone());
+                }
+                drop(st);
+                // Each attempt shows: its provider and model, and the attempt count.
+                if let Some(task) = started {
+                    self.inner.host.on_event(TaskEvent::State { task });
                 }
             }
             AttemptEvent::Finished(report) => {

@@ -289,7 +289,9 @@ impl Orchestrator {
     }
 }
 
-fn build_request(agent: &AgentDef, spec: &TaskSpec) -> ChatRequest {
+/// The chat request a task sends: the system prompt, the conversation's earlier turns, and the
+/// agent's template rendered with the task's code and context.
+pub fn build_request(agent: &AgentDef, spec: &TaskSpec) -> ChatRequest {
     let diagnostics = spec
         .diagnostics
         .iter()

@@ -661,14 +661,19 @@ impl Harness {
     }
 
     /// The sequence of states the host was told about for a task.
+    /// The task's state transitions (each attempt's start repeats `running` with its provider
+    /// and attempt count: counted once here).
     pub fn states_for(&self, id: &str) -> Vec<TaskState> {
-        self.events_for(id)
+        let mut states: Vec<TaskState> = self
+            .events_for(id)
             .into_iter()
             .filter_map(|e| match e {
                 TaskEvent::State { task } => Some(task.state),
                 _ => None,
             })
-            .collect()
+            .collect();
+        states.dedup();
+        states
     }
 
     /// Ids in the order of their first `running` event.
