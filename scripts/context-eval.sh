@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Context-quality benchmark: scores `infinity-matrix context` snapshots on use sites of real
-# open-source projects (Python, Rust, TypeScript; pinned in scripts/context_eval/projects.json)
+# open-source projects (Python, Rust, TypeScript, Java; pinned in scripts/context_eval/projects.json)
 # whose definitions are in another file, with ground truth from each language's own resolver
-# (jedi, rust-analyzer, the TypeScript language service). Prints a Markdown table and writes
+# (jedi, rust-analyzer, the TypeScript language service, javac through the JDK's compiler API). Prints a Markdown table and writes
 # every case with its result to DIR/results.json.
 #
-# Usage: scripts/context-eval.sh [--bin PATH] [--langs python,rust,typescript] [--out DIR]
+# Usage: scripts/context-eval.sh [--bin PATH] [--langs python,rust,typescript,java] [--out DIR]
 #                                [--subset] [--case ID] [--budget N] [--rebuild-cases] [--no-diagnose]
 #
 # Without --bin the release binary of this tree is built and scored. Everything fetched or

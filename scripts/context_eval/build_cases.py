@@ -1,5 +1,5 @@
 """Builds the benchmark's case set for one language: fetches the pinned projects, asks the
-language's own resolver (backend_python / backend_rust / backend_typescript) about use
+language's own resolver (backend_python / backend_rust / backend_typescript / backend_java) about use
 sites picked in a seeded order, and keeps those whose answer is a single definition in
 another file of the same project, with a category per case (call, method, constructor,
 type, constant), the definition's header lines, and the set of definitions the code
@@ -26,7 +26,7 @@ PER_CATEGORY = 5          # first pass: at most this many per category and proje
 MAX_ATTEMPTS = 20000      # resolver calls spent looking for cases in one project
 MAX_SECONDS = 900         # and the time
 MAX_SCOPE_IDENTS = 400    # identifiers resolved per case for the precision set
-SHORT = {"python": "py", "rust": "rs", "typescript": "ts"}
+SHORT = {"python": "py", "rust": "rs", "typescript": "ts", "java": "java"}
 PY_SKIP = {"self", "cls"} | set(dir(builtins))
 RUST_SKIP = {"Self", "self", "Some", "None", "Ok", "Err"}
 
@@ -39,6 +39,9 @@ def make_backend(lang: str, root: Path, sources: list[str]):
     if lang == "typescript":
         from backend_typescript import TypeScriptBackend
         return TypeScriptBackend(root, sources, ensure_typescript_package(), logs)
+    if lang == "java":
+        from backend_java import JavaBackend
+        return JavaBackend(root, sources, logs)
     if lang == "rust":
         from backend_rust import RustBackend
         return RustBackend(root, sources, ensure_rust_analyzer(), logs)

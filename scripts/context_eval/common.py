@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-LANGS = ("python", "rust", "typescript")
+LANGS = ("python", "rust", "typescript", "java")
 CATEGORIES = ("call", "method", "constructor", "type", "constant")
 
 # Bump when the way cases are picked or their ground truth is computed changes: the case

@@ -148,7 +148,31 @@ def ensure_rust_analyzer() -> str:
     return run(["rustup", "which", "rust-analyzer"]).stdout.strip()
 
 
+def fetch_java(proj: dict) -> Path:
+    """A Java project: the sdist of a PyPI package or the tarball of an npm package that ships
+    Java sources (`registry`), kept whole (the sources are a subdirectory)."""
+    dest = project_dir("java", proj)
+    if (dest / ".complete").exists():
+        return dest
+    with tempfile.TemporaryDirectory(dir=cache_dir()) as td:
+        td = Path(td)
+        (td / "dl").mkdir()
+        if proj["registry"] == "pypi":
+            run([sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", proj["name"],
+                 "--no-deps", "-d", td / "dl",
+                 f"{proj['name']}=={proj['version']}"], timeout=900)
+        else:
+            run(["npm", "pack", "--silent", f"{proj['name']}@{proj['version']}",
+                 "--pack-destination", td / "dl"], cwd=td, timeout=600)
+        (archive,) = list((td / "dl").iterdir())
+        _extract_tar(archive, td / "x")
+        (top,) = list((td / "x").iterdir())
+        return _finish(top, dest)
+
+
 def fetch_all(lang: str, projects: list[dict]) -> dict[str, Path]:
+    if lang == "java":
+        return {p["name"]: fetch_java(p) for p in projects}
     if lang == "python":
         return {p["name"]: fetch_python(p) for p in projects}
     if lang == "typescript":

@@ -44,7 +44,7 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(prog="context-eval.sh", description=__doc__)
     ap.add_argument("--bin", required=True, help="the infinity-matrix binary to score")
     ap.add_argument("--langs", default=",".join(LANGS),
-                    help="comma-separated: python,rust,typescript")
+                    help="comma-separated: python,rust,typescript,java")
     ap.add_argument("--out", help="directory for results.json (default: <cache>/results)")
     ap.add_argument("--subset", action="store_true",
                     help=f"score {SUBSET_PER_LANG} fixed cases per language")

@@ -257,7 +257,7 @@ def summarize(scored: list[dict], langs: list[str]) -> dict:
 
 
 def table(summary: dict) -> str:
-    names = {"python": "Python", "rust": "Rust", "typescript": "TypeScript", "go": "Go",
+    names = {"python": "Python", "rust": "Rust", "typescript": "TypeScript", "java": "Java",
              "overall": "**Overall**"}
     rows = ["| language | recall | " + " | ".join(CATEGORIES) + " | precision | median tokens |",
             "| --- | --- | " + " | ".join("---" for _ in CATEGORIES) + " | --- | --- |"]

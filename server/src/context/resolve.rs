@@ -188,7 +188,18 @@ impl<'a> Resolver<'a> {
                     return Outcome::Local;
                 }
                 let file = self.file.clone();
-                self.resolve_name_in(&file, &r.name, true)
+                let mut found = self.resolve_name_in(&file, &r.name, true);
+                if found.is_empty()
+                    && self
+                        .rules_of(&file)
+                        .is_some_and(|l| l.bare_names_reach_members())
+                {
+                    for (f, i) in &self.this_type {
+                        let scope = Scope::Type(f.clone(), *i);
+                        found.extend(self.lookup_in_scope(&scope, &r.name, 0));
+                    }
+                }
+                found
             }
             Shape::Member(chain) | Shape::Qualified(chain) => {
                 if chain.is_empty() {

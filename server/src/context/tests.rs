@@ -364,6 +364,49 @@ fn java_imports_and_same_package_classes_resolve() {
     ));
 }
 
+/// Java's implicit `this.`: a bare call or field name the method does not bind is a member of
+/// the class or of a base class in another file, two levels up, past an annotation whose
+/// arguments hold braces; an import line names the class it imports.
+#[test]
+fn java_bare_names_reach_inherited_members_and_imports_name_their_class() {
+    let p = Project::new(&[
+        (
+            "src/com/x/Base.java",
+            "package com.x;\n\npublic abstract class Base {\n    protected float mScale = 1;\n\n    double relativeOnWidth(double v) {\n        return v * mScale;\n    }\n}\n",
+        ),
+        (
+            "src/com/x/Middle.java",
+            "package com.x;\n\n@SuppressWarnings({\"a\", \"b\"})\npublic abstract class Middle extends Base implements Runnable {\n}\n",
+        ),
+        (
+            "src/com/x/Leaf.java",
+            "package com.x;\n\nimport com.x.Base;\n\nclass Leaf extends Middle {\n    public void run() {\n        double w = relativeOnWidth(2);\n        float s = mScale;\n    }\n}\n",
+        ),
+    ]);
+    let s = p.context_at("src/com/x/Leaf.java", "relativeOnWidth(2)", 4096);
+    assert!(
+        shows(
+            &s,
+            "com/x/Base.java",
+            "    double relativeOnWidth(double v) {"
+        ),
+        "{}",
+        s.rendered
+    );
+    let s = p.context_at("src/com/x/Leaf.java", "mScale;", 4096);
+    assert!(
+        shows(&s, "com/x/Base.java", "    protected float mScale = 1;"),
+        "{}",
+        s.rendered
+    );
+    let s = p.context_at("src/com/x/Leaf.java", "Base;", 4096);
+    assert!(
+        shows(&s, "com/x/Base.java", "public abstract class Base {"),
+        "{}",
+        s.rendered
+    );
+}
+
 // ---- budget, caps and duplicates -------------------------------------------------------
 
 #[test]

@@ -168,6 +168,20 @@ impl Rules for Java {
     }
 
     fn bases(&self, header: &str) -> Vec<Vec<String>> {
+        // From the declaration's keyword to its body: annotations before it may hold braces
+        // (`@SuppressWarnings({"a", "b"})`).
+        let declared = ["class ", "interface ", "enum ", "record "]
+            .iter()
+            .filter_map(|k| {
+                header.match_indices(k).map(|(i, _)| i).find(|&i| {
+                    header
+                        .get(..i)
+                        .is_none_or(|b| b.is_empty() || b.ends_with([' ', '\n', '\t']))
+                })
+            })
+            .min()
+            .unwrap_or(0);
+        let header = header.get(declared..).unwrap_or(header);
         let header = header.split('{').next().unwrap_or(header);
         let mut out = Vec::new();
         for keyword in [" extends ", " implements "] {
@@ -214,6 +228,10 @@ impl Rules for Java {
 
     fn this_names(&self) -> &'static [&'static str] {
         &["this"]
+    }
+
+    fn bare_names_reach_members(&self) -> bool {
+        true
     }
 
     fn is_lead_line(&self, line: &str) -> bool {
@@ -308,6 +326,15 @@ fn classify(
                 facts.push_ref(node, text, Shape::Qualified(qualifier));
                 return;
             }
+        }
+        // The class an import names (`import a.b.C;`): the import binds it.
+        "scoped_identifier"
+            if field == Some("name")
+                && (stack.len().checked_sub(2))
+                    .and_then(|i| stack.get(i))
+                    .is_some_and(|(n, _)| n.kind() == "import_declaration") =>
+        {
+            return facts.push_ref(node, text, Shape::Plain);
         }
         "package_declaration" | "import_declaration" | "scoped_identifier" => return,
         _ => {}

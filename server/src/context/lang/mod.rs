@@ -215,6 +215,11 @@ pub(crate) trait Rules: Sync {
     }
     /// Receiver names meaning the enclosing type's instance (`self`, `this`).
     fn this_names(&self) -> &'static [&'static str];
+    /// Whether a bare name the scope does not bind may be a member of the enclosing type or of
+    /// its bases (Java's implicit `this.`: `invalidate()`, `mScale` inherited from a base).
+    fn bare_names_reach_members(&self) -> bool {
+        false
+    }
     /// Whether a line directly above a definition belongs to it (doc comment, attribute,
     /// decorator, annotation).
     fn is_lead_line(&self, line: &str) -> bool;
