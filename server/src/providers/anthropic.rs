@@ -266,21 +266,7 @@ fn listing_has_model(v: &serde_json::Value, model: &str) -> Option<bool> {
 }
 
 impl Provider for AnthropicProvider {
-    fn warm_up(&self) {
-        let _ = self.core.client();
-    }
-
-    fn name(&self) -> &str {
-        &self.core.name
-    }
-
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Anthropic
-    }
-
-    fn model(&self) -> &str {
-        &self.core.model
-    }
+    crate::providers::http::core_accessors!();
 
     fn chat<'a>(
         &'a self,

@@ -310,21 +310,7 @@ pub(crate) async fn gemini_chat(
 }
 
 impl Provider for GeminiProvider {
-    fn warm_up(&self) {
-        let _ = self.core.client();
-    }
-
-    fn name(&self) -> &str {
-        &self.core.name
-    }
-
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Gemini
-    }
-
-    fn model(&self) -> &str {
-        &self.core.model
-    }
+    crate::providers::http::core_accessors!();
 
     fn chat<'a>(
         &'a self,

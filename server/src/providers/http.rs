@@ -243,6 +243,29 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 // ---------------------------------------------------------------------------------------------
 // What every adapter shares.
 
+/// The `Provider` methods every HTTP adapter answers from its `core: ProviderCore` field:
+/// `warm_up` (builds the pooled client), `name`, `kind` and `model`.
+macro_rules! core_accessors {
+    () => {
+        fn warm_up(&self) {
+            let _ = self.core.client();
+        }
+
+        fn name(&self) -> &str {
+            &self.core.name
+        }
+
+        fn kind(&self) -> crate::providers::ProviderKind {
+            self.core.kind
+        }
+
+        fn model(&self) -> &str {
+            &self.core.model
+        }
+    };
+}
+pub(crate) use core_accessors;
+
 /// The parts of an adapter that do not depend on its wire protocol.
 pub(crate) struct ProviderCore {
     pub name: String,

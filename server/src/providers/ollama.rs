@@ -146,21 +146,7 @@ fn tags_have_model(v: &serde_json::Value, model: &str) -> Option<bool> {
 }
 
 impl Provider for OllamaProvider {
-    fn warm_up(&self) {
-        let _ = self.core.client();
-    }
-
-    fn name(&self) -> &str {
-        &self.core.name
-    }
-
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Ollama
-    }
-
-    fn model(&self) -> &str {
-        &self.core.model
-    }
+    crate::providers::http::core_accessors!();
 
     fn chat<'a>(
         &'a self,

@@ -200,21 +200,7 @@ fn listing_has_model(v: &serde_json::Value, model: &str) -> Option<bool> {
 }
 
 impl Provider for OpenAiProvider {
-    fn warm_up(&self) {
-        let _ = self.core.client();
-    }
-
-    fn name(&self) -> &str {
-        &self.core.name
-    }
-
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Openai
-    }
-
-    fn model(&self) -> &str {
-        &self.core.model
-    }
+    crate::providers::http::core_accessors!();
 
     fn chat<'a>(
         &'a self,

@@ -279,21 +279,7 @@ impl Drop for ProcessGroup {
 }
 
 impl Provider for VertexProvider {
-    fn warm_up(&self) {
-        let _ = self.core.client();
-    }
-
-    fn name(&self) -> &str {
-        &self.core.name
-    }
-
-    fn kind(&self) -> ProviderKind {
-        ProviderKind::Vertex
-    }
-
-    fn model(&self) -> &str {
-        &self.core.model
-    }
+    crate::providers::http::core_accessors!();
 
     fn chat<'a>(
         &'a self,
