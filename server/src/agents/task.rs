@@ -101,7 +101,7 @@ impl TaskInfo {
 pub use crate::policy::EditProposal;
 
 /// How serious an agent's finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub enum Severity {
     Error,
     Warning,
@@ -110,7 +110,7 @@ pub enum Severity {
 }
 
 /// A finding from a diagnostics-mode agent (0-based lines).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AgentDiagnostic {
     pub line: u32,
     pub end_line: u32,

@@ -449,6 +449,26 @@ impl AuditLog {
         self.send_op(Op::Edit(Box::new(edit.clone())));
     }
 
+    /// Records the findings a diagnostics-mode task published for `uri` (`items`: their JSON;
+    /// an empty list too, which clears the file's earlier ones).
+    pub fn findings(&self, task_id: &str, uri: &str, items: &serde_json::Value) {
+        self.send_op(Op::Findings {
+            task_id: task_id.to_owned(),
+            uri: uri.to_owned(),
+            at: now_ms(),
+            items: items.to_string(),
+        });
+    }
+
+    /// Each file's most recent findings (at most `limit` files, the most recent first):
+    /// `(task id, uri, items)`. Items a redaction left unreadable are skipped.
+    pub fn latest_findings(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(String, String, serde_json::Value)>, AuditError> {
+        self.call(move |conn| Ok(query::latest_findings(conn, limit)?))
+    }
+
     fn send_op(&self, op: Op) {
         let sent = match self.sender.read().as_ref() {
             Some(sender) => sender.send(Msg::Write(op)).is_ok(),

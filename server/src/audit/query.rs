@@ -182,6 +182,33 @@ pub(crate) fn task(conn: &Connection, task_id: &str) -> rusqlite::Result<Option<
     rows.next().transpose()
 }
 
+pub(crate) fn latest_findings(
+    conn: &Connection,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, String, Value)>> {
+    let limit = i64::try_from(limit.min(MAX_QUERY_LIMIT)).unwrap_or(i64::MAX);
+    let mut stmt = conn.prepare(
+        "SELECT f.task_id, f.uri, f.items FROM findings f \
+         WHERE f.seq = (SELECT MAX(g.seq) FROM findings g WHERE g.uri = f.uri) \
+         ORDER BY f.seq DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit], |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (task, uri, items) = row?;
+        if let Ok(items) = serde_json::from_str(&items) {
+            out.push((task, uri, items));
+        }
+    }
+    Ok(out)
+}
+
 pub(crate) fn tasks(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<TaskRow>> {
     let limit = i64::try_from(limit.min(MAX_QUERY_LIMIT)).unwrap_or(i64::MAX);
     let mut stmt = conn.prepare(&format!(

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::AuditError;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a connection waits for another process's lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -115,6 +115,19 @@ const MIGRATIONS: &[&str] = &[
     // front end that started it.
     r#"
     ALTER TABLE owners ADD COLUMN front_end TEXT;
+    "#,
+    // 3 -> 4: the findings a diagnostics-mode agent published for a file (JSON, redacted), so a
+    // restarted server publishes each file's latest ones again.
+    r#"
+    CREATE TABLE findings (
+        seq     INTEGER PRIMARY KEY,
+        task_id TEXT NOT NULL,
+        uri     TEXT NOT NULL,
+        at      INTEGER NOT NULL,
+        items   TEXT NOT NULL
+    );
+    CREATE INDEX findings_uri ON findings(uri, seq);
+    CREATE INDEX findings_at ON findings(at);
     "#,
 ];
 

@@ -57,6 +57,12 @@ pub(crate) enum Op {
     Attempt(Box<AttemptRecord>),
     Approval(Box<ApprovalRecord>),
     Edit(Box<EditRecord>),
+    Findings {
+        task_id: String,
+        uri: String,
+        at: i64,
+        items: String,
+    },
 }
 
 /// This log's identity as the owner of the tasks it creates (see `owner.rs`).
@@ -512,6 +518,17 @@ fn apply(tx: &Transaction<'_>, op: Op, ctx: &WriteCtx, owner: &str) -> rusqlite:
                 ctx.opt_text(e.outcome_detail.as_deref()),
             ])?;
         }
+        Op::Findings {
+            task_id,
+            uri,
+            at,
+            items,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO findings (task_id, uri, at, items) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![task_id, uri, at, ctx.text(&items)])?;
+        }
     }
     Ok(())
 }
@@ -625,6 +642,7 @@ pub(crate) fn delete_before(conn: &mut Connection, cutoff: i64) -> Result<usize,
         "DELETE FROM attempts WHERE started_at < ?1",
         "DELETE FROM approvals WHERE at < ?1",
         "DELETE FROM edits WHERE at < ?1",
+        "DELETE FROM findings WHERE at < ?1",
         "DELETE FROM tasks WHERE updated_at < ?1 \
          AND state IN ('succeeded', 'failed', 'cancelled')",
         "DELETE FROM owners WHERE ended_at < ?1",

@@ -486,6 +486,8 @@ impl LanguageServer for Backend {
         let Ok(session) = self.session() else { return };
         session.reload_config(false).await;
         session.watch_config();
+        // What the last review found, as before the restart.
+        session.republish_findings().await;
         self.index_workspace().await;
     }
 

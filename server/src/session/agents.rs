@@ -4,7 +4,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::{Session, SessionError};
-use crate::agents::{AgentDef, PromptRequest, TaskId, TaskSpec, Turn, prepare_task};
+use crate::agents::{
+    AgentDef, AgentDiagnostic, PromptRequest, TaskId, TaskSpec, Turn, prepare_task,
+};
 use crate::audit::{AuditEntry, AuditQuery};
 use crate::config::Trigger;
 use crate::context::{
@@ -232,6 +234,30 @@ impl Session {
             job.await
                 .map_err(|e| SessionError::Internal(e.to_string()))?;
             Ok(engine.index_counts())
+        }
+    }
+
+    /// Publishes again each workspace file's most recent findings of a diagnostics-mode agent
+    /// (from the audit log: a restarted server shows what the last review found).
+    pub async fn republish_findings(&self) {
+        let Some(audit) = self.audit.clone() else {
+            return;
+        };
+        let rows = tokio::task::spawn_blocking(move || audit.latest_findings(500))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        for (task_id, uri, items) in rows {
+            let Ok(findings) = serde_json::from_value::<Vec<AgentDiagnostic>>(items) else {
+                continue;
+            };
+            if !self.engine.is_workspace_file(&uri) {
+                continue;
+            }
+            if let Some(detail) = self.task(&task_id) {
+                self.host.publish_diagnostics(&detail.info, &uri, &findings);
+            }
         }
     }
 

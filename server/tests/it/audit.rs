@@ -172,6 +172,32 @@ fn task_entries_name_their_front_end() {
     assert_eq!(front_end("t2"), serde_json::Value::Null);
 }
 
+/// Each file's latest findings are what a restarted server publishes: a later empty list
+/// replaces earlier findings; other files keep theirs.
+#[test]
+fn the_latest_findings_per_file_are_kept() {
+    let log = AuditLog::open_in_memory().unwrap();
+    let one =
+        serde_json::json!([{"line": 1, "end_line": 1, "severity": "Warning", "message": "m"}]);
+    log.findings("t1", "file:///w/a.py", &one);
+    log.findings("t1", "file:///w/b.py", &one);
+    log.findings("t2", "file:///w/a.py", &serde_json::json!([]));
+    log.flush().unwrap();
+    let mut latest = log.latest_findings(10).unwrap();
+    latest.sort_by(|x, y| x.1.cmp(&y.1));
+    assert_eq!(
+        latest,
+        vec![
+            (
+                "t2".to_string(),
+                "file:///w/a.py".to_string(),
+                serde_json::json!([])
+            ),
+            ("t1".to_string(), "file:///w/b.py".to_string(), one),
+        ]
+    );
+}
+
 #[test]
 fn failed_transition_sets_the_error() {
     let log = AuditLog::open_in_memory().unwrap();

@@ -1145,3 +1145,49 @@ async fn a_decision_made_elsewhere_withdraws_the_approval_prompt() {
     );
     c.shutdown();
 }
+
+/// A review's findings are published as diagnostics, kept in the audit log, and published
+/// again by the next server on the workspace (a restart) before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_findings_are_published_again_after_a_restart() {
+    let reply = r#"{"line": 2, "severity": "warning", "message": "add validates nothing"}"#;
+    let server = provider(&[reply], Duration::ZERO).await;
+    let e = env();
+    let config =
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}});
+    let uri = file_uri(&e.root.join("a.py"));
+    let published = |c: &mut LspClient| {
+        c.wait_notification(|n| {
+            n["method"] == "textDocument/publishDiagnostics"
+                && n["params"]["uri"] == uri.as_str()
+                && n["params"]["diagnostics"]
+                    .as_array()
+                    .is_some_and(|d| !d.is_empty())
+        })
+    };
+    let mut first = spawn(&e);
+    init(&mut first, &e, config.clone());
+    let r = exec(
+        &mut first,
+        "infinity-matrix.startAgent",
+        json!({"agent": "review", "textDocument": {"uri": uri},
+        "range": {"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 0}}}),
+    )
+    .unwrap();
+    let id = r["taskId"].as_str().unwrap().to_string();
+    assert_eq!(
+        task_state(&mut first, &id, &["succeeded", "failed"])["state"],
+        "succeeded"
+    );
+    let before = published(&mut first);
+    let finding = before["params"]["diagnostics"][0].clone();
+    assert_eq!(finding["message"], "add validates nothing", "{before}");
+    first.shutdown();
+
+    let mut second = spawn(&e);
+    init(&mut second, &e, config);
+    let after = published(&mut second);
+    assert_eq!(after["params"]["diagnostics"][0], finding, "{after}");
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "the restarted server ran nothing");
+}

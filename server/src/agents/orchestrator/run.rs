@@ -278,6 +278,12 @@ impl Orchestrator {
                 };
                 if let Some(uri) = &spec.uri {
                     self.inner.host.publish_diagnostics(&info, uri, &diags);
+                    // Kept, so a restarted server publishes them again.
+                    if let Some(audit) = &self.inner.audit
+                        && let Ok(items) = serde_json::to_value(&diags)
+                    {
+                        audit.findings(id, uri, &items);
+                    }
                 }
                 Ok(())
             }
