@@ -1,6 +1,6 @@
 /**
  * The extension's commands. Server commands (startAgent, executePrompt, stopAgent, cancelTask,
- * approve) are sent as workspace/executeCommand with the arguments object the server expects
+ * approve, proposeEdit) are sent as workspace/executeCommand with the arguments object the server expects
  * (see server/src/lsp/ext.rs); each answers `{taskId}`.
  */
 import * as path from 'path';
@@ -17,6 +17,7 @@ import {
   type ContextParams,
   type ContextResult,
   type Diagnostic as LspDiagnostic,
+  type ProposeEditArgs,
   isTerminal,
   Methods,
   type Range as LspRange,
@@ -101,6 +102,13 @@ export class Commands {
     reg(ServerCommands.stopAgent, (arg) => this.stopAgent(arg));
     reg(ServerCommands.cancelTask, (arg) => this.cancelTask(arg));
     reg(ServerCommands.approve, (arg) => this.approve(arg, true));
+    reg(ServerCommands.proposeEdit, (arg) => {
+      const a = arg && typeof arg === 'object' ? (arg as Record<string, unknown>) : {};
+      if (typeof a.taskId !== 'string' || typeof a.newText !== 'string') {
+        throw new Error('proposeEdit needs {taskId, newText}');
+      }
+      return this.applyCode(a.taskId, a.newText, undefined);
+    });
     reg('infinity-matrix.reject', (arg) => this.approve(arg, false));
     // The diff view's title bar: labelled Apply / Reject (the diff is the approval prompt).
     reg('infinity-matrix.applyInDiff', (arg) => this.approve(arg, true));
@@ -296,30 +304,20 @@ export class Commands {
   }
 
   /**
-   * Applies a code block of an answer to the code the question was about, after the user
-   * confirms (with the changed-line count).
+   * *Apply as edit*: proposes a code block of an answer as the replacement of the code the
+   * question was about. The server puts it through the agent's approval policy, as an edit
+   * agent's reply: applied, or shown as a diff to approve (the one approval prompt), or refused.
    */
-  async applyCode(taskId: string, code: string, request: TurnRequest | undefined): Promise<void> {
-    const target = request?.target;
-    if (!target) {
-      void vscode.window.showWarningMessage('Infinity Matrix: this answer has no target range to apply to; use Insert at cursor.');
-      return;
-    }
-    const uri = vscode.Uri.parse(target.uri);
-    const doc = await vscode.workspace.openTextDocument(uri);
-    const r = target.range;
-    const range = doc.validateRange(new vscode.Range(r.start.line, r.start.character, r.end.line, r.end.character));
-    const original = doc.getText(range);
-    const replacement = original.endsWith('\n') && !code.endsWith('\n') ? `${code}\n` : code;
-    const choice = await vscode.window.showWarningMessage(
-      `Replace ${basename(target.uri)} lines ${range.start.line + 1}–${range.end.line + (range.end.character === 0 ? 0 : 1)} with the code block of ${shortTaskId(taskId)}?`,
-      { modal: true },
-      'Apply',
+  async applyCode(taskId: string, code: string, _request: TurnRequest | undefined): Promise<void> {
+    const args: ProposeEditArgs = { taskId, newText: code };
+    const { taskId: id } = await this.runServerCommand(ServerCommands.proposeEdit, args);
+    if (!id) return;
+    this.h.ownTasks.add(id);
+    void this.h.fetchTask(id);
+    vscode.window.setStatusBarMessage(
+      `$(sync~spin) Infinity Matrix: the code block of ${shortTaskId(taskId)} proposed as an edit (${shortTaskId(id)})`,
+      4000,
     );
-    if (choice !== 'Apply') return;
-    const edit = new vscode.WorkspaceEdit();
-    edit.replace(uri, range, replacement);
-    if (!(await vscode.workspace.applyEdit(edit))) throw new Error('the editor refused the edit');
   }
 
   private async showTask(taskId: string, beside: boolean): Promise<void> {

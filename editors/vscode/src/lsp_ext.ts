@@ -66,6 +66,7 @@ export const ServerCommands = {
   executePrompt: 'infinity-matrix.executePrompt',
   cancelTask: 'infinity-matrix.cancelTask',
   approve: 'infinity-matrix.approve',
+  proposeEdit: 'infinity-matrix.proposeEdit',
 } as const;
 
 export type ServerCommand = (typeof ServerCommands)[keyof typeof ServerCommands];
@@ -370,6 +371,12 @@ export interface CancelTaskArgs {
 export interface ApproveArgs {
   taskId: string;
   accept: boolean;
+}
+
+/** *Apply as edit*: a code block of task `taskId`'s answer as the replacement of its target. */
+export interface ProposeEditArgs {
+  taskId: string;
+  newText: string;
 }
 
 export interface CommandResult {

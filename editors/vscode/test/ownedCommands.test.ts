@@ -26,6 +26,7 @@ const serverCommands = [
   'infinity-matrix.executePrompt',
   'infinity-matrix.cancelTask',
   'infinity-matrix.approve',
+  'infinity-matrix.proposeEdit',
 ];
 
 describe('OwnedCommandsFilter', () => {

@@ -122,6 +122,7 @@ pub fn prepare_task(
         trigger: None,
         parent_task_id: None,
         history: Vec::new(),
+        given_edit: None,
     })
 }
 

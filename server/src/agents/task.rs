@@ -42,6 +42,9 @@ pub struct TaskSpec {
     /// The conversation's earlier turns, oldest first, already trimmed to their budget share:
     /// sent before this turn as user / assistant messages.
     pub history: Vec<Turn>,
+    /// The replacement the user picked for the target (a code block of an earlier answer): no
+    /// provider is asked; the task proposes it as an edit, under the agent's approval policy.
+    pub given_edit: Option<String>,
 }
 
 /// An earlier turn of a conversation: what was asked and what the model answered.

@@ -91,6 +91,7 @@ pub const STOP_AGENT: &str = "infinity-matrix.stopAgent";
 pub const EXECUTE_PROMPT: &str = "infinity-matrix.executePrompt";
 pub const CANCEL_TASK: &str = "infinity-matrix.cancelTask";
 pub const APPROVE: &str = "infinity-matrix.approve";
+pub const PROPOSE_EDIT: &str = "infinity-matrix.proposeEdit";
 
 /// `infinity-matrix.startAgent` arguments[0] (also what a code action's command carries).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -151,6 +152,16 @@ pub struct CancelTaskArgs {
 pub struct ApproveArgs {
     pub task_id: String,
     pub accept: bool,
+}
+
+/// `infinity-matrix.proposeEdit` arguments[0]: a code block the user picked from a task's
+/// answer, proposed as the replacement of that task's target. A new task (same agent, no
+/// provider call) puts it through the agent's approval policy, as an edit agent's reply.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProposeEditArgs {
+    pub task_id: String,
+    pub new_text: String,
 }
 
 /// The answer of every command.
@@ -473,6 +484,7 @@ pub const COMMANDS: &[&str] = &[
     EXECUTE_PROMPT,
     CANCEL_TASK,
     APPROVE,
+    PROPOSE_EDIT,
 ];
 
 /// `initializationOptions.config`, and the `infinityMatrix` section of workspace/configuration,

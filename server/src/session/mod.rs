@@ -320,6 +320,12 @@ impl Session {
         Ok(self.orch.cancel(id)?)
     }
 
+    /// Proposes a code block of task `parent`'s answer as the replacement of its target: a new
+    /// task, under the agent's approval policy (applied, asked about, or refused), audited.
+    pub fn propose_edit(&self, parent: &str, new_text: String) -> Result<String, SessionError> {
+        Ok(self.orch.propose_edit(parent, new_text)?)
+    }
+
     /// Answers a task awaiting approval of its edit.
     pub fn approve(&self, id: &str, accept: bool) -> Result<(), SessionError> {
         Ok(self.orch.approve(id, accept)?)

@@ -1191,3 +1191,87 @@ async fn review_findings_are_published_again_after_a_restart() {
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 1, "the restarted server ran nothing");
 }
+
+/// *Apply as edit* of an answer's code block goes through the agent's approval policy as an
+/// edit agent's reply would: `explain` (auto) inside its selection is applied with
+/// `workspace/applyEdit`; `tests` (manual) waits for approval; an unknown task is an error.
+/// No provider is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_block_proposed_as_an_edit_follows_the_approval_policy() {
+    let server = provider(
+        &["Use:\n```python\ndef add(a, b):\n    return b + a\n```\n"],
+        Duration::ZERO,
+    )
+    .await;
+    let e = env();
+    let mut c = spawn(&e);
+    init(
+        &mut c,
+        &e,
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}),
+    );
+    let uri = file_uri(&e.root.join("a.py"));
+    let selection =
+        json!({"start": {"line": 0, "character": 0}, "end": {"line": 2, "character": 0}});
+    let answered = |c: &mut LspClient, agent: &str| {
+        let r = exec(
+            c,
+            "infinity-matrix.startAgent",
+            json!({"agent": agent, "textDocument": {"uri": uri}, "range": selection}),
+        )
+        .unwrap();
+        let id = r["taskId"].as_str().unwrap().to_string();
+        assert_eq!(
+            task_state(c, &id, &["succeeded", "failed"])["state"],
+            "succeeded"
+        );
+        id
+    };
+    let explained = answered(&mut c, "explain");
+    let new_text = "def add(a, b):\n    return b + a\n";
+    // As a code block holds it: without the line break the whole-line target ends with.
+    let block = new_text.trim_end();
+    let r = exec(
+        &mut c,
+        "infinity-matrix.proposeEdit",
+        json!({"taskId": explained, "newText": block}),
+    )
+    .unwrap();
+    let applied = r["taskId"].as_str().unwrap().to_string();
+    assert_ne!(applied, explained);
+    let task = task_state(&mut c, &applied, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "succeeded", "{task}");
+    assert_eq!(task["parentTaskId"], explained.as_str(), "{task}");
+    let apply = c.wait_server_request(|r| r["method"] == "workspace/applyEdit");
+    let change = &apply["params"]["edit"]["documentChanges"][0]["edits"][0];
+    assert_eq!(change["newText"], new_text, "{apply}");
+    assert_eq!(change["range"], selection, "{apply}");
+
+    let tested = answered(&mut c, "tests");
+    let r = exec(
+        &mut c,
+        "infinity-matrix.proposeEdit",
+        json!({"taskId": tested, "newText": new_text}),
+    )
+    .unwrap();
+    let asked = r["taskId"].as_str().unwrap().to_string();
+    let task = task_state(
+        &mut c,
+        &asked,
+        &["awaiting_approval", "succeeded", "failed"],
+    );
+    assert_eq!(task["state"], "awaiting_approval", "{task}");
+
+    let err = exec(
+        &mut c,
+        "infinity-matrix.proposeEdit",
+        json!({"taskId": "nope", "newText": "x"}),
+    )
+    .unwrap_err();
+    assert!(
+        err["message"].as_str().is_some_and(|m| m.contains("nope")),
+        "{err}"
+    );
+    let calls = server.received_requests().await.unwrap().len();
+    assert_eq!(calls, 2, "proposing an edit asks no provider");
+}

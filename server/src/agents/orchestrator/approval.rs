@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 use super::{Orchestrator, OrchestratorError};
-use crate::agents::results::{lines_changed, parse_edit};
+use crate::agents::results::{ResultError, lines_changed};
 use crate::agents::{AgentDef, EditProposal, TaskSpec, TaskState};
 use crate::audit::{ApprovalActor, ApprovalDecision};
 use crate::policy::{self, Decision, EditContext};
@@ -36,7 +36,7 @@ impl Orchestrator {
         id: &str,
         agent: &AgentDef,
         spec: &TaskSpec,
-        reply: &str,
+        new_text: Result<String, ResultError>,
         cancel: &CancellationToken,
     ) -> Result<(), (TaskState, String)> {
         let (roots, config) = {
@@ -49,7 +49,7 @@ impl Orchestrator {
                 "an edit agent needs a document and a range".into(),
             ));
         };
-        let new_text = parse_edit(reply, &spec.target_text).map_err(|e| {
+        let new_text = new_text.map_err(|e| {
             (
                 TaskState::Failed,
                 format!(

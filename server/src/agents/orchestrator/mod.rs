@@ -141,6 +141,8 @@ pub enum OrchestratorError {
     AlreadyFinished(String, &'static str),
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("task {0} has no target code to replace")]
+    NoTarget(String),
 }
 
 struct TaskEntry {
@@ -496,6 +498,41 @@ impl Orchestrator {
         let mut v: Vec<TaskInfo> = st.tasks.values().map(|e| e.info.clone()).collect();
         v.sort_by(|a, b| a.created_at_ms.cmp(&b.created_at_ms).then(a.id.cmp(&b.id)));
         v
+    }
+
+    /// Proposes `new_text` (a code block the user picked from the answer of task `parent`) as
+    /// the replacement of that task's target, as a new task of the same agent that asks no
+    /// provider: its approval policy applies, and the edit is audited, as an edit agent's.
+    pub fn propose_edit(
+        &self,
+        parent: &str,
+        new_text: String,
+    ) -> Result<TaskId, OrchestratorError> {
+        let spec = {
+            let st = self.inner.state.lock();
+            let entry = st
+                .tasks
+                .get(parent)
+                .ok_or_else(|| OrchestratorError::UnknownTask(parent.to_string()))?;
+            // A code block rarely ends with the line break a target of whole lines ends with.
+            let mut new_text = new_text;
+            if entry.spec.target_text.ends_with('\n') && !new_text.ends_with('\n') {
+                new_text.push('\n');
+            }
+            TaskSpec {
+                prompt: format!("apply the code block of {}", entry.info.label()),
+                parent_task_id: Some(parent.to_string()),
+                history: Vec::new(),
+                given_edit: Some(new_text),
+                priority: None,
+                trigger: None,
+                ..(*entry.spec).clone()
+            }
+        };
+        if spec.target_range.is_none() {
+            return Err(OrchestratorError::NoTarget(parent.to_string()));
+        }
+        self.submit(spec)
     }
 
     pub fn task(&self, id: &str) -> Option<TaskDetail> {

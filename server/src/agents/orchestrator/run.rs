@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 
 use super::{Orchestrator, ProviderSlot};
-use crate::agents::results::parse_diagnostics;
+use crate::agents::results::{parse_diagnostics, parse_edit};
 use crate::agents::template::{TemplateVars, render};
 use crate::agents::{AgentDef, TaskEvent, TaskId, TaskSpec, TaskState};
 use crate::config::OutputMode;
@@ -121,6 +121,12 @@ impl Orchestrator {
             return Err((TaskState::Cancelled, "cancelled".into()));
         }
         self.transition(id, TaskState::Running, None);
+        if let Some(new_text) = spec.given_edit.clone() {
+            // The user's own pick: the same policy as an edit agent's reply, no provider call.
+            return self
+                .handle_edit(id, &agent, &spec, Ok(new_text), &cancel)
+                .await;
+        }
         let request = build_request(&agent, &spec);
         let max_reply_bytes = defaults.max_reply_bytes.max(1);
         let failover_after = Duration::from_millis(defaults.failover_after_wait_ms);
@@ -288,8 +294,8 @@ impl Orchestrator {
                 Ok(())
             }
             OutputMode::Edit => {
-                self.handle_edit(id, &agent, &spec, &outcome.text, &cancel)
-                    .await
+                let new_text = parse_edit(&outcome.text, &spec.target_text);
+                self.handle_edit(id, &agent, &spec, new_text, &cancel).await
             }
         }
     }

@@ -143,6 +143,14 @@ impl Backend {
                     task_id: Some(a.task_id),
                 })
             }
+            ext::PROPOSE_EDIT => {
+                let a: ext::ProposeEditArgs = parse(command, arg)?;
+                let id = self
+                    .session()?
+                    .propose_edit(&a.task_id, a.new_text)
+                    .map_err(session_error)?;
+                Ok(ext::CommandResult { task_id: Some(id) })
+            }
             other => Err(invalid_params(format!(
                 "unknown command {other:?}; this server provides: {}",
                 ext::COMMANDS.join(", ")
