@@ -535,6 +535,23 @@ async function main() {
     await screenshot('answer-follow-up');
   });
 
+  await check('Apply as edit on a code block goes through the server\'s approval: the diff asks, Reject leaves the file alone', async () => {
+    const before = await fileEditorText('calc.py');
+    const block = answerFrame().locator('article.turn').first().locator('.code').first();
+    await block.locator('button', { hasText: 'Apply as edit' }).click();
+    // An answer agent's approval never covered edits: the diff is the prompt.
+    await page.locator('.monaco-diff-editor').first().waitFor({ timeout: 30_000 });
+    if (!REAL_LLM) await waitFor('the code block in the diff', async () => (await editorText('proposal')).includes('print(add(1, 2))'), 20_000);
+    await screenshot('apply-code-block-diff');
+    const reject = page.locator('.editor-actions .action-label', { hasText: /^Reject$/ }).first();
+    await reject.waitFor({ timeout: 20_000 });
+    await reject.click();
+    await waitFor('the diff preview to close', async () => (await page.locator('.monaco-diff-editor').count()) === 0, 10_000);
+    await openAgentsView();
+    await waitFor('a rejected explain task in the tree', async () => (await treeRows()).some((r) => /^explain #\d+.*rejected/.test(r)), 15_000);
+    if ((await fileEditorText('calc.py')) !== before) throw new Error('a rejected code block changed the file');
+  });
+
   await check('while a task runs the status bar spins with the counts, then goes back to idle', async () => {
     // run another prompt and watch the monitor
     await gotoLine('calc.py', 10);

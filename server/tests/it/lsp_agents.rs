@@ -1192,10 +1192,10 @@ async fn review_findings_are_published_again_after_a_restart() {
     assert_eq!(requests.len(), 1, "the restarted server ran nothing");
 }
 
-/// *Apply as edit* of an answer's code block goes through the agent's approval policy as an
-/// edit agent's reply would: `explain` (auto) inside its selection is applied with
-/// `workspace/applyEdit`; `tests` (manual) waits for approval; an unknown task is an error.
-/// No provider is asked.
+/// *Apply as edit* of an answer's code block goes through the approval policy as an edit
+/// agent's reply would: an answer agent's approval (`explain`: auto, for its answers) counts as
+/// manual, so the edit waits for approval; an edit agent's own `auto` inside its selection
+/// applies it with `workspace/applyEdit`; an unknown task is an error. No provider is asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_block_proposed_as_an_edit_follows_the_approval_policy() {
     let server = provider(
@@ -1205,10 +1205,13 @@ async fn a_code_block_proposed_as_an_edit_follows_the_approval_policy() {
     .await;
     let e = env();
     let mut c = spawn(&e);
+    let autoedit = json!({"description": "Quick fix", "output": "edit", "approval": "auto",
+        "triggers": ["command"], "prompt": "Fix:\n```\n{{selection}}\n```"});
     init(
         &mut c,
         &e,
-        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]}}),
+        json!({"providers": {"live": live(&server.uri())}, "defaults": {"providers": ["live"]},
+               "agents": {"autoedit": autoedit}}),
     );
     let uri = file_uri(&e.root.join("a.py"));
     let selection =
@@ -1227,40 +1230,51 @@ async fn a_code_block_proposed_as_an_edit_follows_the_approval_policy() {
         );
         id
     };
-    let explained = answered(&mut c, "explain");
+    let propose = |c: &mut LspClient, task: &str, text: &str| {
+        let r = exec(
+            c,
+            "infinity-matrix.proposeEdit",
+            json!({"taskId": task, "newText": text}),
+        )
+        .unwrap();
+        r["taskId"].as_str().unwrap().to_string()
+    };
+    let applied_edits = |c: &LspClient| {
+        c.server_requests
+            .iter()
+            .filter(|r| r["method"] == "workspace/applyEdit")
+            .cloned()
+            .collect::<Vec<Value>>()
+    };
     let new_text = "def add(a, b):\n    return b + a\n";
     // As a code block holds it: without the line break the whole-line target ends with.
     let block = new_text.trim_end();
-    let r = exec(
-        &mut c,
-        "infinity-matrix.proposeEdit",
-        json!({"taskId": explained, "newText": block}),
-    )
-    .unwrap();
-    let applied = r["taskId"].as_str().unwrap().to_string();
-    assert_ne!(applied, explained);
-    let task = task_state(&mut c, &applied, &["succeeded", "failed", "cancelled"]);
-    assert_eq!(task["state"], "succeeded", "{task}");
-    assert_eq!(task["parentTaskId"], explained.as_str(), "{task}");
-    let apply = c.wait_server_request(|r| r["method"] == "workspace/applyEdit");
-    let change = &apply["params"]["edit"]["documentChanges"][0]["edits"][0];
-    assert_eq!(change["newText"], new_text, "{apply}");
-    assert_eq!(change["range"], selection, "{apply}");
 
-    let tested = answered(&mut c, "tests");
-    let r = exec(
-        &mut c,
-        "infinity-matrix.proposeEdit",
-        json!({"taskId": tested, "newText": new_text}),
-    )
-    .unwrap();
-    let asked = r["taskId"].as_str().unwrap().to_string();
+    let explained = answered(&mut c, "explain");
+    let asked = propose(&mut c, &explained, block);
+    assert_ne!(asked, explained);
     let task = task_state(
         &mut c,
         &asked,
         &["awaiting_approval", "succeeded", "failed"],
     );
     assert_eq!(task["state"], "awaiting_approval", "{task}");
+    assert_eq!(task["parentTaskId"], explained.as_str(), "{task}");
+    assert!(
+        applied_edits(&c).is_empty(),
+        "an answer agent's pick applied unasked"
+    );
+
+    let fixed = answered(&mut c, "autoedit");
+    let before = applied_edits(&c).len();
+    let applied = propose(&mut c, &fixed, block);
+    let task = task_state(&mut c, &applied, &["succeeded", "failed", "cancelled"]);
+    assert_eq!(task["state"], "succeeded", "{task}");
+    let edits = applied_edits(&c);
+    assert_eq!(edits.len(), before + 1, "{edits:?}");
+    let change = &edits[before]["params"]["edit"]["documentChanges"][0]["edits"][0];
+    assert_eq!(change["newText"], new_text, "{change}");
+    assert_eq!(change["range"], selection, "{change}");
 
     let err = exec(
         &mut c,

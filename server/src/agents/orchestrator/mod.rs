@@ -502,7 +502,8 @@ impl Orchestrator {
 
     /// Proposes `new_text` (a code block the user picked from the answer of task `parent`) as
     /// the replacement of that task's target, as a new task of the same agent that asks no
-    /// provider: its approval policy applies, and the edit is audited, as an edit agent's.
+    /// provider: the policy applies and the edit is audited, as an edit agent's (an answer
+    /// agent's approval counts as manual: it never covered edits).
     pub fn propose_edit(
         &self,
         parent: &str,

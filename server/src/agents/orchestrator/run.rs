@@ -122,7 +122,12 @@ impl Orchestrator {
         }
         self.transition(id, TaskState::Running, None);
         if let Some(new_text) = spec.given_edit.clone() {
-            // The user's own pick: the same policy as an edit agent's reply, no provider call.
+            // The user's own pick: the policy of an edit agent's reply, no provider call. An
+            // answer agent's approval never covered edits: the user sees the diff first.
+            let mut agent = agent.clone();
+            if agent.output != OutputMode::Edit {
+                agent.approval = crate::config::Approval::Manual;
+            }
             return self
                 .handle_edit(id, &agent, &spec, Ok(new_text), &cancel)
                 .await;
