@@ -535,6 +535,18 @@ async function main() {
     await screenshot('answer-follow-up');
   });
 
+  await check('Insert at cursor puts a code block at the editor\'s cursor', async () => {
+    if (REAL_LLM) return;
+    await gotoLine('calc.py', 16);
+    const block = answerFrame().locator('article.turn').first().locator('.code').first();
+    await block.locator('button', { hasText: 'Insert at cursor' }).click();
+    await waitFor('the code block at the end of calc.py', async () => {
+      const lines = (await fileEditorText('calc.py')).trimEnd().split('\n');
+      return lines.at(-1)?.includes('print(add(1, 2))') ? true : undefined;
+    }, 15_000);
+    await screenshot('insert-code-block');
+  });
+
   await check('Apply as edit on a code block goes through the server\'s approval: the diff asks, Reject leaves the file alone', async () => {
     const before = await fileEditorText('calc.py');
     const block = answerFrame().locator('article.turn').first().locator('.code').first();
