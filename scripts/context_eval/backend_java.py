@@ -9,10 +9,12 @@ import json
 import subprocess
 from pathlib import Path
 
+from common import FileTexts
+
 HERE = Path(__file__).resolve().parent
 
 
-class JavaBackend:
+class JavaBackend(FileTexts):
     lang = "java"
 
     def __init__(self, root: Path, sources: list[str], log_dir: Path, timeout: float = 900.0):
@@ -29,12 +31,6 @@ class JavaBackend:
 
     def close(self) -> None:
         pass
-
-    def text(self, path: Path) -> str:
-        path = path.resolve()
-        if path not in self.texts:
-            self.texts[path] = path.read_text(encoding="utf-8", errors="replace")
-        return self.texts[path]
 
     def candidates(self) -> list[dict]:
         return [s for s in self.sites if s["def"] is not None]

@@ -16,7 +16,7 @@ from pathlib import Path
 import jedi
 import parso
 
-from common import cache_dir
+from common import FileTexts, cache_dir
 
 SKIP_DIRS = {"tests", "test", "docs", "examples", "benchmarks", "scripts"}
 
@@ -61,7 +61,7 @@ def _in_import(leaf) -> bool:
     return False
 
 
-class PythonBackend:
+class PythonBackend(FileTexts):
     lang = "python"
 
     def __init__(self, root: Path, sources: list[str], timeout: float = 15.0):
@@ -77,12 +77,6 @@ class PythonBackend:
 
     def close(self) -> None:
         pass
-
-    def text(self, path: Path) -> str:
-        path = path.resolve()
-        if path not in self.texts:
-            self.texts[path] = path.read_text(encoding="utf-8", errors="replace")
-        return self.texts[path]
 
     def _script(self, path: Path) -> jedi.Script:
         path = path.resolve()

@@ -11,10 +11,12 @@ import subprocess
 import threading
 from pathlib import Path
 
+from common import FileTexts
+
 HERE = Path(__file__).resolve().parent
 
 
-class TypeScriptBackend:
+class TypeScriptBackend(FileTexts):
     lang = "typescript"
 
     def __init__(self, root: Path, sources: list[str], typescript_dir: Path, log_dir: Path,
@@ -59,12 +61,6 @@ class TypeScriptBackend:
         except Exception:  # noqa: BLE001
             self.proc.kill()
         self.stderr.close()
-
-    def text(self, path: Path) -> str:
-        path = path.resolve()
-        if path not in self.texts:
-            self.texts[path] = path.read_text(encoding="utf-8", errors="replace")
-        return self.texts[path]
 
     def candidates(self) -> list[dict]:
         return self._ask({"op": "candidates"}, timeout=600)

@@ -26,6 +26,18 @@ CATEGORIES = ("call", "method", "constructor", "type", "constant")
 CASES_FORMAT = 1
 
 
+class FileTexts:
+    """A backend's file texts, read once each (`self.texts` is set up by the backend)."""
+
+    texts: dict[Path, str]
+
+    def text(self, path: Path) -> str:
+        path = path.resolve()
+        if path not in self.texts:
+            self.texts[path] = path.read_text(encoding="utf-8", errors="replace")
+        return self.texts[path]
+
+
 def cache_dir() -> Path:
     base = os.environ.get("INFINITY_MATRIX_CACHE") or str(
         Path.home() / ".cache" / "infinity-matrix")
