@@ -134,7 +134,7 @@
   (let ((server (eglot-current-server)))
     (unless (eglot--server-capable :documentSymbolProvider) (error "no documentSymbolProvider"))
     (unless (eglot--server-capable :codeActionProvider) (error "no codeActionProvider"))
-    (unless (= 5 (length (plist-get (eglot--server-capable :executeCommandProvider) :commands)))
+    (unless (= 6 (length (plist-get (eglot--server-capable :executeCommandProvider) :commands)))
       (error "executeCommandProvider: %S" (eglot--server-capable :executeCommandProvider)))
     server))
 

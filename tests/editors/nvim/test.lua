@@ -120,7 +120,7 @@ check('initialize: the server declares its capabilities', function()
   local caps = client.server_capabilities
   assert(caps.documentSymbolProvider, 'no documentSymbolProvider')
   assert(caps.codeActionProvider, 'no codeActionProvider')
-  assert(caps.executeCommandProvider and #caps.executeCommandProvider.commands == 5, 'executeCommandProvider commands')
+  assert(caps.executeCommandProvider and #caps.executeCommandProvider.commands == 6, 'executeCommandProvider commands')
 end)
 
 check('textDocument/documentSymbol lists the functions', function()
