@@ -536,13 +536,15 @@ async function main() {
   });
 
   await check('Insert at cursor puts a code block at the editor\'s cursor', async () => {
-    if (REAL_LLM) return;
     await gotoLine('calc.py', 16);
     const block = answerFrame().locator('article.turn').first().locator('.code').first();
+    const code = norm(await block.locator('pre').first().innerText({ timeout: 10_000 })).trim();
+    const last = code.split('\n').at(-1)?.trim() ?? '';
+    if (!last) throw new Error('the code block is empty');
     await block.locator('button', { hasText: 'Insert at cursor' }).click();
     await waitFor('the code block at the end of calc.py', async () => {
       const lines = (await fileEditorText('calc.py')).trimEnd().split('\n');
-      return lines.at(-1)?.includes('print(add(1, 2))') ? true : undefined;
+      return lines.at(-1)?.trim() === last ? true : undefined;
     }, 15_000);
     await screenshot('insert-code-block');
   });

@@ -314,8 +314,12 @@ export class Commands {
     if (!id) return;
     this.h.ownTasks.add(id);
     void this.h.fetchTask(id);
+    const label = (t: string) => {
+      const info = this.h.model.task(t);
+      return info ? taskLabel(info) : shortTaskId(t);
+    };
     vscode.window.setStatusBarMessage(
-      `$(sync~spin) Infinity Matrix: the code block of ${shortTaskId(taskId)} proposed as an edit (${shortTaskId(id)})`,
+      `$(sync~spin) Infinity Matrix: the code block of ${label(taskId)} proposed as an edit (${label(id)})`,
       4000,
     );
   }
